@@ -1,0 +1,45 @@
+// customOp: an op whose forward runs kernels directly and whose backward is written by hand.
+// Residuals are an explicit value handed from forward to backward (JAX's custom_vjp), kept only
+// while recording.
+import { needsGrad, noGrad, record } from './tape.js';
+import { Tensor } from './tensor.js';
+
+export interface CustomOpSpec<R> {
+  name: string;
+  /** Computes the outputs (not recorded) and the residuals backward will need. */
+  forward(
+    inputs: readonly Tensor[],
+    ctx: { needsGrad: boolean },
+  ): { outputs: Tensor | Tensor[]; residuals: R };
+  /** Output grads (zeros for unused outputs) and residuals to input grads (null: no grad). */
+  backward(outputGrads: readonly Tensor[], residuals: R, inputs: readonly Tensor[]): (Tensor | null)[];
+  /** The same forward built from core ops; gradcheck holds the hand-written backward against its tape grad. */
+  reference?: (...inputs: Tensor[]) => Tensor | Tensor[];
+}
+
+export interface CustomOp<R = unknown> {
+  (...inputs: Tensor[]): Tensor | Tensor[];
+  readonly opName: string;
+  readonly spec: CustomOpSpec<R>;
+  readonly reference: ((...inputs: Tensor[]) => Tensor | Tensor[]) | undefined;
+}
+
+export function customOp<R>(spec: CustomOpSpec<R>): CustomOp<R> {
+  const apply = (...inputs: Tensor[]): Tensor | Tensor[] => {
+    inputs.forEach((t, i) => {
+      if (!(t instanceof Tensor)) throw new TypeError(`${spec.name}: input ${i} is not a Tensor`);
+    });
+    const recording = needsGrad(inputs);
+    const { outputs, residuals } = noGrad(() => spec.forward(inputs, { needsGrad: recording }));
+    const list = Array.isArray(outputs) ? outputs : [outputs];
+    list.forEach((t, i) => {
+      if (!(t instanceof Tensor)) throw new TypeError(`${spec.name}: forward output ${i} is not a Tensor`);
+      // An output that aliases an input would be given a node of its own; cut it so that it is fresh.
+      if (t.node || t.requiresGrad) list[i] = t.detach();
+    });
+    const result = Array.isArray(outputs) ? list : list[0]!;
+    if (!recording) return result;
+    return record(spec.name, inputs, result, (grads) => spec.backward(grads, residuals, inputs));
+  };
+  return Object.assign(apply, { opName: spec.name, spec, reference: spec.reference });
+}

@@ -1,0 +1,85 @@
+// The functional API: grad, valueAndGrad and vjp over functions of tensors (JAX's shape of it).
+import { DTypeError } from './dtype.js';
+import { runBackward, seedFor } from './tape.js';
+import { Tensor, zerosLike } from './tensor.js';
+
+export interface GradOptions {
+  /** Which arguments to differentiate: an index (one grad) or a list (a list of grads). Default 0. */
+  argnums?: number | readonly number[];
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: arguments other than the differentiated ones pass through untouched
+type Fn = (...args: any[]) => Tensor;
+
+function argIndices(args: readonly unknown[], argnums: number | readonly number[]): number[] {
+  const list = typeof argnums === 'number' ? [argnums] : [...argnums];
+  for (const i of list) {
+    if (!Number.isInteger(i) || i < 0 || i >= args.length) {
+      throw new RangeError(`grad: argnums ${i} is out of range for ${args.length} arguments`);
+    }
+    if (!(args[i] instanceof Tensor)) throw new TypeError(`grad: argument ${i} is not a Tensor`);
+  }
+  return list;
+}
+
+/** Calls f on fresh leaves for the chosen arguments; returns the value and a function of a seed. */
+function trace(f: Fn, args: unknown[], indices: number[]) {
+  const leaves = indices.map((i) => new Tensor((args[i] as Tensor).data, (args[i] as Tensor).shape, true));
+  const callArgs = [...args];
+  indices.forEach((i, k) => {
+    callArgs[i] = leaves[k];
+  });
+  const value = f(...callArgs);
+  if (!(value instanceof Tensor)) throw new TypeError('grad: the function must return a Tensor');
+  const pullback = (seed: Tensor, retainGraph: boolean): Tensor[] => {
+    if (!value.requiresGrad) return leaves.map((l) => zerosLike(l));
+    const grads = runBackward([value], [seed], { retainGraph });
+    // An input the output does not depend on gets zeros, as in JAX.
+    return leaves.map((l) => grads.get(l) ?? zerosLike(l));
+  };
+  return { value, pullback };
+}
+
+/** grad(f) is a function returning df/dx for a scalar-valued f (of argument argnums). */
+export function grad<F extends Fn>(f: F, options: GradOptions = {}) {
+  const vg = valueAndGrad(f, options);
+  return (...args: Parameters<F>) => vg(...args)[1];
+}
+
+/** Like grad, but returns [value, grads]. */
+export function valueAndGrad<F extends Fn>(f: F, options: GradOptions = {}) {
+  const argnums = options.argnums ?? 0;
+  return (...args: Parameters<F>): [Tensor, Tensor | Tensor[]] => {
+    const { value, pullback } = trace(f, args, argIndices(args, argnums));
+    const grads = pullback(seedFor('grad', value), false);
+    return [value.detach(), typeof argnums === 'number' ? grads[0]! : grads];
+  };
+}
+
+/**
+ * vjp(f, ...primals) → [out, vjpFn]: vjpFn(cotangent) gives the grad of every primal. It may be
+ * called many times (the graph is retained).
+ */
+export function vjp(
+  f: (...args: Tensor[]) => Tensor,
+  ...primals: Tensor[]
+): [Tensor, (ct: Tensor) => Tensor[]] {
+  const { value, pullback } = trace(
+    f,
+    primals,
+    argIndices(
+      primals,
+      primals.map((_, i) => i),
+    ),
+  );
+  const vjpFn = (cotangent: Tensor): Tensor[] => {
+    if (!(cotangent instanceof Tensor)) throw new TypeError('vjp: the cotangent must be a Tensor');
+    if (cotangent.dtype !== value.dtype) {
+      throw new DTypeError(
+        `vjp: cotangent dtype ${cotangent.dtype} differs from output dtype ${value.dtype}`,
+      );
+    }
+    return pullback(seedFor('vjp', value, cotangent), true);
+  };
+  return [value.detach(), vjpFn];
+}

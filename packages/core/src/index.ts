@@ -1,0 +1,26 @@
+// @tapegrad/core: tensors, ops, the tape and its grad API, custom ops, a numpy-compatible RNG.
+
+export { type CustomOp, type CustomOpSpec, customOp } from './custom.js';
+export { type DType, DTypeError, type TypedArray } from './dtype.js';
+export { type GradOptions, grad, valueAndGrad, vjp } from './grad.js';
+export * as kernels from './kernels/index.js';
+export * from './ops/elementwise.js';
+export { type OpName, ops } from './ops/index.js';
+export { matmul } from './ops/matmul.js';
+export * from './ops/reduce.js';
+export type { TensorLike } from './ops/util.js';
+export { broadcastShapes, type Shape, ShapeError } from './shape.js';
+export { type BackwardOptions, isGradEnabled, noGrad, zeroGrad } from './tape.js';
+export {
+  arange,
+  eye,
+  full,
+  type NestedArray,
+  ones,
+  onesLike,
+  Tensor,
+  type TensorOptions,
+  tensor,
+  zeros,
+  zerosLike,
+} from './tensor.js';

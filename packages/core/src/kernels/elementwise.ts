@@ -1,0 +1,80 @@
+// Elementwise loops over typed arrays, with numpy broadcasting done by strides (no copies).
+import type { TypedArray } from '../dtype.js';
+import { broadcastStrides, type Shape, sizeOf } from '../shape.js';
+
+export type Unary = (x: number) => number;
+export type Binary = (a: number, b: number) => number;
+
+export function map(x: TypedArray, out: TypedArray, f: Unary): TypedArray {
+  for (let i = 0; i < x.length; i++) out[i] = f(x[i]!);
+  return out;
+}
+
+/** out[i] = a[i] + b[i] over equal-length buffers (grad accumulation). */
+export function addInto(a: TypedArray, b: TypedArray, out: TypedArray): TypedArray {
+  for (let i = 0; i < out.length; i++) out[i] = a[i]! + b[i]!;
+  return out;
+}
+
+/**
+ * out = f(a, b) with a of aShape and b of bShape broadcast to outShape. Equal shapes and
+ * scalar operands take flat loops; the general case walks an odometer over outShape.
+ */
+export function zipBroadcast(
+  a: TypedArray,
+  aShape: Shape,
+  b: TypedArray,
+  bShape: Shape,
+  out: TypedArray,
+  outShape: Shape,
+  f: Binary,
+): TypedArray {
+  const n = out.length;
+  if (a.length === n && b.length === n) {
+    for (let i = 0; i < n; i++) out[i] = f(a[i]!, b[i]!);
+    return out;
+  }
+  if (b.length === 1 && a.length === n) {
+    const s = b[0]!;
+    for (let i = 0; i < n; i++) out[i] = f(a[i]!, s);
+    return out;
+  }
+  if (a.length === 1 && b.length === n) {
+    const s = a[0]!;
+    for (let i = 0; i < n; i++) out[i] = f(s, b[i]!);
+    return out;
+  }
+  if (n === 0) return out;
+  const rank = outShape.length;
+  const sa = broadcastStrides(aShape, outShape);
+  const sb = broadcastStrides(bShape, outShape);
+  const index = new Array<number>(rank).fill(0);
+  // The innermost axis runs as a tight loop; the odometer advances the outer ones.
+  const inner = outShape[rank - 1]!;
+  const ia = sa[rank - 1]!;
+  const ib = sb[rank - 1]!;
+  let pa = 0;
+  let pb = 0;
+  for (let o = 0; o < n; o += inner) {
+    for (let j = 0, qa = pa, qb = pb; j < inner; j++, qa += ia, qb += ib) out[o + j] = f(a[qa]!, b[qb]!);
+    for (let ax = rank - 2; ax >= 0; ax--) {
+      index[ax]!++;
+      pa += sa[ax]!;
+      pb += sb[ax]!;
+      if (index[ax]! < outShape[ax]!) break;
+      pa -= sa[ax]! * outShape[ax]!;
+      pb -= sb[ax]! * outShape[ax]!;
+      index[ax] = 0;
+    }
+  }
+  return out;
+}
+
+/** Reads x (of shape) broadcast to outShape into out. */
+export function broadcastInto(x: TypedArray, shape: Shape, out: TypedArray, outShape: Shape): TypedArray {
+  if (x.length === sizeOf(outShape)) {
+    out.set(x);
+    return out;
+  }
+  return zipBroadcast(x, shape, x.subarray(0, Math.min(1, x.length)), [], out, outShape, (v) => v);
+}

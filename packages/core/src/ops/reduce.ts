@@ -1,0 +1,140 @@
+// Reductions over axes (number or list, negative allowed, keepDims), and softmax / logSoftmax.
+import { allocate } from '../dtype.js';
+import { broadcastInto } from '../kernels/elementwise.js';
+import { reduceAxes } from '../kernels/reduce.js';
+import { normalizeAxes, normalizeAxis, type Shape, ShapeError, sizeOf } from '../shape.js';
+import { record } from '../tape.js';
+import { Tensor } from '../tensor.js';
+import { exp, mapTensor, mul, sub, zipTensors } from './elementwise.js';
+import { operands, type TensorLike } from './util.js';
+
+export interface ReduceOptions {
+  axis?: number | readonly number[];
+  keepDims?: boolean;
+}
+
+interface Plan {
+  axes: number[];
+  kept: Shape; // the input shape with reduced axes set to 1
+  outShape: Shape;
+}
+
+function plan(op: string, x: Tensor, options: ReduceOptions): Plan {
+  const axes = normalizeAxes(op, options.axis, x.rank);
+  const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  const outShape = options.keepDims ? kept : x.shape.filter((_, i) => !axes.includes(i));
+  return { axes, kept, outShape };
+}
+
+function fold(x: Tensor, p: Plan, init: number, f: (acc: number, v: number) => number): Tensor {
+  const data = allocate(x.dtype, sizeOf(p.kept));
+  return new Tensor(reduceAxes(x.data, x.shape, p.axes, data, init, f), p.outShape);
+}
+
+/** g (of the reduced shape) spread back over x's shape. */
+function expand(g: Tensor, p: Plan, shape: Shape): Tensor {
+  const data = allocate(g.dtype, sizeOf(shape));
+  return new Tensor(broadcastInto(g.data, p.kept, data, shape), shape);
+}
+
+const input = (op: string, x: TensorLike): Tensor => operands(op, x)[0]!;
+
+// d sum = g broadcast back
+export function sum(x: TensorLike, options: ReduceOptions = {}): Tensor {
+  const a = input('sum', x);
+  const p = plan('sum', a, options);
+  return record(
+    'sum',
+    [a],
+    fold(a, p, 0, (s, v) => s + v),
+    ([g]) => [expand(g!, p, a.shape)],
+  );
+}
+
+// d mean = g / n broadcast back
+export function mean(x: TensorLike, options: ReduceOptions = {}): Tensor {
+  const a = input('mean', x);
+  const p = plan('mean', a, options);
+  const n = p.axes.reduce((k, ax) => k * a.shape[ax]!, 1);
+  const out = mapTensor(
+    fold(a, p, 0, (s, v) => s + v),
+    (v) => v / n,
+  );
+  return record('mean', [a], out, ([g]) => [
+    expand(
+      mapTensor(g!, (v) => v / n),
+      p,
+      a.shape,
+    ),
+  ]);
+}
+
+/** max/min: the grad is shared evenly among the elements that tie for the extreme (PyTorch's amax). */
+function extreme(op: 'max' | 'min', x: TensorLike, options: ReduceOptions): Tensor {
+  const a = input(op, x);
+  const p = plan(op, a, options);
+  if (a.size === 0)
+    throw new ShapeError(`${op}: cannot reduce a zero-size tensor of shape [${a.shape.join(',')}]`);
+  const better =
+    op === 'max'
+      ? (m: number, v: number) => (v > m || Number.isNaN(v) ? v : m)
+      : (m: number, v: number) => (v < m || Number.isNaN(v) ? v : m);
+  const out = fold(a, p, op === 'max' ? -Infinity : Infinity, better);
+  return record(op, [a], out, ([g]) => {
+    const hit = zipTensors(op, a, expand(out, p, a.shape), (v, m) => (v === m ? 1 : 0));
+    const count = fold(hit, p, 0, (s, v) => s + v);
+    return [
+      mul(
+        hit,
+        expand(
+          zipTensors(op, g!, count, (gv, c) => gv / c),
+          p,
+          a.shape,
+        ),
+      ),
+    ];
+  });
+}
+export const max = (x: TensorLike, options: ReduceOptions = {}): Tensor => extreme('max', x, options);
+export const min = (x: TensorLike, options: ReduceOptions = {}): Tensor => extreme('min', x, options);
+
+/** log Σ exp(x), shifted by the max so that logits near 1e4 stay finite. d = g·softmax(x) */
+export function logSumExp(x: TensorLike, options: ReduceOptions = {}): Tensor {
+  const a = input('logSumExp', x);
+  const p = plan('logSumExp', a, options);
+  const m = fold(a, p, -Infinity, (s, v) => Math.max(v, s));
+  const shift = mapTensor(m, (v) => (Number.isFinite(v) ? v : 0)); // all -inf (or an inf) must not give NaN
+  const shifted = zipTensors('logSumExp', a, expand(shift, p, a.shape), (v, s) => Math.exp(v - s));
+  const total = fold(shifted, p, 0, (s, v) => s + v);
+  const out = new Tensor(zipTensors('logSumExp', total, shift, (t, s) => Math.log(t) + s).data, p.outShape);
+  return record('logSumExp', [a], out, ([g]) => {
+    const soft = zipTensors('logSumExp', a, expand(out, p, a.shape), (v, l) => Math.exp(v - l));
+    return [mul(soft, expand(g!, p, a.shape))];
+  });
+}
+
+/** exp(x - logSumExp(x)) along axis (default last). d = y·(g - Σ g·y) */
+export function softmax(x: TensorLike, axis = -1): Tensor {
+  const a = input('softmax', x);
+  const ax = normalizeAxis('softmax', axis, a.rank);
+  const out = exp(logSoftmaxForward(a, ax));
+  return record('softmax', [a], out, ([g]) => {
+    const gy = mul(g!, out);
+    return [sub(gy, mul(out, sum(gy, { axis: ax, keepDims: true })))];
+  });
+}
+
+/** x - logSumExp(x) along axis (default last). d = g - softmax(x)·Σ g */
+export function logSoftmax(x: TensorLike, axis = -1): Tensor {
+  const a = input('logSoftmax', x);
+  const ax = normalizeAxis('logSoftmax', axis, a.rank);
+  const out = logSoftmaxForward(a, ax);
+  return record('logSoftmax', [a], out, ([g]) => [
+    sub(g!, mul(exp(out), sum(g!, { axis: ax, keepDims: true }))),
+  ]);
+}
+
+function logSoftmaxForward(a: Tensor, axis: number): Tensor {
+  const lse = logSumExp(a.detach(), { axis, keepDims: true });
+  return zipTensors('logSoftmax', a, lse, (v, l) => v - l);
+}

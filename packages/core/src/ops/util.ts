@@ -1,0 +1,39 @@
+// What every op needs: scalars lifted to tensors, dtype agreement, fresh outputs.
+import { allocate, type DType, DTypeError } from '../dtype.js';
+import { type Shape, sizeOf } from '../shape.js';
+import { Tensor } from '../tensor.js';
+
+/** A tensor, or a number taken as a scalar of the other operand's dtype. */
+export type TensorLike = Tensor | number;
+
+export function scalar(value: number, dtype: DType): Tensor {
+  const data = allocate(dtype, 1);
+  data[0] = value;
+  return new Tensor(data, []);
+}
+
+export function asTensor(op: string, x: TensorLike, dtype: DType = 'float32'): Tensor {
+  if (x instanceof Tensor) return x;
+  if (typeof x === 'number') return scalar(x, dtype);
+  throw new TypeError(`${op}: expected a Tensor or a number, got ${x === null ? 'null' : typeof x}`);
+}
+
+/** Lifts numbers to the dtype of the tensor operands and refuses mixed dtypes (no silent cast). */
+export function operands(op: string, ...xs: TensorLike[]): Tensor[] {
+  const first = xs.find((x): x is Tensor => x instanceof Tensor);
+  const dtype = first?.dtype ?? 'float32';
+  const ts = xs.map((x) => asTensor(op, x, dtype));
+  for (const t of ts) {
+    if (t.dtype !== dtype) {
+      throw new DTypeError(
+        `${op}: dtypes differ: ${ts.map((u) => u.dtype).join(' and ')} (cast one with astype)`,
+      );
+    }
+  }
+  return ts;
+}
+
+/** A fresh, zero-filled output tensor. */
+export function empty(dtype: DType, shape: Shape): Tensor {
+  return new Tensor(allocate(dtype, sizeOf(shape)), shape);
+}

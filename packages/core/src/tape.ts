@@ -1,0 +1,215 @@
+// The tape: recorded ops keep a node on their results; backward walks the nodes reachable from
+// the output in descending creation order (the tape read in reverse), iteratively.
+import { allocate, type DType, DTypeError } from './dtype.js';
+import { addInto } from './kernels/elementwise.js';
+import { sumToShape } from './kernels/reduce.js';
+import { broadcastShapes, fmt, type Shape, ShapeError, sameShape, sizeOf } from './shape.js';
+import { Tensor } from './tensor.js';
+
+/** Maps the grads of a node's outputs to the grads of its inputs (null: no grad for that input). */
+export type NodeBackward = (outputGrads: readonly Tensor[]) => readonly (Tensor | null)[];
+
+export interface Node {
+  readonly op: string;
+  /** Creation order; backward runs nodes in descending seq. */
+  readonly seq: number;
+  readonly inputs: readonly Tensor[];
+  readonly outputs: readonly { readonly shape: Shape; readonly dtype: DType }[];
+  /** Holds the saved values (in its closure); null once a backward has freed them. */
+  backward: NodeBackward | null;
+}
+
+export interface BackwardOptions {
+  /** Keep saved values so that the graph can be walked again. */
+  retainGraph?: boolean;
+}
+
+let seq = 0;
+let gradEnabled = true;
+
+export const isGradEnabled = (): boolean => gradEnabled;
+
+/** Runs fn with recording off: nothing it computes is attached to the tape. */
+export function noGrad<T>(fn: () => T): T {
+  const previous = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = previous;
+  }
+}
+
+/** Whether an op over these inputs should be recorded. */
+export function needsGrad(inputs: readonly Tensor[]): boolean {
+  return gradEnabled && inputs.some((t) => t.requiresGrad);
+}
+
+/**
+ * Attaches a node to the outputs of an op when recording; the backward closure is the only thing
+ * that holds saved values, so it is created by the op but kept only here.
+ */
+export function record<T extends Tensor | Tensor[]>(
+  op: string,
+  inputs: readonly Tensor[],
+  outputs: T,
+  backward: NodeBackward,
+): T {
+  if (!needsGrad(inputs)) return outputs;
+  const list = Array.isArray(outputs) ? outputs : [outputs];
+  const node: Node = {
+    op,
+    seq: seq++,
+    inputs,
+    outputs: list.map((t) => ({ shape: t.shape, dtype: t.dtype })),
+    backward,
+  };
+  list.forEach((t, i) => {
+    t.node = node;
+    t.outputIndex = i;
+    t.requiresGrad = true;
+  });
+  return outputs;
+}
+
+/** Collects the nodes reachable from the roots, without recursion, newest first. */
+function collect(roots: readonly Tensor[]): Node[] {
+  const seen = new Set<Node>();
+  const stack: Node[] = [];
+  const visit = (node: Node | null): void => {
+    if (node && !seen.has(node)) {
+      seen.add(node);
+      stack.push(node);
+    }
+  };
+  for (const r of roots) visit(r.node);
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    if (node.backward === null) {
+      throw new Error(
+        `backward: the graph through '${node.op}' was freed by an earlier backward; ` +
+          'pass { retainGraph: true } to the first backward to walk it again',
+      );
+    }
+    for (const input of node.inputs) if (input.requiresGrad) visit(input.node);
+  }
+  return [...seen].sort((a, b) => b.seq - a.seq);
+}
+
+function accumulate(current: Tensor | undefined, g: Tensor): Tensor {
+  if (!current) return g;
+  return new Tensor(addInto(current.data, g.data, allocate(g.dtype, g.size)), g.shape);
+}
+
+/** Brings a grad returned for `input` to its shape, undoing broadcasting; names the op if it cannot. */
+function fitGrad(op: string, index: number, input: Tensor, g: Tensor): Tensor {
+  if (g.dtype !== input.dtype) {
+    throw new DTypeError(`backward: '${op}' returned a ${g.dtype} grad for ${input.dtype} input ${index}`);
+  }
+  if (sameShape(g.shape, input.shape)) return g;
+  let ok = g.shape.length >= input.shape.length;
+  try {
+    ok = ok && sameShape(broadcastShapes(op, input.shape, g.shape), g.shape);
+  } catch {
+    ok = false;
+  }
+  if (!ok) {
+    throw new ShapeError(
+      `backward: '${op}' returned a grad of shape ${fmt(g.shape)} for input ${index} of shape ${fmt(input.shape)}`,
+    );
+  }
+  const out = allocate(g.dtype, sizeOf(input.shape));
+  return new Tensor(sumToShape(g.data, g.shape, input.shape, out), input.shape);
+}
+
+/**
+ * Runs the vjps from roots (seeded with seeds) and returns the grads that reach leaves which
+ * require grad. Saved values are freed unless retainGraph. Everything is checked before any
+ * grad is computed, so a refused call leaves nothing half-done.
+ */
+export function runBackward(
+  roots: readonly Tensor[],
+  seeds: readonly Tensor[],
+  options: BackwardOptions = {},
+): Map<Tensor, Tensor> {
+  const nodes = collect(roots);
+  const nodeGrads = new Map<Node, (Tensor | undefined)[]>();
+  const leafGrads = new Map<Tensor, Tensor>();
+  const deliver = (t: Tensor, g: Tensor): void => {
+    if (!t.requiresGrad) return;
+    if (t.node) {
+      let slots = nodeGrads.get(t.node);
+      if (!slots) {
+        slots = new Array(t.node.outputs.length);
+        nodeGrads.set(t.node, slots);
+      }
+      slots[t.outputIndex] = accumulate(slots[t.outputIndex], g);
+    } else {
+      leafGrads.set(t, accumulate(leafGrads.get(t), g));
+    }
+  };
+  roots.forEach((r, i) => {
+    deliver(r, seeds[i]!);
+  });
+  noGrad(() => {
+    for (const node of nodes) {
+      const slots = nodeGrads.get(node);
+      if (!slots) continue; // every path to it was cut (a vjp returned null)
+      nodeGrads.delete(node);
+      const grads = node.outputs.map(
+        (o, i) => slots[i] ?? new Tensor(allocate(o.dtype, sizeOf(o.shape)), o.shape),
+      );
+      const inputGrads = node.backward!(grads);
+      if (!options.retainGraph) node.backward = null;
+      if (inputGrads.length !== node.inputs.length) {
+        throw new Error(
+          `backward: '${node.op}' returned ${inputGrads.length} grads for ${node.inputs.length} inputs`,
+        );
+      }
+      node.inputs.forEach((input, i) => {
+        const g = inputGrads[i];
+        if (g) deliver(input, fitGrad(node.op, i, input, g));
+      });
+    }
+  });
+  return leafGrads;
+}
+
+/** Checks a seed against its output and returns it (ones for a one-element output without a seed). */
+export function seedFor(op: string, output: Tensor, seed?: Tensor): Tensor {
+  if (seed === undefined) {
+    if (output.size !== 1) {
+      throw new ShapeError(
+        `${op}: output has shape ${fmt(output.shape)}; a non-scalar output needs a seed (grad of the same shape)`,
+      );
+    }
+    const data = allocate(output.dtype, 1);
+    data[0] = 1;
+    return new Tensor(data, output.shape);
+  }
+  if (!sameShape(seed.shape, output.shape)) {
+    throw new ShapeError(
+      `${op}: seed shape ${fmt(seed.shape)} differs from output shape ${fmt(output.shape)}`,
+    );
+  }
+  if (seed.dtype !== output.dtype) {
+    throw new DTypeError(`${op}: seed dtype ${seed.dtype} differs from output dtype ${output.dtype}`);
+  }
+  return seed;
+}
+
+/** `y.backward(seed?)`: accumulates into `.grad` of the leaves that require grad. */
+export function backward(output: Tensor, seed?: Tensor, options: BackwardOptions = {}): void {
+  if (!output.requiresGrad) {
+    throw new Error(
+      'backward: the output does not require grad (no input had requiresGrad, or noGrad was on)',
+    );
+  }
+  const grads = runBackward([output], [seedFor('backward', output, seed)], options);
+  for (const [leaf, g] of grads) leaf.grad = leaf.grad ? accumulate(leaf.grad, g) : g;
+}
+
+/** Clears `.grad` of each tensor. */
+export function zeroGrad(tensors: Iterable<Tensor>): void {
+  for (const t of tensors) t.grad = null;
+}

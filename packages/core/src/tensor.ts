@@ -1,0 +1,174 @@
+// Tensor: an immutable, contiguous, row-major typed array with a shape, plus the factories.
+import { allocate, type DType, DTypeError, dtypeOf, isDType, type TypedArray } from './dtype.js';
+import { checkShape, type Shape, ShapeError, sizeOf } from './shape.js';
+import type { Node } from './tape.js';
+import { type BackwardOptions, backward as runBackward } from './tape.js';
+
+export type NestedArray = number | readonly NestedArray[];
+
+export interface TensorOptions {
+  dtype?: DType;
+  requiresGrad?: boolean;
+}
+
+export class Tensor {
+  readonly dtype: DType;
+  readonly shape: Shape;
+  readonly data: TypedArray;
+  readonly size: number;
+  /** Leaves with requiresGrad accumulate into `.grad` on backward, as in PyTorch. */
+  requiresGrad: boolean;
+  grad: Tensor | null = null;
+  /** @internal the tape node that made this tensor, and which of its outputs this is. */
+  node: Node | null = null;
+  /** @internal */
+  outputIndex = 0;
+
+  /** @internal use `tensor()` or an op; the data is taken, not copied, and must not change. */
+  constructor(data: TypedArray, shape: Shape, requiresGrad = false) {
+    const size = sizeOf(shape);
+    if (data.length !== size) {
+      throw new ShapeError(`tensor: ${data.length} values do not fill shape [${shape.join(',')}] (${size})`);
+    }
+    this.data = data;
+    this.shape = Object.freeze([...shape]);
+    this.dtype = dtypeOf(data);
+    this.size = size;
+    this.requiresGrad = requiresGrad;
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  /** True for results of recorded ops; false for leaves. */
+  get isLeaf(): boolean {
+    return this.node === null;
+  }
+
+  /** The value of a one-element tensor. */
+  item(): number {
+    if (this.size !== 1)
+      throw new ShapeError(`item: needs a one-element tensor, got shape [${this.shape.join(',')}]`);
+    return this.data[0]!;
+  }
+
+  /** Nested plain arrays (a number for shape []). */
+  toArray(): NestedArray {
+    const build = (axis: number, offset: number): NestedArray => {
+      if (axis === this.shape.length) return this.data[offset]!;
+      const dim = this.shape[axis]!;
+      const stride = sizeOf(this.shape.slice(axis + 1));
+      return Array.from({ length: dim }, (_, i) => build(axis + 1, offset + i * stride));
+    };
+    return build(0, 0);
+  }
+
+  /** Reverse mode from this tensor; a non-scalar needs a seed of its own shape. */
+  backward(seed?: Tensor, options?: BackwardOptions): void {
+    runBackward(this, seed, options);
+  }
+
+  /** The same values, cut from the graph (shares the buffer, which is never mutated). */
+  detach(): Tensor {
+    return new Tensor(this.data, this.shape);
+  }
+
+  toString(): string {
+    return `Tensor(${this.dtype}, [${this.shape.join(',')}])`;
+  }
+}
+
+function inferShape(values: NestedArray, shape: number[] = []): number[] {
+  if (typeof values === 'number') return shape;
+  if (!Array.isArray(values))
+    throw new TypeError(`tensor: expected numbers or nested arrays, got ${typeof values}`);
+  shape.push(values.length);
+  return values.length > 0 ? inferShape(values[0] as NestedArray, shape) : shape;
+}
+
+function fill(values: NestedArray, shape: Shape, axis: number, out: TypedArray, pos: { i: number }): void {
+  if (axis === shape.length) {
+    if (typeof values !== 'number')
+      throw new ShapeError(`tensor: ragged nested array (expected shape [${shape.join(',')}])`);
+    out[pos.i++] = values;
+    return;
+  }
+  if (!Array.isArray(values) || values.length !== shape[axis]) {
+    throw new ShapeError(`tensor: ragged nested array (expected shape [${shape.join(',')}])`);
+  }
+  for (const v of values) fill(v as NestedArray, shape, axis + 1, out, pos);
+}
+
+function checkDType(op: string, dtype: unknown): DType {
+  if (!isDType(dtype))
+    throw new DTypeError(`${op}: unknown dtype ${String(dtype)} (expected 'float32' or 'float64')`);
+  return dtype;
+}
+
+/**
+ * A tensor from a number, nested arrays, or a typed array (with `shape`, default 1-D).
+ * Values are copied. dtype defaults to float32, or to the typed array's own dtype.
+ */
+export function tensor(
+  values: NestedArray | TypedArray,
+  options: TensorOptions & { shape?: readonly number[] } = {},
+): Tensor {
+  if (values instanceof Float32Array || values instanceof Float64Array) {
+    const dtype = checkDType('tensor', options.dtype ?? dtypeOf(values));
+    const shape = checkShape('tensor', options.shape ?? [values.length]);
+    const data = allocate(dtype, values.length);
+    data.set(values);
+    return new Tensor(data, shape, options.requiresGrad ?? false);
+  }
+  const dtype = checkDType('tensor', options.dtype ?? 'float32');
+  const inferred = inferShape(values);
+  const shape = options.shape ? checkShape('tensor', options.shape) : inferred;
+  const data = allocate(dtype, sizeOf(inferred));
+  fill(values, inferred, 0, data, { i: 0 });
+  if (sizeOf(shape) !== data.length) {
+    throw new ShapeError(`tensor: ${data.length} values do not fill shape [${shape.join(',')}]`);
+  }
+  return new Tensor(data, shape, options.requiresGrad ?? false);
+}
+
+export function full(shape: readonly number[], value: number, options: TensorOptions = {}): Tensor {
+  checkShape('full', shape);
+  const data = allocate(checkDType('full', options.dtype ?? 'float32'), sizeOf(shape));
+  if (value !== 0) data.fill(value);
+  return new Tensor(data, shape, options.requiresGrad ?? false);
+}
+
+export const zeros = (shape: readonly number[], options?: TensorOptions): Tensor => full(shape, 0, options);
+export const ones = (shape: readonly number[], options?: TensorOptions): Tensor => full(shape, 1, options);
+export const zerosLike = (t: Tensor, options: TensorOptions = {}): Tensor =>
+  full(t.shape, 0, { dtype: t.dtype, ...options });
+export const onesLike = (t: Tensor, options: TensorOptions = {}): Tensor =>
+  full(t.shape, 1, { dtype: t.dtype, ...options });
+
+/** numpy's arange: [start, stop) by step; arange(n) counts 0..n-1. */
+export function arange(start: number, stop?: number, step = 1, options: TensorOptions = {}): Tensor {
+  if (stop === undefined) [start, stop] = [0, start];
+  if (!Number.isFinite(start) || !Number.isFinite(stop) || !Number.isFinite(step) || step === 0) {
+    throw new RangeError(
+      `arange: start ${start}, stop ${stop} and step ${step} must be finite, step non-zero`,
+    );
+  }
+  const n = Math.max(0, Math.ceil((stop - start) / step));
+  const data = allocate(checkDType('arange', options.dtype ?? 'float32'), n);
+  for (let i = 0; i < n; i++) data[i] = start + i * step;
+  return new Tensor(data, [n], options.requiresGrad ?? false);
+}
+
+/** The n×m identity (m defaults to n). */
+export function eye(n: number, m = n, options: TensorOptions = {}): Tensor {
+  checkShape('eye', [n, m]);
+  const data = allocate(checkDType('eye', options.dtype ?? 'float32'), n * m);
+  for (let i = 0; i < Math.min(n, m); i++) data[i * m + i] = 1;
+  return new Tensor(data, [n, m], options.requiresGrad ?? false);
+}
+
+/** @internal a tensor over a buffer the caller just made (no copy). */
+export function fromData(data: TypedArray, shape: Shape): Tensor {
+  return new Tensor(data, shape);
+}
