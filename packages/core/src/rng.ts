@@ -6,7 +6,8 @@ import { type Tensor, tensor } from './tensor.js';
 const N = 624; // words of MT19937 state
 const M = 397;
 const TWO_32 = 4294967296;
-/** The largest float32 below 1: a float32 rand() rounds up to 1 about once in 2^25 draws, which [0, 1) forbids. */
+// The largest float32 below 1: rounding rand() to float32 would give 1 about once in 2^25 draws,
+// which [0, 1) forbids.
 const FLOAT32_BELOW_ONE = 1 - 2 ** -24;
 
 export interface RandomOptions {
@@ -36,7 +37,7 @@ export class RandomState {
     this.seed(seed);
   }
 
-  /** Re-seeds like `np.random.seed(seed)`: MT19937 init_genrand, which numpy's legacy seeding uses for an int. */
+  /** Re-seeds like `np.random.seed(seed)`: numpy's legacy seeding of an int is MT19937 init_genrand. */
   seed(seed: number): void {
     if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
       throw new Error(`RandomState.seed: seed (${seed}) must be an integer in [0, 2^32 - 1]`);
@@ -102,7 +103,7 @@ export class RandomState {
     return this.fill('normal', sizeToShape('normal', size), dtype, () => loc + scale * this.gaussian());
   }
 
-  /** `low + (high - low) * u` for u in [0, 1), as numpy's legacy uniform (low > high is allowed there too). */
+  /** `low + (high - low) * u` for u in [0, 1), as numpy's legacy uniform (which allows low > high). */
   uniform(low = 0, high = 1, size?: SizeArg, options: RandomOptions = {}): Tensor {
     const range = high - low;
     if (!Number.isFinite(low) || !Number.isFinite(high) || !Number.isFinite(range)) {
@@ -113,7 +114,7 @@ export class RandomState {
   }
 
   /**
-   * Integers in [low, high), or [0, low) when high is omitted, as numpy's legacy `randint` (int64) draws them.
+   * Integers in [low, high), or [0, low) without high, as numpy's legacy `randint` (int64) draws them.
    * The values come back in a float64 tensor (tapegrad has no integer dtype), which is why high - low is
    * limited to 2^53 - 1: every integer in range must be exact. No size gives shape [].
    */
