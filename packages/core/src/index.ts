@@ -9,6 +9,7 @@ export { type OpName, ops } from './ops/index.js';
 export { matmul } from './ops/matmul.js';
 export * from './ops/reduce.js';
 export type { TensorLike } from './ops/util.js';
+export { type RandomOptions, RandomState, type RandomStateSnapshot } from './rng.js';
 export { broadcastShapes, type Shape, ShapeError } from './shape.js';
 export { type BackwardOptions, isGradEnabled, noGrad, zeroGrad } from './tape.js';
 export {
