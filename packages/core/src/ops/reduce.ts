@@ -73,8 +73,9 @@ export function mean(x: TensorLike, options: ReduceOptions = {}): Tensor {
 function extreme(op: 'max' | 'min', x: TensorLike, options: ReduceOptions): Tensor {
   const a = input(op, x);
   const p = plan(op, a, options);
-  if (a.size === 0)
-    throw new ShapeError(`${op}: cannot reduce a zero-size tensor of shape [${a.shape.join(',')}]`);
+  // As numpy: only an empty reduced axis has no extreme; [0,3] over axis 1 is simply empty.
+  if (p.axes.some((ax) => a.shape[ax] === 0))
+    throw new ShapeError(`${op}: cannot reduce over an empty axis of shape [${a.shape.join(',')}]`);
   const better =
     op === 'max'
       ? (m: number, v: number) => (v > m || Number.isNaN(v) ? v : m)
