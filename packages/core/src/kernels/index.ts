@@ -2,4 +2,14 @@
 
 export { addInto, broadcastInto, map, zipBroadcast } from './elementwise.js';
 export { type Gemm, gemm } from './matmul.js';
+export {
+  type CellDims,
+  gruGatesBackward,
+  gruGatesForward,
+  lstmGatesBackward,
+  lstmGatesForward,
+  type RnnNonlinearity,
+  rnnGatesBackward,
+  rnnGatesForward,
+} from './recurrent.js';
 export { reduceAxes, sumToShape } from './reduce.js';
