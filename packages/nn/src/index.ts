@@ -1,1 +1,1 @@
-export {};
+export * as stepByStep from './stepByStep.js';
