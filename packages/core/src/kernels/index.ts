@@ -1,7 +1,7 @@
 // The kernel interface: pure loops over typed arrays. A faster backend replaces these.
 
 export { addInto, broadcastInto, map, zipBroadcast } from './elementwise.js';
-export { type Gemm, gemm } from './matmul.js';
+export { type Gemm, type GemmBackend, gemm, gemmJs, getGemmBackend, setGemmBackend } from './matmul.js';
 export {
   type CellDims,
   gruGatesBackward,

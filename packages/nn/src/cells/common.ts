@@ -1,0 +1,165 @@
+// What the three cells share: checking their inputs, buffers of a dtype, and turning the gate
+// grads into the grads of x, h and the weights with gemms (transpose flags, no copies).
+import {
+  type DType,
+  DTypeError,
+  kernels,
+  matmul,
+  ShapeError,
+  type Tensor,
+  type TypedArray,
+  tensor,
+  transpose,
+} from '@tapegrad/core';
+
+export interface CellShape {
+  batch: number;
+  input: number;
+  hidden: number;
+  /** gates·hidden: the rows of the stacked weights. */
+  width: number;
+}
+
+const fmt = (shape: readonly number[]): string => `[${shape.join(',')}]`;
+
+/** A fresh zero-filled buffer. */
+export const buffer = (dtype: DType, size: number): TypedArray =>
+  dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
+
+/** A tensor of the buffer's values. */
+export const toTensor = (data: TypedArray, shape: readonly number[]): Tensor => tensor(data, { shape });
+
+/**
+ * Checks the inputs of a cell, named by `names` (x, the states, weightIh, weightHh, biasIh,
+ * biasHh): one dtype, x [B, I], each state [B, H], weights [G·H, I] and [G·H, H], biases [G·H].
+ */
+export function checkCell(
+  cell: string,
+  gateCount: number,
+  inputs: readonly Tensor[],
+  names: readonly string[],
+): CellShape {
+  if (inputs.length !== names.length) {
+    throw new TypeError(
+      `${cell}: expected ${names.length} tensors (${names.join(', ')}), got ${inputs.length}`,
+    );
+  }
+  const x = inputs[0]!;
+  inputs.forEach((t, i) => {
+    if (t.dtype !== x.dtype) {
+      throw new DTypeError(
+        `${cell}: ${names[i]} is ${t.dtype} but x is ${x.dtype} (all inputs need one dtype; cast with astype)`,
+      );
+    }
+  });
+  const h = inputs[1]!;
+  if (x.rank !== 2) throw new ShapeError(`${cell}: x must be [batch, input], got ${fmt(x.shape)}`);
+  if (h.rank !== 2) throw new ShapeError(`${cell}: ${names[1]} must be [batch, hidden], got ${fmt(h.shape)}`);
+  const [batch, input] = x.shape as [number, number];
+  const hidden = h.shape[1]!;
+  const width = gateCount * hidden;
+  const stateCount = names.length - 5;
+  const expected = [
+    [batch, input],
+    ...Array.from({ length: stateCount }, () => [batch, hidden]),
+    [width, input],
+    [width, hidden],
+    [width],
+    [width],
+  ];
+  const layout = ['[batch, input]', ...names.slice(1, 1 + stateCount).map(() => '[batch, hidden]')];
+  const g = gateCount === 1 ? '' : `${gateCount}·`;
+  layout.push(`[${g}hidden, input]`, `[${g}hidden, hidden]`, `[${g}hidden]`, `[${g}hidden]`);
+  inputs.forEach((t, i) => {
+    const want = expected[i]!;
+    if (t.rank !== want.length || t.shape.some((d, k) => d !== want[k])) {
+      throw new ShapeError(
+        `${cell}: ${names[i]} has shape ${fmt(t.shape)}, expected ${fmt(want)} = ${layout[i]} ` +
+          `for x ${fmt(x.shape)} and ${names[1]} ${fmt(h.shape)}`,
+      );
+    }
+  });
+  return { batch, input, hidden, width };
+}
+
+/** gates [B, G·H] = x·W_ihᵀ, then (+)= h·W_hhᵀ into `hiddenGates` (the same buffer unless given). */
+export function projectGates(
+  s: CellShape,
+  x: Tensor,
+  h: Tensor,
+  weightIh: Tensor,
+  weightHh: Tensor,
+  gates: TypedArray,
+  hiddenGates: TypedArray = gates,
+): void {
+  kernels.gemm(x.data, weightIh.data, gates, { m: s.batch, n: s.width, k: s.input, transB: true });
+  kernels.gemm(h.data, weightHh.data, hiddenGates, {
+    m: s.batch,
+    n: s.width,
+    k: s.hidden,
+    transB: true,
+    accumulate: hiddenGates === gates,
+  });
+}
+
+export interface ProjectionGrads {
+  dx: Tensor | null;
+  dh: Tensor | null;
+  dWeightIh: Tensor | null;
+  dWeightHh: Tensor | null;
+}
+
+/**
+ * The grads through the two projections, from the grads of the input-side and hidden-side gate
+ * pre-activations (one buffer for RNN and LSTM, two for GRU); dhDirect is h's grad from outside
+ * the projection (GRU's z⊙h). Inputs that do not require grad get null.
+ */
+export function projectionGrads(
+  s: CellShape,
+  x: Tensor,
+  h: Tensor,
+  weightIh: Tensor,
+  weightHh: Tensor,
+  dInputGates: TypedArray,
+  dHiddenGates: TypedArray,
+  dhDirect?: TypedArray,
+): ProjectionGrads {
+  const { batch, input, hidden, width } = s;
+  const grad = (t: Tensor, size: number, compute: (out: TypedArray) => void): Tensor | null => {
+    if (!t.requiresGrad) return null;
+    const out = buffer(t.dtype, size);
+    compute(out);
+    return toTensor(out, t.shape);
+  };
+  return {
+    // dx = dGates_ih · W_ih
+    dx: grad(x, batch * input, (out) =>
+      kernels.gemm(dInputGates, weightIh.data, out, { m: batch, n: input, k: width }),
+    ),
+    // dh = dhDirect + dGates_hh · W_hh
+    dh: grad(h, batch * hidden, (out) => {
+      if (dhDirect) out.set(dhDirect);
+      kernels.gemm(dHiddenGates, weightHh.data, out, {
+        m: batch,
+        n: hidden,
+        k: width,
+        accumulate: dhDirect !== undefined,
+      });
+    }),
+    // dW_ih = dGates_ihᵀ · x
+    dWeightIh: grad(weightIh, width * input, (out) =>
+      kernels.gemm(dInputGates, x.data, out, { m: width, n: input, k: batch, transA: true }),
+    ),
+    // dW_hh = dGates_hhᵀ · h
+    dWeightHh: grad(weightHh, width * hidden, (out) =>
+      kernels.gemm(dHiddenGates, h.data, out, { m: width, n: hidden, k: batch, transA: true }),
+    ),
+  };
+}
+
+/** A bias grad (the column sums the gate loop computed), or null if the bias does not require grad. */
+export const biasGrad = (bias: Tensor, dBias: TypedArray): Tensor | null =>
+  bias.requiresGrad ? toTensor(dBias, bias.shape) : null;
+
+/** x·Wᵀ from core ops, for the references. */
+export const linear = (x: Tensor, weight: Tensor): Tensor => matmul(x, transpose(weight));

@@ -1,0 +1,118 @@
+// The GRU cell (PyTorch's GRUCell, gates r, z, n), fused: two gemms (the hidden side kept apart, since
+// n needs r ⊙ (W_hn h + b_hn)) and one gate loop; backward by hand. gruCellReference is the same from core ops.
+import {
+  add,
+  type CustomOp,
+  customOp,
+  kernels,
+  mul,
+  sigmoid,
+  split,
+  sub,
+  type Tensor,
+  type TypedArray,
+  tanh,
+} from '@tapegrad/core';
+import {
+  biasGrad,
+  buffer,
+  type CellShape,
+  checkCell,
+  linear,
+  projectGates,
+  projectionGrads,
+  toTensor,
+} from './common.js';
+
+const NAMES = ['x', 'h', 'weightIh', 'weightHh', 'biasIh', 'biasHh'] as const;
+
+interface GruResiduals {
+  shape: CellShape;
+  /** The activated gates r, z, n [B, 3H]. */
+  gates: TypedArray;
+  /** W_hn h + b_hn [B, H]. */
+  hiddenN: TypedArray;
+}
+
+type GruInputs = [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
+
+/** The fused cell, a customOp of (x, h, weightIh, weightHh, biasIh, biasHh) → h'. */
+export const gruCellOp: CustomOp<GruResiduals | null> = customOp<GruResiduals | null>({
+  name: 'gruCell',
+  forward(inputs, { needsGrad }) {
+    const shape = checkCell('gruCell', 3, inputs, NAMES);
+    const [x, h, weightIh, weightHh, biasIh, biasHh] = inputs as GruInputs;
+    const { batch, hidden, width } = shape;
+    const gates = buffer(x.dtype, batch * width);
+    const hiddenGates = buffer(x.dtype, batch * width);
+    const hNext = buffer(x.dtype, batch * hidden);
+    const hiddenN = buffer(x.dtype, batch * hidden);
+    projectGates(shape, x, h, weightIh, weightHh, gates, hiddenGates);
+    kernels.gruGatesForward(gates, hiddenGates, biasIh.data, biasHh.data, h.data, hNext, hiddenN, shape);
+    return {
+      outputs: toTensor(hNext, h.shape),
+      residuals: needsGrad ? { shape, gates, hiddenN } : null,
+    };
+  },
+  backward([gradH], residuals, inputs) {
+    const { shape, gates, hiddenN } = residuals!;
+    const [x, h, weightIh, weightHh, biasIh, biasHh] = inputs as GruInputs;
+    const dInputGates = buffer(x.dtype, shape.batch * shape.width);
+    const dHiddenGates = buffer(x.dtype, shape.batch * shape.width);
+    const dhDirect = buffer(x.dtype, shape.batch * shape.hidden);
+    const dBiasIh = buffer(x.dtype, shape.width);
+    const dBiasHh = buffer(x.dtype, shape.width);
+    kernels.gruGatesBackward(
+      gradH!.data,
+      gates,
+      hiddenN,
+      h.data,
+      dInputGates,
+      dHiddenGates,
+      dhDirect,
+      dBiasIh,
+      dBiasHh,
+      shape,
+    );
+    // dh = g·z + dGates_hh·W_hh; db_ih = Σ_batch dGates_ih, db_hh = Σ_batch dGates_hh
+    const d = projectionGrads(shape, x, h, weightIh, weightHh, dInputGates, dHiddenGates, dhDirect);
+    return [d.dx, d.dh, d.dWeightIh, d.dWeightHh, biasGrad(biasIh, dBiasIh), biasGrad(biasHh, dBiasHh)];
+  },
+  reference: (...inputs) => gruCellReference(...(inputs as GruInputs)),
+});
+
+/**
+ * h' of x [B, I] and h [B, H]; weightIh [3H, I], weightHh [3H, H], biases [3H].
+ * n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)) and h' = (1 - z) ⊙ n + z ⊙ h.
+ */
+export function gruCell(
+  x: Tensor,
+  h: Tensor,
+  weightIh: Tensor,
+  weightHh: Tensor,
+  biasIh: Tensor,
+  biasHh: Tensor,
+): Tensor {
+  return gruCellOp(x, h, weightIh, weightHh, biasIh, biasHh) as Tensor;
+}
+
+/** The cell from core ops (matmul, add, sigmoid, tanh, mul, split): what the fused backward is checked against. */
+export function gruCellReference(
+  x: Tensor,
+  h: Tensor,
+  weightIh: Tensor,
+  weightHh: Tensor,
+  biasIh: Tensor,
+  biasHh: Tensor,
+): Tensor {
+  const [inputR, inputZ, inputN] = split(add(linear(x, weightIh), biasIh), 3, 1) as [Tensor, Tensor, Tensor];
+  const [hiddenR, hiddenZ, hiddenN] = split(add(linear(h, weightHh), biasHh), 3, 1) as [
+    Tensor,
+    Tensor,
+    Tensor,
+  ];
+  const r = sigmoid(add(inputR, hiddenR));
+  const z = sigmoid(add(inputZ, hiddenZ));
+  const n = tanh(add(inputN, mul(r, hiddenN)));
+  return add(mul(sub(1, z), n), mul(z, h));
+}
