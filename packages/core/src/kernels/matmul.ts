@@ -1,6 +1,7 @@
 // General matrix multiply over row-major typed arrays, with transpose flags so that callers
-// (backward passes above all) never copy a matrix to transpose it.
+// (backward passes above all) never copy a matrix to transpose it. Two backends: plain JS, and wasm SIMD.
 import type { TypedArray } from '../dtype.js';
+import { gemmWasm, wasmAvailable } from './wasm/sgemm.js';
 
 export interface Gemm {
   m: number;
@@ -17,8 +18,44 @@ export interface Gemm {
   cOffset?: number;
 }
 
-/** C[m, n] (+)= op(A)[m, k] · op(B)[k, n]. */
+/** 'auto' (the default) takes the faster backend per call; 'wasm' forces it for every float32 call. */
+export type GemmBackend = 'auto' | 'js' | 'wasm';
+
+let backend: GemmBackend = 'auto';
+
+export function setGemmBackend(choice: GemmBackend): void {
+  backend = choice;
+}
+
+export function getGemmBackend(): GemmBackend {
+  return backend;
+}
+
+/** C[m, n] (+)= op(A)[m, k] · op(B)[k, n], on the wasm kernel for float32 when it pays, else in JS. */
 export function gemm(a: TypedArray, b: TypedArray, c: TypedArray, spec: Gemm): void {
+  if (
+    backend !== 'js' &&
+    a instanceof Float32Array &&
+    b instanceof Float32Array &&
+    c instanceof Float32Array &&
+    (backend === 'wasm' || paysForCopies(spec)) &&
+    wasmAvailable()
+  ) {
+    gemmWasm(a, b, c, spec);
+  } else {
+    gemmJs(a, b, c, spec);
+  }
+}
+
+/** The wasm kernel copies A, B and C in and C out; below this much work the plain loop wins. */
+function paysForCopies({ m, n, k }: Gemm): boolean {
+  return m * n * k >= WASM_MIN_WORK;
+}
+
+const WASM_MIN_WORK = 4096;
+
+/** The reference backend: plain loops, any dtype. */
+export function gemmJs(a: TypedArray, b: TypedArray, c: TypedArray, spec: Gemm): void {
   const { m, n, k, transA = false, transB = false, accumulate = false } = spec;
   const ao = spec.aOffset ?? 0;
   const bo = spec.bOffset ?? 0;

@@ -1,0 +1,76 @@
+// Micro-benchmark of the gemm backends at the LSTM's matmul shapes and 512³: GFLOP/s, medians over rounds.
+// Run: npx tsx --conditions=source bench/gemm.ts [rounds]   (the LSTM is lstm-big: B 32, I 192 = H + I, 4H 512)
+import { kernels } from '@tapegrad/core';
+
+interface Case {
+  name: string;
+  spec: kernels.Gemm;
+}
+
+const cases: Case[] = [
+  { name: 'forward x·Wᵀ [32,192]·[512,192]ᵀ', spec: { m: 32, n: 512, k: 192, transB: true } },
+  { name: 'weight grad dGᵀ·x [32,512]ᵀ·[32,192]', spec: { m: 512, n: 192, k: 32, transA: true } },
+  { name: 'input grad dG·W [32,512]·[512,192]', spec: { m: 32, n: 192, k: 512 } },
+  { name: '512³ A·B', spec: { m: 512, n: 512, k: 512 } },
+  { name: '512³ Aᵀ·B', spec: { m: 512, n: 512, k: 512, transA: true } },
+  { name: '512³ A·Bᵀ', spec: { m: 512, n: 512, k: 512, transB: true } },
+  { name: '512³ Aᵀ·Bᵀ', spec: { m: 512, n: 512, k: 512, transA: true, transB: true } },
+  // Small problems, to place the threshold below which the JS loop wins.
+  { name: 'lstm-small x·Wᵀ [10,8]·[20,8]ᵀ', spec: { m: 10, n: 20, k: 8, transB: true } },
+  { name: '8³', spec: { m: 8, n: 8, k: 8 } },
+  { name: '16³', spec: { m: 16, n: 16, k: 16 } },
+  { name: '16³ A·Bᵀ', spec: { m: 16, n: 16, k: 16, transB: true } },
+  { name: '24³', spec: { m: 24, n: 24, k: 24 } },
+  { name: '32³', spec: { m: 32, n: 32, k: 32 } },
+  { name: '32³ Aᵀ·B', spec: { m: 32, n: 32, k: 32, transA: true } },
+  { name: '64³', spec: { m: 64, n: 64, k: 64 } },
+  { name: 'vector·matrix [1,512]·[512,512]', spec: { m: 1, n: 512, k: 512 } },
+  { name: 'matrix·vector [512,512]·[512,1]', spec: { m: 512, n: 1, k: 512 } },
+];
+
+const backends: kernels.GemmBackend[] = ['js', 'wasm'];
+const rounds = Number(process.argv[2] ?? 7);
+
+function filled(size: number): Float32Array {
+  const out = new Float32Array(size);
+  for (let i = 0; i < size; i++) out[i] = Math.sin(i * 0.37);
+  return out;
+}
+
+/** Seconds per call, timed over enough calls to take about 20 ms. */
+function secondsPerCall(run: () => void): number {
+  let calls = 1;
+  for (;;) {
+    const start = performance.now();
+    for (let i = 0; i < calls; i++) run();
+    const ms = performance.now() - start;
+    if (ms >= 20) return ms / 1000 / calls;
+    calls *= ms < 2 ? 10 : 2;
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
+
+console.log(`gemm float32, median of ${rounds} rounds, GFLOP/s (js and wasm alternate within a round)`);
+console.log(`${'case'.padEnd(40)} ${'js'.padStart(7)} ${'wasm'.padStart(7)} ${'ratio'.padStart(7)}  auto`);
+for (const { name, spec } of cases) {
+  const { m, n, k } = spec;
+  const a = filled(m * k);
+  const b = filled(k * n);
+  const c = new Float32Array(m * n);
+  const seconds: Record<string, number[]> = { js: [], wasm: [] };
+  for (let round = 0; round <= rounds; round++) {
+    for (const backend of round % 2 ? backends : [...backends].reverse()) {
+      kernels.setGemmBackend(backend);
+      const s = secondsPerCall(() => kernels.gemm(a, b, c, spec));
+      if (round > 0) seconds[backend]!.push(s); // round 0 warms up both tiers of the compiler
+    }
+  }
+  kernels.setGemmBackend('auto');
+  const gflops = (backend: string) => (2 * m * n * k) / median(seconds[backend]!) / 1e9;
+  const [js, wasm] = [gflops('js'), gflops('wasm')];
+  const auto = median(seconds.js!) <= median(seconds.wasm!) ? 'js' : 'wasm';
+  console.log(
+    `${name.padEnd(40)} ${js.toFixed(2).padStart(7)} ${wasm.toFixed(2).padStart(7)} ${(wasm / js).toFixed(2).padStart(6)}×  ${auto} faster`,
+  );
+}

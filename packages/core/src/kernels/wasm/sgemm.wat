@@ -1,0 +1,251 @@
+;; sgemm: C[m,n] += op(A)[m,k] · op(B)[k,n] in float32 over row-major buffers, with 128-bit SIMD.
+;; Assembled by scripts/build-wasm.ts into sgemmWasm.ts (base64); edit this file, then `pnpm build:wasm`.
+;;
+;; Per k-block of depth KC, B is packed once into panels of 8 columns, then per MC rows A is packed
+;; into panels of 4 rows; a 4×8 micro-kernel multiplies one A panel by one B panel. Transposed
+;; operands are handled while packing (4×4 shuffles), so no whole matrix is ever copied to transpose.
+;; All addresses are byte offsets into the imported memory; bytes 0..127 are the micro-kernel's
+;; scratch tile, so the caller places its data above them.
+(module
+  (import "env" "memory" (memory 1))
+
+  ;; Depth of a k-block: a B panel (KC·8 floats, 8 KB) stays in L1 while every A panel passes it.
+  (global $KC i32 (i32.const 256))
+  ;; Rows of A packed at a time: an A block (MC·KC floats, 64 KB) stays in L2.
+  (global $MC i32 (i32.const 64))
+
+  ;; Packs X into panels of `width` lanes (4 for A, 8 for B): panel q, row p holds the `width`
+  ;; values X(q·width + r, p), zero where q·width + r ≥ count. X(r, p) is the f32 at
+  ;; src + r·sr + p·sp (byte strides). A is packed as X = A, B as X = Bᵀ: both panels run along k.
+  (func $pack (param $src i32) (param $dst i32) (param $count i32) (param $depth i32)
+              (param $sr i32) (param $sp i32) (param $width i32)
+    (local $r0 i32) (local $rows i32)
+    (block $done
+      (loop $panels
+        (br_if $done (i32.ge_u (local.get $r0) (local.get $count)))
+        (local.set $rows (i32.sub (local.get $count) (local.get $r0)))
+        (if (i32.lt_u (local.get $rows) (local.get $width))
+          (then
+            (call $packScalar (local.get $src) (local.get $dst) (local.get $rows) (i32.const 0)
+              (local.get $depth) (local.get $sr) (local.get $sp) (local.get $width)))
+          (else
+            (if (i32.eq (local.get $sr) (i32.const 4))
+              (then
+                (call $packRows (local.get $src) (local.get $dst) (local.get $depth) (local.get $sp)
+                  (local.get $width)))
+              (else
+                (if (i32.eq (local.get $sp) (i32.const 4))
+                  (then
+                    (call $packTransposed (local.get $src) (local.get $dst) (local.get $depth)
+                      (local.get $sr) (local.get $width)))
+                  (else
+                    (call $packScalar (local.get $src) (local.get $dst) (local.get $width) (i32.const 0)
+                      (local.get $depth) (local.get $sr) (local.get $sp) (local.get $width))))))))
+        (local.set $src (i32.add (local.get $src) (i32.mul (local.get $width) (local.get $sr))))
+        (local.set $dst (i32.add (local.get $dst)
+          (i32.shl (i32.mul (local.get $width) (local.get $depth)) (i32.const 2))))
+        (local.set $r0 (i32.add (local.get $r0) (local.get $width)))
+        (br $panels))))
+
+  ;; A full panel whose lanes lie side by side in memory (sr = 4): each row is `width` floats copied.
+  (func $packRows (param $src i32) (param $dst i32) (param $depth i32) (param $sp i32) (param $width i32)
+    (local $end i32) (local $g i32)
+    (local.set $end (i32.add (local.get $dst)
+      (i32.shl (i32.mul (local.get $width) (local.get $depth)) (i32.const 2))))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $dst) (local.get $end)))
+        (local.set $g (i32.const 0))
+        (loop $vectors
+          (v128.store (local.get $dst) (v128.load (i32.add (local.get $src) (local.get $g))))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+          (local.set $g (i32.add (local.get $g) (i32.const 16)))
+          (br_if $vectors (i32.lt_u (local.get $g) (i32.shl (local.get $width) (i32.const 2)))))
+        (local.set $src (i32.add (local.get $src) (local.get $sp)))
+        (br $rows))))
+
+  ;; A full panel whose lanes are rows along k in memory (sp = 4): four lanes by four steps of k
+  ;; are loaded as four vectors and transposed with shuffles; steps past a multiple of 4 go scalar.
+  (func $packTransposed (param $src i32) (param $dst i32) (param $depth i32) (param $sr i32) (param $width i32)
+    (local $p i32) (local $g i32) (local $in i32) (local $out i32) (local $rowBytes i32)
+    (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128)
+    (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    (local.set $rowBytes (i32.shl (local.get $width) (i32.const 2)))
+    (block $done
+      (loop $steps
+        (br_if $done (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $depth)))
+        (local.set $g (i32.const 0))
+        (loop $groups
+          ;; v_i = X(g + i, p..p+3)
+          (local.set $in (i32.add (i32.add (local.get $src) (i32.shl (local.get $p) (i32.const 2)))
+            (i32.mul (local.get $g) (local.get $sr))))
+          (local.set $v0 (v128.load (local.get $in)))
+          (local.set $v1 (v128.load (i32.add (local.get $in) (local.get $sr))))
+          (local.set $v2 (v128.load (i32.add (local.get $in) (i32.shl (local.get $sr) (i32.const 1)))))
+          (local.set $v3 (v128.load (i32.add (local.get $in) (i32.mul (local.get $sr) (i32.const 3)))))
+          ;; t0 = v0[0] v1[0] v0[1] v1[1], t1 = v2[0] v3[0] v2[1] v3[1], t2, t3 likewise for lanes 2, 3
+          (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $v0) (local.get $v1)))
+          (local.set $t1 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $v2) (local.get $v3)))
+          (local.set $t2 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $v0) (local.get $v1)))
+          (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $v2) (local.get $v3)))
+          ;; row p + j of the panel, lanes g..g+3 = v0[j] v1[j] v2[j] v3[j]
+          (local.set $out (i32.add (i32.add (local.get $dst) (i32.mul (local.get $p) (local.get $rowBytes)))
+            (i32.shl (local.get $g) (i32.const 2))))
+          (v128.store (local.get $out)
+            (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t1)))
+          (local.set $out (i32.add (local.get $out) (local.get $rowBytes)))
+          (v128.store (local.get $out)
+            (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t1)))
+          (local.set $out (i32.add (local.get $out) (local.get $rowBytes)))
+          (v128.store (local.get $out)
+            (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t2) (local.get $t3)))
+          (local.set $out (i32.add (local.get $out) (local.get $rowBytes)))
+          (v128.store (local.get $out)
+            (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t2) (local.get $t3)))
+          (local.set $g (i32.add (local.get $g) (i32.const 4)))
+          (br_if $groups (i32.lt_u (local.get $g) (local.get $width))))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (br $steps)))
+    (call $packScalar (local.get $src) (local.get $dst) (local.get $width) (local.get $p)
+      (local.get $depth) (local.get $sr) (i32.const 4) (local.get $width)))
+
+  ;; Rows p0..depth of one panel, a value at a time: the edge panels and the strides SIMD cannot use.
+  (func $packScalar (param $src i32) (param $dst i32) (param $rows i32) (param $p0 i32) (param $depth i32)
+                    (param $sr i32) (param $sp i32) (param $width i32)
+    (local $p i32) (local $r i32) (local $out i32)
+    (local.set $p (local.get $p0))
+    (block $done
+      (loop $steps
+        (br_if $done (i32.ge_u (local.get $p) (local.get $depth)))
+        (local.set $out (i32.add (local.get $dst)
+          (i32.shl (i32.mul (local.get $p) (local.get $width)) (i32.const 2))))
+        (local.set $r (i32.const 0))
+        (loop $lanes
+          (f32.store (local.get $out)
+            (if (result f32) (i32.lt_u (local.get $r) (local.get $rows))
+              (then (f32.load (i32.add (i32.add (local.get $src) (i32.mul (local.get $r) (local.get $sr)))
+                (i32.mul (local.get $p) (local.get $sp)))))
+              (else (f32.const 0))))
+          (local.set $out (i32.add (local.get $out) (i32.const 4)))
+          (local.set $r (i32.add (local.get $r) (i32.const 1)))
+          (br_if $lanes (i32.lt_u (local.get $r) (local.get $width))))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $steps))))
+
+  ;; The micro-kernel: C[4×8 tile at cp] += Apanel(4×kc) · Bpanel(kc×8).
+  ;; Accumulator c<r><h> holds row r, columns 4h..4h+3 of the tile: 8 f32x4 registers, plus two for
+  ;; the B row and one for the A splat (11 of the 15 xmm registers V8 leaves free; 12 accumulators spill).
+  ;; Per step of k: 2 v128.load of B, 4 v128.load32_splat of A, 8 multiply-adds.
+  ;; Edge tiles (rows < 4 or cols < 8) are computed whole on zero-padded panels, parked in the
+  ;; scratch tile at address 0 and only their valid part is added into C.
+  (func $tile (param $ap i32) (param $bp i32) (param $cp i32) (param $ldc i32) (param $kc i32)
+              (param $rows i32) (param $cols i32)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
+    (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
+    (local $b0 v128) (local $b1 v128) (local $a v128) (local $end i32) (local $r i32) (local $j i32)
+    (local $at i32)
+    (local.set $end (i32.add (local.get $ap) (i32.shl (local.get $kc) (i32.const 4))))
+    (loop $k
+      (local.set $b0 (v128.load (local.get $bp)))
+      (local.set $b1 (v128.load offset=16 (local.get $bp)))
+      (local.set $a (v128.load32_splat (local.get $ap)))
+      (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $a) (local.get $b0))))
+      (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $a) (local.get $b1))))
+      (local.set $a (v128.load32_splat offset=4 (local.get $ap)))
+      (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $a) (local.get $b0))))
+      (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $a) (local.get $b1))))
+      (local.set $a (v128.load32_splat offset=8 (local.get $ap)))
+      (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $a) (local.get $b0))))
+      (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $a) (local.get $b1))))
+      (local.set $a (v128.load32_splat offset=12 (local.get $ap)))
+      (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $a) (local.get $b0))))
+      (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $a) (local.get $b1))))
+      (local.set $ap (i32.add (local.get $ap) (i32.const 16)))
+      (local.set $bp (i32.add (local.get $bp) (i32.const 32)))
+      (br_if $k (i32.lt_u (local.get $ap) (local.get $end))))
+    (if (i32.and (i32.eq (local.get $rows) (i32.const 4)) (i32.eq (local.get $cols) (i32.const 8)))
+      (then
+        (v128.store (local.get $cp) (f32x4.add (v128.load (local.get $cp)) (local.get $c00)))
+        (v128.store offset=16 (local.get $cp) (f32x4.add (v128.load offset=16 (local.get $cp)) (local.get $c01)))
+        (local.set $cp (i32.add (local.get $cp) (local.get $ldc)))
+        (v128.store (local.get $cp) (f32x4.add (v128.load (local.get $cp)) (local.get $c10)))
+        (v128.store offset=16 (local.get $cp) (f32x4.add (v128.load offset=16 (local.get $cp)) (local.get $c11)))
+        (local.set $cp (i32.add (local.get $cp) (local.get $ldc)))
+        (v128.store (local.get $cp) (f32x4.add (v128.load (local.get $cp)) (local.get $c20)))
+        (v128.store offset=16 (local.get $cp) (f32x4.add (v128.load offset=16 (local.get $cp)) (local.get $c21)))
+        (local.set $cp (i32.add (local.get $cp) (local.get $ldc)))
+        (v128.store (local.get $cp) (f32x4.add (v128.load (local.get $cp)) (local.get $c30)))
+        (v128.store offset=16 (local.get $cp) (f32x4.add (v128.load offset=16 (local.get $cp)) (local.get $c31)))
+        (return)))
+    (v128.store offset=0 (i32.const 0) (local.get $c00))
+    (v128.store offset=16 (i32.const 0) (local.get $c01))
+    (v128.store offset=32 (i32.const 0) (local.get $c10))
+    (v128.store offset=48 (i32.const 0) (local.get $c11))
+    (v128.store offset=64 (i32.const 0) (local.get $c20))
+    (v128.store offset=80 (i32.const 0) (local.get $c21))
+    (v128.store offset=96 (i32.const 0) (local.get $c30))
+    (v128.store offset=112 (i32.const 0) (local.get $c31))
+    (loop $rowsLoop
+      (local.set $j (i32.const 0))
+      (loop $colsLoop
+        (local.set $at (i32.add (local.get $cp) (i32.shl (local.get $j) (i32.const 2))))
+        (f32.store (local.get $at) (f32.add (f32.load (local.get $at))
+          (f32.load (i32.shl (i32.add (i32.shl (local.get $r) (i32.const 3)) (local.get $j)) (i32.const 2)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br_if $colsLoop (i32.lt_u (local.get $j) (local.get $cols))))
+      (local.set $cp (i32.add (local.get $cp) (local.get $ldc)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br_if $rowsLoop (i32.lt_u (local.get $r) (local.get $rows)))))
+
+  ;; C[m,n] += op(A)·op(B). A is stored [k,m] if transA else [m,k]; B is stored [n,k] if transB else
+  ;; [k,n]; C is [m,n]. apack needs MC·KC floats, bpack ⌈n/8⌉·8·KC floats (both 16-byte aligned).
+  (func (export "sgemm") (param $a i32) (param $b i32) (param $c i32) (param $m i32) (param $n i32)
+                         (param $k i32) (param $transA i32) (param $transB i32) (param $apack i32)
+                         (param $bpack i32)
+    (local $sai i32) (local $sap i32) (local $sbj i32) (local $sbp i32)
+    (local $pc i32) (local $kc i32) (local $ic i32) (local $mc i32) (local $jp i32) (local $ip i32)
+    ;; Byte strides of A(i, p) along i and p, and of B(p, j) along j and p.
+    (local.set $sai (select (i32.const 4) (i32.shl (local.get $k) (i32.const 2)) (local.get $transA)))
+    (local.set $sap (select (i32.shl (local.get $m) (i32.const 2)) (i32.const 4) (local.get $transA)))
+    (local.set $sbj (select (i32.shl (local.get $k) (i32.const 2)) (i32.const 4) (local.get $transB)))
+    (local.set $sbp (select (i32.const 4) (i32.shl (local.get $n) (i32.const 2)) (local.get $transB)))
+    (if (i32.or (i32.eqz (local.get $m)) (i32.eqz (local.get $n))) (then (return)))
+    (block $kDone
+      (loop $kBlocks
+        (br_if $kDone (i32.ge_u (local.get $pc) (local.get $k)))
+        (local.set $kc (i32.sub (local.get $k) (local.get $pc)))
+        (if (i32.gt_u (local.get $kc) (global.get $KC)) (then (local.set $kc (global.get $KC))))
+        (call $pack (i32.add (local.get $b) (i32.mul (local.get $pc) (local.get $sbp))) (local.get $bpack)
+          (local.get $n) (local.get $kc) (local.get $sbj) (local.get $sbp) (i32.const 8))
+        (local.set $ic (i32.const 0))
+        (loop $mBlocks
+          (local.set $mc (i32.sub (local.get $m) (local.get $ic)))
+          (if (i32.gt_u (local.get $mc) (global.get $MC)) (then (local.set $mc (global.get $MC))))
+          (call $pack
+            (i32.add (i32.add (local.get $a) (i32.mul (local.get $ic) (local.get $sai)))
+              (i32.mul (local.get $pc) (local.get $sap)))
+            (local.get $apack) (local.get $mc) (local.get $kc) (local.get $sai) (local.get $sap) (i32.const 4))
+          (local.set $jp (i32.const 0))
+          (loop $bPanels
+            (local.set $ip (i32.const 0))
+            (loop $aPanels
+              (call $tile
+                (i32.add (local.get $apack) (i32.shl (i32.mul (local.get $ip) (local.get $kc)) (i32.const 2)))
+                (i32.add (local.get $bpack) (i32.shl (i32.mul (local.get $jp) (local.get $kc)) (i32.const 2)))
+                (i32.add (local.get $c) (i32.shl (i32.add (i32.mul (i32.add (local.get $ic) (local.get $ip))
+                  (local.get $n)) (local.get $jp)) (i32.const 2)))
+                (i32.shl (local.get $n) (i32.const 2))
+                (local.get $kc)
+                (select (i32.const 4) (i32.sub (local.get $mc) (local.get $ip))
+                  (i32.ge_u (i32.sub (local.get $mc) (local.get $ip)) (i32.const 4)))
+                (select (i32.const 8) (i32.sub (local.get $n) (local.get $jp))
+                  (i32.ge_u (i32.sub (local.get $n) (local.get $jp)) (i32.const 8))))
+              (local.set $ip (i32.add (local.get $ip) (i32.const 4)))
+              (br_if $aPanels (i32.lt_u (local.get $ip) (local.get $mc))))
+            (local.set $jp (i32.add (local.get $jp) (i32.const 8)))
+            (br_if $bPanels (i32.lt_u (local.get $jp) (local.get $n))))
+          (local.set $ic (i32.add (local.get $ic) (global.get $MC)))
+          (br_if $mBlocks (i32.lt_u (local.get $ic) (local.get $m))))
+        (local.set $pc (i32.add (local.get $pc) (global.get $KC)))
+        (br $kBlocks))))
+)
