@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import {
   add,
+  customOp,
   matmul,
   mul,
   type NestedArray,
@@ -23,9 +24,14 @@ import {
   zeros,
   zerosLike,
 } from '@tapegrad/core';
+import { checkOverrideAt, formatOverrideReport } from '@tapegrad/gradcheck';
+import { stepByStep } from '@tapegrad/nn';
 import { describe, expect, it } from 'vitest';
-import { stepByStep } from '../src/index.js';
-import type { LstmCache, LstmCaches, LstmParameters, RnnParameters } from '../src/stepByStep.js';
+
+type LstmCache = stepByStep.LstmCache;
+type LstmCaches = stepByStep.LstmCaches;
+type LstmParameters = stepByStep.LstmParameters;
+type RnnParameters = stepByStep.RnnParameters;
 
 const {
   lstmBackward,
@@ -236,6 +242,11 @@ const T = 4;
 
 const rnnNames = ['Wax', 'Waa', 'Wya', 'ba', 'by'] as const;
 const lstmNames = ['Wf', 'bf', 'Wi', 'bi', 'Wc', 'bc', 'Wo', 'bo', 'Wy', 'by'] as const;
+/** Parameters from a list in rnnNames / lstmNames order (how functions of many tensors take them). */
+const rnnNamesOf = (ps: Tensor[]) =>
+  Object.fromEntries(rnnNames.map((k, i) => [k, ps[i]!])) as unknown as RnnParameters;
+const lstmNamesOf = (ps: Tensor[]) =>
+  Object.fromEntries(lstmNames.map((k, i) => [k, ps[i]!])) as unknown as LstmParameters;
 
 function rnnSetup(seed: number) {
   const rng = new RandomState(seed);
@@ -249,9 +260,7 @@ function rnnSetup(seed: number) {
     ['by', [nY, 1]],
     ['da', [nA, m, T]],
   ]);
-  const params = (ts: Tensor[]): RnnParameters =>
-    Object.fromEntries(rnnNames.map((k, i) => [k, ts[i]!])) as unknown as RnnParameters;
-  return { v, inputs: [v.x, v.a0, ...rnnNames.map((k) => v[k])], params };
+  return { v, inputs: [v.x, v.a0, ...rnnNames.map((k) => v[k])] };
 }
 
 function lstmSetup(seed: number) {
@@ -264,9 +273,7 @@ function lstmSetup(seed: number) {
     ['da', [nA, m, T]],
     ['dc', [nA, m]],
   ]);
-  const params = (ts: Tensor[]): LstmParameters =>
-    Object.fromEntries(lstmNames.map((k, i) => [k, ts[i]!])) as unknown as LstmParameters;
-  return { v, inputs: [v.x, v.a0, ...lstmNames.map((k) => v[k])], params };
+  return { v, inputs: [v.x, v.a0, ...lstmNames.map((k) => v[k])] };
 }
 
 /** The grads of f at inputs by central differences, one element at a time, in float64. */
@@ -297,10 +304,10 @@ function oracles(loss: (...xs: Tensor[]) => Tensor, inputs: Tensor[]) {
 
 describe('each backward agrees with the tape (1e-10) and with central differences (1e-6)', () => {
   it('rnnCellBackward: grads of ⟨a_next, daNext⟩; Wya and by get none from the hidden state', () => {
-    const { v, inputs, params } = rnnSetup(11);
+    const { v, inputs } = rnnSetup(11);
     const [xt, daNext] = [at(v.x, 1), at(v.da, 0)];
     const loss = (x: Tensor, aPrev: Tensor, ...ps: Tensor[]) =>
-      sum(mul(rnnCellForward(x, aPrev, params(ps)).aNext, daNext));
+      sum(mul(rnnCellForward(x, aPrev, rnnNamesOf(ps)).aNext, daNext));
     const cellInputs = [xt, ...inputs.slice(1)];
     const { cache } = rnnCellForward(xt, v.a0, v);
     const g = rnnCellBackward(daNext, cache);
@@ -314,8 +321,9 @@ describe('each backward agrees with the tape (1e-10) and with central difference
   });
 
   it('rnnBackward: grads of Σ_t ⟨a_t, da_t⟩ wrt x, a0 and the parameters', () => {
-    const { v, inputs, params } = rnnSetup(12);
-    const loss = (x: Tensor, a0: Tensor, ...ps: Tensor[]) => sum(mul(rnnForward(x, a0, params(ps)).a, v.da));
+    const { v, inputs } = rnnSetup(12);
+    const loss = (x: Tensor, a0: Tensor, ...ps: Tensor[]) =>
+      sum(mul(rnnForward(x, a0, rnnNamesOf(ps)).a, v.da));
     const g = rnnBackward(v.da, rnnForward(v.x, v.a0, v).caches);
     const ours = [g.dx, g.da0, g.dWax, g.dWaa, null, g.dba, null];
     const { tape, numeric } = oracles(loss, inputs);
@@ -327,11 +335,11 @@ describe('each backward agrees with the tape (1e-10) and with central difference
   });
 
   it('lstmCellBackward: grads of ⟨a_next, daNext⟩ + ⟨c_next, dcNext⟩, with a random dcNext', () => {
-    const { v, params } = lstmSetup(13);
+    const { v } = lstmSetup(13);
     const [xt, daNext] = [at(v.x, 1), at(v.da, 0)];
     const inputs = [xt, v.a0, v.cPrev, ...lstmNames.map((k) => v[k])];
     const loss = (x: Tensor, aPrev: Tensor, cPrev: Tensor, ...ps: Tensor[]) => {
-      const { aNext, cNext } = lstmCellForward(x, aPrev, cPrev, params(ps));
+      const { aNext, cNext } = lstmCellForward(x, aPrev, cPrev, lstmNamesOf(ps));
       return add(sum(mul(aNext, daNext)), sum(mul(cNext, v.dc)));
     };
     const g = lstmCellBackward(daNext, v.dc, lstmCellForward(xt, v.a0, v.cPrev, v).cache);
@@ -359,8 +367,9 @@ describe('each backward agrees with the tape (1e-10) and with central difference
   });
 
   it('lstmBackward: grads of Σ_t ⟨a_t, da_t⟩ wrt x, a0 and the gate parameters', () => {
-    const { v, inputs, params } = lstmSetup(14);
-    const loss = (x: Tensor, a0: Tensor, ...ps: Tensor[]) => sum(mul(lstmForward(x, a0, params(ps)).a, v.da));
+    const { v, inputs } = lstmSetup(14);
+    const loss = (x: Tensor, a0: Tensor, ...ps: Tensor[]) =>
+      sum(mul(lstmForward(x, a0, lstmNamesOf(ps)).a, v.da));
     const g = lstmBackward(v.da, lstmForward(v.x, v.a0, v).caches);
     const ours = [g.dx, g.da0, g.dWf, g.dbf, g.dWi, g.dbi, g.dWc, g.dbc, g.dWo, g.dbo, null, null];
     const { tape, numeric } = oracles(loss, inputs);
@@ -372,9 +381,9 @@ describe('each backward agrees with the tape (1e-10) and with central difference
   });
 
   it('the sequence grads are the vjp of the stacked hidden states (seeded with da)', () => {
-    const { v, params } = lstmSetup(15);
+    const { v } = lstmSetup(15);
     const [, pullback] = vjp(
-      (x, a0, ...ps) => lstmForward(x, a0, params(ps)).a,
+      (x, a0, ...ps) => lstmForward(x, a0, lstmNamesOf(ps)).a,
       v.x,
       v.a0,
       ...lstmNames.map((k) => v[k]),
@@ -443,10 +452,10 @@ function lstmBackwardCarrying(da: Tensor, caches: LstmCaches, carry: { a: boolea
 
 describe("the notebook's LSTM backward bugs disagree with the tape; the correct backward agrees", () => {
   it('dxt from the Wc columns that belong to a_prev', () => {
-    const { v, params } = lstmSetup(21);
+    const { v } = lstmSetup(21);
     const [xt, daNext] = [at(v.x, 0), at(v.da, 0)];
     const loss = (x: Tensor, aPrev: Tensor, cPrev: Tensor) => {
-      const { aNext, cNext } = lstmCellForward(x, aPrev, cPrev, params(lstmNames.map((k) => v[k])));
+      const { aNext, cNext } = lstmCellForward(x, aPrev, cPrev, v);
       return add(sum(mul(aNext, daNext)), sum(mul(cNext, v.dc)));
     };
     const tape = valueAndGrad(loss, { argnums: [0, 1, 2] })(xt, v.a0, v.cPrev)[1] as Tensor[];
@@ -463,10 +472,8 @@ describe("the notebook's LSTM backward bugs disagree with the tape; the correct 
   });
 
   it('an lstmBackward that drops da_prev and dc_prev between steps', () => {
-    const { v, params } = lstmSetup(22);
-    const ps = lstmNames.map((k) => v[k]);
-    const loss = (x: Tensor, a0: Tensor, Wf: Tensor) =>
-      sum(mul(lstmForward(x, a0, params([Wf, ...ps.slice(1)])).a, v.da));
+    const { v } = lstmSetup(22);
+    const loss = (x: Tensor, a0: Tensor, Wf: Tensor) => sum(mul(lstmForward(x, a0, { ...v, Wf }).a, v.da));
     const tape = valueAndGrad(loss, { argnums: [0, 1, 2] })(v.x, v.a0, v.Wf)[1] as Tensor[];
     const { caches } = lstmForward(v.x, v.a0, v);
     const ours = lstmBackward(v.da, caches);
@@ -481,6 +488,117 @@ describe("the notebook's LSTM backward bugs disagree with the tape; the correct 
       wrong.forEach((g, i) => {
         expect(maxError(g.data, tape[i]!.data)).toBeGreaterThan(1e-2);
       });
+    }
+  });
+});
+
+// The same backwards as customOps, so that @tapegrad/gradcheck's three oracles (hand-written backward,
+// tape of the forward, finite differences) judge them over the whole Jacobian, at several sizes.
+
+const rnnSequenceOp = customOp<stepByStep.RnnCaches>({
+  name: 'stepByStep.rnn',
+  forward: ([x, a0, ...ps]) => {
+    const { a, caches } = rnnForward(x!, a0!, rnnNamesOf(ps));
+    return { outputs: a, residuals: caches };
+  },
+  backward: ([da], caches) => {
+    const g = rnnBackward(da!, caches);
+    return [g.dx, g.da0, g.dWax, g.dWaa, null, g.dba, null];
+  },
+  reference: (x, a0, ...ps) => rnnForward(x!, a0!, rnnNamesOf(ps)).a,
+});
+
+/** The LSTM over a sequence as a customOp whose backward is `backward` (lstmBackward, or a broken one). */
+const lstmSequenceOp = (backward: (da: Tensor, caches: LstmCaches) => Tensor[]) =>
+  customOp<LstmCaches>({
+    name: 'stepByStep.lstm',
+    forward: ([x, a0, ...ps]) => {
+      const { a, caches } = lstmForward(x!, a0!, lstmNamesOf(ps));
+      return { outputs: a, residuals: caches };
+    },
+    backward: ([da], caches) => [...backward(da!, caches), null, null],
+    reference: (x, a0, ...ps) => lstmForward(x!, a0!, lstmNamesOf(ps)).a,
+  });
+
+/** One LSTM step with outputs [a_next, c_next], so both upstream grads (daNext, dcNext) are exercised. */
+const lstmCellOp = (backward: typeof lstmCellBackward) =>
+  customOp<LstmCache>({
+    name: 'stepByStep.lstmCell',
+    forward: ([xt, aPrev, cPrev, ...ps]) => {
+      const { aNext, cNext, cache } = lstmCellForward(xt!, aPrev!, cPrev!, lstmNamesOf(ps));
+      return { outputs: [aNext, cNext], residuals: cache };
+    },
+    backward: ([daNext, dcNext], cache) => {
+      const g = backward(daNext!, dcNext!, cache);
+      return [g.dxt, g.daPrev, g.dcPrev, g.dWf, g.dbf, g.dWi, g.dbi, g.dWc, g.dbc, g.dWo, g.dbo, null, null];
+    },
+    reference: (xt, aPrev, cPrev, ...ps) => {
+      const { aNext, cNext } = lstmCellForward(xt!, aPrev!, cPrev!, lstmNamesOf(ps));
+      return [aNext, cNext];
+    },
+  });
+
+const correctLstm = (da: Tensor, caches: LstmCaches): Tensor[] => {
+  const g = lstmBackward(da, caches);
+  return [g.dx, g.da0, g.dWf, g.dbf, g.dWi, g.dbi, g.dWc, g.dbc, g.dWo, g.dbo];
+};
+
+/** (n_x, n_a, n_y, m, T): the notebook's own sizes, single example, single step, n_x > n_a. */
+const sizes: [number, number, number, number, number][] = [
+  [3, 5, 2, 2, 3],
+  [2, 3, 2, 1, 2],
+  [1, 2, 1, 3, 1],
+  [4, 2, 3, 2, 3],
+];
+
+function randomInputs(seed: number, shapes: number[][]): Tensor[] {
+  const rng = new RandomState(seed);
+  return shapes.map((shape) => rng.randn(...shape));
+}
+
+/** Shapes of the LSTM parameters in lstmNames order. */
+const lstmShapes = (x: number, a: number, y: number): number[][] =>
+  lstmNames.map((k) => (k === 'Wy' ? [y, a] : k === 'by' ? [y, 1] : k.startsWith('W') ? [a, a + x] : [a, 1]));
+
+describe('@tapegrad/gradcheck: hand-written backward vs tape vs finite differences, whole Jacobian', () => {
+  it.each(sizes)('n_x %i, n_a %i, n_y %i, m %i, T %i', (x, a, y, batch, steps) => {
+    const rnn = randomInputs(40 + steps, [
+      [x, batch, steps],
+      [a, batch],
+      [a, x],
+      [a, a],
+      [y, a],
+      [a, 1],
+      [y, 1],
+    ]);
+    const lstm = randomInputs(50 + steps, [[x, batch, steps], [a, batch], ...lstmShapes(x, a, y)]);
+    const cell = randomInputs(60 + steps, [[x, batch], [a, batch], [a, batch], ...lstmShapes(x, a, y)]);
+    for (const report of [
+      checkOverrideAt(rnnSequenceOp, rnn),
+      checkOverrideAt(lstmSequenceOp(correctLstm), lstm),
+      checkOverrideAt(lstmCellOp(lstmCellBackward), cell),
+    ]) {
+      expect(report.ok, formatOverrideReport(report)).toBe(true);
+    }
+  });
+
+  it("names the notebook's bugs: the hand-written backward is wrong, tape and differences agree", () => {
+    const lstm = randomInputs(71, [[nX, m, T], [nA, m], ...lstmShapes(nX, nA, nY)]);
+    const dropsCarries = (da: Tensor, caches: LstmCaches): Tensor[] => {
+      const [dx, da0, dWf] = lstmBackwardCarrying(da, caches, { a: false, c: false });
+      return [dx!, da0!, dWf!, ...correctLstm(da, caches).slice(3)];
+    };
+    const cell = randomInputs(72, [[nX, m], [nA, m], [nA, m], ...lstmShapes(nX, nA, nY)]);
+    const wrongSlice: typeof lstmCellBackward = (daNext, dcNext, cache) => ({
+      ...lstmCellBackward(daNext, dcNext, cache),
+      dxt: notebookCellBackward(daNext, dcNext, cache, true).dxt,
+    });
+    for (const report of [
+      checkOverrideAt(lstmSequenceOp(dropsCarries), lstm),
+      checkOverrideAt(lstmCellOp(wrongSlice), cell),
+    ]) {
+      expect(report.ok).toBe(false);
+      expect(report.verdict).toMatch(/^the hand-written backward is wrong/);
     }
   });
 });
