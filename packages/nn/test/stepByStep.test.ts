@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import {
   add,
+  astype,
   customOp,
   matmul,
   mul,
@@ -599,6 +600,21 @@ describe('@tapegrad/gradcheck: hand-written backward vs tape vs finite differenc
     ]) {
       expect(report.ok).toBe(false);
       expect(report.verdict).toMatch(/^the hand-written backward is wrong/);
+    }
+  });
+});
+
+describe('float32', () => {
+  it('keeps the dtype through forward and backward, close to the float64 result', () => {
+    const { v, inputs } = lstmSetup(81);
+    const [x, a0, ...ps] = inputs.map((t) => astype(t, 'float32'));
+    const single = lstmForward(x!, a0!, lstmNamesOf(ps));
+    const g32 = lstmBackward(astype(v.da, 'float32'), single.caches);
+    const g64 = lstmBackward(v.da, lstmForward(v.x, v.a0, v).caches);
+    expect(single.a.dtype).toBe('float32');
+    for (const key of ['dx', 'da0', 'dWf', 'dbo'] as const) {
+      expect(g32[key].dtype).toBe('float32');
+      expect(maxError(g32[key].data, g64[key].data)).toBeLessThan(1e-4);
     }
   });
 });
