@@ -118,8 +118,9 @@ function fitGrad(op: string, index: number, input: Tensor, g: Tensor): Tensor {
       `backward: '${op}' returned a grad of shape ${fmt(g.shape)} for input ${index} of shape ${fmt(input.shape)}`,
     );
   }
-  const out = allocate(g.dtype, sizeOf(input.shape));
-  return new Tensor(sumToShape(g.data, g.shape, input.shape, out), input.shape);
+  // Summed in float64, as reductions are, so a float32 bias grad over many rows does not stall at 2^24.
+  const sums = sumToShape(g.data, g.shape, input.shape, new Float64Array(sizeOf(input.shape)));
+  return new Tensor(g.dtype === 'float64' ? sums : Float32Array.from(sums), input.shape);
 }
 
 /**

@@ -26,9 +26,10 @@ function plan(op: string, x: Tensor, options: ReduceOptions): Plan {
   return { axes, kept, outShape };
 }
 
+// Accumulates in float64 whatever the dtype: a running float32 sum stalls at 2^24 (numpy sums pairwise).
 function fold(x: Tensor, p: Plan, init: number, f: (acc: number, v: number) => number): Tensor {
-  const data = allocate(x.dtype, sizeOf(p.kept));
-  return new Tensor(reduceAxes(x.data, x.shape, p.axes, data, init, f), p.outShape);
+  const acc = reduceAxes(x.data, x.shape, p.axes, new Float64Array(sizeOf(p.kept)), init, f);
+  return new Tensor(x.dtype === 'float64' ? acc : Float32Array.from(acc), p.outShape);
 }
 
 /** g (of the reduced shape) spread back over x's shape. */
