@@ -6,9 +6,11 @@ import {
   type DType,
   logSoftmax,
   logSumExp,
+  mean,
   ops,
   sigmoid,
   softmax,
+  sum,
   type Tensor,
   tanh,
   tensor,
@@ -110,6 +112,15 @@ describe('numerical stability', () => {
       expect(sigmoid(tensor([-1000, 1000, -Infinity, Infinity], { dtype })).toArray()).toEqual([0, 1, 0, 1]);
       expect(tanh(tensor([-1000, 1000], { dtype })).toArray()).toEqual([-1, 1]);
     }
+  });
+
+  it('float32 sums do not stall at 2^24 (numpy sums pairwise; a running float32 sum would)', () => {
+    const values = new Float32Array(1001).fill(1);
+    values[0] = 2 ** 24;
+    const x = tensor(values);
+    expect(sum(x).item()).toBe(2 ** 24 + 1000);
+    expect(sum(tensor(values, { shape: [1001, 1] }), { axis: 0 }).item()).toBe(2 ** 24 + 1000);
+    expect(mean(x).item()).toBe(Math.fround((2 ** 24 + 1000) / 1001));
   });
 
   it('softmax, logSumExp and logSoftmax of logits near 1e4 (and all -inf) stay finite', () => {

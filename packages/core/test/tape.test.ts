@@ -64,6 +64,15 @@ describe('graph shapes', () => {
     expect(x.isLeaf).toBe(true);
   });
 
+  it('grads summed back over broadcast axes are accumulated in float64, even for float32', () => {
+    const bias = tensor([0], { requiresGrad: true });
+    const seed = new Float32Array(1001).fill(1);
+    seed[0] = 2 ** 24;
+    add(tensor(new Float32Array(1001)), bias).backward(tensor(seed));
+    expect(bias.grad!.dtype).toBe('float32');
+    expect(bias.grad!.item()).toBe(2 ** 24 + 1000);
+  });
+
   it('a non-scalar output is seeded by a tensor of its shape', () => {
     const x = leaf([1, 2, 3]);
     mul(x, x).backward(tensor([1, 10, 100], { dtype: 'float64' }));
