@@ -6,8 +6,10 @@ import {
   type DType,
   DTypeError,
   grad,
+  kernels,
   mul,
   noGrad,
+  RandomState,
   ShapeError,
   sum,
   type Tensor,
@@ -122,6 +124,54 @@ describe('cells against numpy (PyTorch equations)', () => {
       expectClose(outputs[k]!, want, 1e-12, 1e-10, `output ${k}`);
     });
   });
+});
+
+describe('float32 through each gemm backend', () => {
+  // B 8, I 16, H 32: big enough for the wasm gemm's packed panels; float64 (checked above) is the oracle.
+  const [batch, input, hidden] = [8, 16, 32];
+  const shapesOf = (gateCount: number, stateCount: number): number[][] => [
+    [batch, input],
+    ...Array.from({ length: stateCount }, () => [batch, hidden]),
+    [gateCount * hidden, input],
+    [gateCount * hidden, hidden],
+    [gateCount * hidden],
+    [gateCount * hidden],
+  ];
+  const layouts: Record<CellName, number[][]> = {
+    rnnTanh: shapesOf(1, 1),
+    rnnRelu: shapesOf(1, 1),
+    lstm: shapesOf(4, 2),
+    gru: shapesOf(3, 1),
+  };
+  const rs = new RandomState(7);
+  for (const backend of ['js', 'wasm'] as const) {
+    it.each(Object.keys(layouts) as CellName[])(`%s (${backend})`, (cell) => {
+      const values = layouts[cell].map((shape) => rs.uniform(-0.5, 0.5, shape));
+      const at = (dtype: DType) => values.map((v) => tensor(v.data, { dtype, shape: v.shape }));
+      const loss = (...xs: Tensor[]): Tensor =>
+        fused[cell](...xs).reduce(
+          (total, o) => add(total, sum(mul(o, o))),
+          tensor(0, { dtype: xs[0]!.dtype }),
+        );
+      const argnums = values.map((_, i) => i);
+      const want = grad(loss, { argnums })(...at('float64')) as Tensor[];
+      const wantOut = fused[cell](...at('float64'));
+      const previous = kernels.getGemmBackend();
+      kernels.setGemmBackend(backend);
+      try {
+        const got = grad(loss, { argnums })(...at('float32')) as Tensor[];
+        fused[cell](...at('float32')).forEach((o, k) => {
+          expectClose(o, wantOut[k]!.data, 1e-5, 1e-4, `output ${k}`);
+        });
+        got.forEach((g, i) => {
+          expect(g.dtype).toBe('float32');
+          expectClose(g, want[i]!.data, 1e-4, 1e-3, `d${i}`);
+        });
+      } finally {
+        kernels.setGemmBackend(previous);
+      }
+    });
+  }
 });
 
 /** Central differences of f's scalar output with respect to every element of every input (float64). */
