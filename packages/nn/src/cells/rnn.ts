@@ -21,13 +21,22 @@ import {
   toTensor,
 } from './common.js';
 
-export type RnnNonlinearity = 'tanh' | 'relu';
+export type RnnNonlinearity = kernels.RnnNonlinearity;
 
 export interface RnnCellOptions {
   nonlinearity?: RnnNonlinearity;
 }
 
 const NAMES = ['x', 'h', 'weightIh', 'weightHh', 'biasIh', 'biasHh'] as const;
+
+type RnnCellInputs = [
+  x: Tensor,
+  h: Tensor,
+  weightIh: Tensor,
+  weightHh: Tensor,
+  biasIh: Tensor,
+  biasHh: Tensor,
+];
 
 interface RnnResiduals {
   shape: CellShape;
@@ -40,14 +49,7 @@ function rnnCellOp(nonlinearity: RnnNonlinearity): CustomOp<RnnResiduals | null>
     name,
     forward(inputs, { needsGrad }) {
       const shape = checkCell(name, 1, inputs, NAMES);
-      const [x, h, weightIh, weightHh, biasIh, biasHh] = inputs as [
-        Tensor,
-        Tensor,
-        Tensor,
-        Tensor,
-        Tensor,
-        Tensor,
-      ];
+      const [x, h, weightIh, weightHh, biasIh, biasHh] = inputs as RnnCellInputs;
       const gates = buffer(x.dtype, shape.batch * shape.hidden);
       projectGates(shape, x, h, weightIh, weightHh, gates);
       kernels.rnnGatesForward(gates, biasIh.data, biasHh.data, shape, nonlinearity);
@@ -59,14 +61,7 @@ function rnnCellOp(nonlinearity: RnnNonlinearity): CustomOp<RnnResiduals | null>
     },
     backward([gradH], residuals, inputs) {
       const { shape, hNext } = residuals!;
-      const [x, h, weightIh, weightHh, biasIh, biasHh] = inputs as [
-        Tensor,
-        Tensor,
-        Tensor,
-        Tensor,
-        Tensor,
-        Tensor,
-      ];
+      const [x, h, weightIh, weightHh, biasIh, biasHh] = inputs as RnnCellInputs;
       const dGates = buffer(x.dtype, shape.batch * shape.hidden);
       const dBias = buffer(x.dtype, shape.hidden);
       kernels.rnnGatesBackward(gradH!.data, hNext, dGates, dBias, shape, nonlinearity);
@@ -77,15 +72,6 @@ function rnnCellOp(nonlinearity: RnnNonlinearity): CustomOp<RnnResiduals | null>
     reference: (...inputs) => rnnCellReference(...(inputs as RnnCellInputs), { nonlinearity }),
   });
 }
-
-type RnnCellInputs = [
-  x: Tensor,
-  h: Tensor,
-  weightIh: Tensor,
-  weightHh: Tensor,
-  biasIh: Tensor,
-  biasHh: Tensor,
-];
 
 /** The fused tanh cell, a customOp of (x, h, weightIh, weightHh, biasIh, biasHh). */
 export const rnnTanhCell = rnnCellOp('tanh');
