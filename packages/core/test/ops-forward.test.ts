@@ -106,6 +106,19 @@ describe.each(['float64', 'float32'] as const)('forward against numpy (%s)', (dt
   });
 });
 
+describe('recording', () => {
+  // Errors from the engine name the node's op, so each op must record itself under its registry name.
+  it.each(ownedOps)('%s records a node named after it', (name) => {
+    const c = fixture.cases.find((k) => k.op === name)!;
+    const xs = c.inputs.map((v) =>
+      tensor(v.values, { dtype: 'float64', shape: v.shape, requiresGrad: true }),
+    );
+    const out = call[name]!(xs, c.args ?? {});
+    expect(out.node?.op).toBe(name);
+    expect(out.requiresGrad).toBe(true);
+  });
+});
+
 describe('numerical stability', () => {
   it('sigmoid saturates to exactly 0 and 1 at ±1000 with no NaN', () => {
     for (const dtype of ['float32', 'float64'] as const) {
