@@ -8,4 +8,25 @@ export {
   rnnReluCell,
   rnnTanhCell,
 } from './cells/rnn.js';
+export { type ClipNormOptions, clipGradNorm, clipGradValue } from './clip.js';
+export { Embedding } from './embedding.js';
+export { type InitOptions, manualSeed, normal, recurrentUniform, uniform, xavierUniform } from './init.js';
+export { load, save } from './io/node.js';
+export { decodeSafetensors, loadSafetensors, type Safetensors, saveSafetensors } from './io/safetensors.js';
+export { Linear, type LinearOptions, linear, linearOp } from './linear.js';
+export { crossEntropy, type LossOptions, mse, type Reduction } from './losses.js';
+export { CheckpointError, type LoadResult, Module, Parameter, type StateDict } from './module.js';
+export * from './optim/index.js';
+export {
+  GRU,
+  GRUCell,
+  LSTM,
+  LSTMCell,
+  type LSTMOutput,
+  type RecurrentCellOptions,
+  type RecurrentOptions,
+  type RecurrentOutput,
+  RNN,
+  RNNCell,
+} from './recurrent.js';
 export * as stepByStep from './stepByStep.js';

@@ -1,0 +1,29 @@
+// Embedding: a lookup table [numEmbeddings, dim] read by integer indices (indexSelect, whose grad
+// scatter-adds into the rows that were used).
+import { indexSelect, reshape, type Tensor, tensor } from '@tapegrad/core';
+import { type InitOptions, normal } from './init.js';
+import { Module, Parameter } from './module.js';
+
+/** weight [numEmbeddings, embeddingDim] drawn from N(0, 1), PyTorch's default. */
+export class Embedding extends Module {
+  readonly weight: Parameter;
+
+  constructor(
+    readonly numEmbeddings: number,
+    readonly embeddingDim: number,
+    options: InitOptions = {},
+  ) {
+    super();
+    this.weight = this.registerParameter(
+      'weight',
+      new Parameter(normal([numEmbeddings, embeddingDim], 1, options)),
+    );
+  }
+
+  /** indices of any shape (integer-valued) → [...indices.shape, embeddingDim]. */
+  forward(indices: Tensor | readonly number[]): Tensor {
+    const index = Array.isArray(indices) ? tensor([...indices], { dtype: 'float64' }) : (indices as Tensor);
+    const rows = indexSelect(this.weight, 0, reshape(index, [index.size]));
+    return reshape(rows, [...index.shape, this.embeddingDim]);
+  }
+}

@@ -1,0 +1,213 @@
+// safetensors checkpoints (the format PyTorch, JAX and others read), laid out as the reference
+// writer lays them out; the reader checks the whole file before it returns a single tensor.
+import { type DType, Tensor, type TypedArray } from '@tapegrad/core';
+import { CheckpointError, Module, type StateDict } from '../module.js';
+
+export { CheckpointError };
+
+/** The reference implementation's ceiling on the JSON header (100 MB). */
+const MAX_HEADER_BYTES = 100_000_000;
+const CODES: Record<DType, 'F32' | 'F64'> = { float32: 'F32', float64: 'F64' };
+const DTYPES: Record<string, DType> = { F32: 'float32', F64: 'float64' };
+const BYTES: Record<DType, number> = { float32: 4, float64: 8 };
+// The other dtypes of the format: valid files, but not ones tapegrad can hold.
+const OTHER_CODES = new Set(['BOOL', 'U8', 'I8', 'F8_E5M2', 'F8_E4M3', 'I16', 'U16', 'F16', 'BF16']);
+for (const code of ['I32', 'U32', 'I64', 'U64']) OTHER_CODES.add(code);
+// Printable names that are not Object.prototype's own (no `__proto__`, `constructor`, `toString`).
+const NAME = /^[A-Za-z0-9_.:/-]+$/;
+
+export interface Safetensors {
+  tensors: StateDict;
+  metadata: Record<string, string>;
+}
+
+function checkName(name: string): void {
+  if (!NAME.test(name) || name in Object.prototype || name === '__metadata__') {
+    throw new CheckpointError(
+      `safetensors: tensor name ${JSON.stringify(name)} is not allowed (letters, digits, _ . : / -; not a built-in)`,
+    );
+  }
+}
+
+// The format is little-endian; every platform Node runs on is too, so bytes are copied as they are.
+function bytesOf(data: TypedArray): Uint8Array {
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/**
+ * The file's bytes: tensors sorted by dtype (F64 first) then name, as the reference writer sorts
+ * them, a compact JSON header padded with spaces to a multiple of 8 bytes, then the data.
+ */
+export function saveSafetensors(
+  source: Module | StateDict,
+  metadata: Record<string, string> = {},
+): Uint8Array {
+  const dict = source instanceof Module ? source.stateDict() : source;
+  const entries = Object.keys(dict).map((name): [string, Tensor] => {
+    checkName(name);
+    const t = dict[name];
+    if (!(t instanceof Tensor)) throw new CheckpointError(`saveSafetensors: '${name}' is not a Tensor`);
+    return [name, t];
+  });
+  entries.sort(([a, x], [b, y]) => BYTES[y.dtype] - BYTES[x.dtype] || (a < b ? -1 : a > b ? 1 : 0));
+  // Built by hand: a JS object would move integer-like names ahead of the others.
+  const fields: string[] = [];
+  const metaKeys = Object.keys(metadata).sort();
+  if (metaKeys.length > 0) {
+    const meta = metaKeys.map((key) => {
+      const value = metadata[key];
+      if (typeof value !== 'string')
+        throw new CheckpointError(`saveSafetensors: metadata '${key}' is not a string`);
+      return `${JSON.stringify(key)}:${JSON.stringify(value)}`;
+    });
+    fields.push(`"__metadata__":{${meta.join(',')}}`);
+  }
+  let offset = 0;
+  for (const [name, t] of entries) {
+    const info = {
+      dtype: CODES[t.dtype],
+      shape: t.shape,
+      data_offsets: [offset, offset + t.data.byteLength],
+    };
+    fields.push(`${JSON.stringify(name)}:${JSON.stringify(info)}`);
+    offset += t.data.byteLength;
+  }
+  const json = new TextEncoder().encode(`{${fields.join(',')}}`);
+  const headerLength = Math.ceil(json.length / 8) * 8;
+  const out = new Uint8Array(8 + headerLength + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerLength), true);
+  out.set(json, 8);
+  out.fill(0x20, 8 + json.length, 8 + headerLength);
+  let position = 8 + headerLength;
+  for (const [, t] of entries) {
+    out.set(bytesOf(t.data), position);
+    position += t.data.byteLength;
+  }
+  return out;
+}
+
+const fail = (message: string): never => {
+  throw new CheckpointError(`loadSafetensors: ${message}`);
+};
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+interface Entry {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+function readEntry(name: string, info: unknown): Entry {
+  checkName(name);
+  if (!isRecord(info)) return fail(`'${name}' is not an object`);
+  const extra = Object.keys(info).filter((k) => !['dtype', 'shape', 'data_offsets'].includes(k));
+  if (extra.length > 0) fail(`'${name}' has unknown fields ${extra.join(', ')}`);
+  const code = info.dtype;
+  if (typeof code !== 'string' || !Object.hasOwn(DTYPES, code)) {
+    if (typeof code === 'string' && OTHER_CODES.has(code)) {
+      fail(`'${name}' has dtype ${code}; tapegrad reads F32 and F64 only`);
+    }
+    fail(`'${name}' has unknown dtype ${JSON.stringify(code)}`);
+  }
+  const dtype = DTYPES[code as string]!;
+  const shape = info.shape;
+  if (!Array.isArray(shape) || !shape.every(isCount)) fail(`'${name}' has an invalid shape`);
+  const offsets = info.data_offsets;
+  const [begin, end] = (Array.isArray(offsets) ? offsets : []) as unknown[];
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !isCount(begin) || !isCount(end) || begin > end) {
+    return fail(`'${name}' has invalid data_offsets ${JSON.stringify(offsets)}`);
+  }
+  let size = BYTES[dtype];
+  for (const d of shape as number[]) {
+    size *= d;
+    if (!Number.isSafeInteger(size)) fail(`'${name}': shape [${shape}] is too large`);
+  }
+  if (end - begin !== size) {
+    fail(
+      `'${name}': ${end - begin} bytes do not hold ${code} [${(shape as number[]).join(',')}] (${size} bytes)`,
+    );
+  }
+  return { name, dtype, shape: shape as number[], begin, end };
+}
+
+/** Parses and checks a whole file: the tensors (copied out, dtypes kept) and the string metadata. */
+export function decodeSafetensors(bytes: Uint8Array): Safetensors {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError('loadSafetensors: expected a Uint8Array');
+  if (bytes.length < 8) fail(`truncated: ${bytes.length} bytes, fewer than the 8-byte header length`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const declared = view.getBigUint64(0, true);
+  if (declared > BigInt(MAX_HEADER_BYTES))
+    fail(`header length ${declared} exceeds ${MAX_HEADER_BYTES} bytes`);
+  const headerLength = Number(declared);
+  if (8 + headerLength > bytes.length) {
+    fail(`header length ${headerLength} runs past the end of the ${bytes.length}-byte file (truncated?)`);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLength));
+  } catch {
+    return fail('the header is not valid UTF-8');
+  }
+  if (!text.startsWith('{')) fail('the header does not start with {');
+  let header: unknown;
+  try {
+    header = JSON.parse(text);
+  } catch (e) {
+    return fail(`the header is not valid JSON (${(e as Error).message})`);
+  }
+  if (!isRecord(header)) return fail('the header is not a JSON object');
+
+  const metadata: Record<string, string> = Object.create(null);
+  const entries: Entry[] = [];
+  for (const key of Object.keys(header)) {
+    if (key === '__metadata__') {
+      const meta = header[key];
+      if (!isRecord(meta)) fail('__metadata__ is not an object');
+      for (const [k, v] of Object.entries(meta as Record<string, unknown>)) {
+        if (typeof v !== 'string') fail(`__metadata__ '${k}' is not a string`);
+        if (k in Object.prototype) fail(`__metadata__ key '${k}' is not allowed`);
+        metadata[k] = v as string;
+      }
+    } else {
+      entries.push(readEntry(key, header[key]));
+    }
+  }
+  // The data must be tiled exactly: no gaps, no overlaps, nothing past the end, nothing left over.
+  const dataLength = bytes.length - 8 - headerLength;
+  entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let covered = 0;
+  for (const e of entries) {
+    if (e.begin !== covered) {
+      fail(
+        e.begin < covered
+          ? `'${e.name}' overlaps the tensor before it (offsets ${e.begin}..${e.end})`
+          : `a gap before '${e.name}' (bytes ${covered}..${e.begin} belong to no tensor)`,
+      );
+    }
+    if (e.end > dataLength)
+      fail(`'${e.name}' ends at byte ${e.end}, past the ${dataLength} data bytes (truncated?)`);
+    covered = e.end;
+  }
+  if (covered !== dataLength) fail(`${dataLength - covered} bytes after the last tensor belong to no tensor`);
+
+  const tensors: StateDict = Object.create(null);
+  const start = 8 + headerLength;
+  for (const e of entries) {
+    const count = (e.end - e.begin) / BYTES[e.dtype];
+    const data = e.dtype === 'float64' ? new Float64Array(count) : new Float32Array(count);
+    bytesOf(data).set(bytes.subarray(start + e.begin, start + e.end));
+    tensors[e.name] = new Tensor(data, e.shape);
+  }
+  return { tensors, metadata };
+}
+
+/** name → Tensor from a safetensors file's bytes; any flaw is a CheckpointError and nothing is returned. */
+export function loadSafetensors(bytes: Uint8Array): StateDict {
+  return decodeSafetensors(bytes).tensors;
+}

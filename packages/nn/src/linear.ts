@@ -1,0 +1,125 @@
+// Linear (y = x·Wᵀ + b) as a customOp over gemm's transpose flag, so W is never copied to be
+// transposed, and the Linear module around it with Glorot-initialised weights.
+import {
+  add,
+  customOp,
+  DTypeError,
+  kernels,
+  matmul,
+  ShapeError,
+  Tensor,
+  type TypedArray,
+  transpose,
+  zeros,
+} from '@tapegrad/core';
+import { type InitOptions, xavierUniform } from './init.js';
+import { Module, Parameter } from './module.js';
+
+const fmt = (shape: readonly number[]): string => `[${shape.join(',')}]`;
+const buffer = (like: Tensor, size: number): TypedArray =>
+  like.dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
+
+interface Dims {
+  rows: number;
+  inFeatures: number;
+  outFeatures: number;
+}
+
+function checkLinear(inputs: readonly Tensor[]): Dims {
+  const [x, weight, bias] = inputs as [Tensor, Tensor, Tensor | undefined];
+  if (inputs.length < 2 || inputs.length > 3) {
+    throw new TypeError(`linear: expected (x, weight, bias?), got ${inputs.length} tensors`);
+  }
+  for (const t of inputs) {
+    if (t.dtype !== x.dtype) throw new DTypeError(`linear: dtypes differ: x ${x.dtype}, ${t.dtype}`);
+  }
+  const [outFeatures, inFeatures] = weight.shape as [number, number];
+  if (weight.rank !== 2 || x.rank === 0 || x.shape[x.rank - 1] !== inFeatures) {
+    throw new ShapeError(`linear: x ${fmt(x.shape)} does not fit weight ${fmt(weight.shape)} = [out, in]`);
+  }
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== outFeatures)) {
+    throw new ShapeError(`linear: bias ${fmt(bias.shape)} does not fit weight ${fmt(weight.shape)}`);
+  }
+  return { rows: x.size / inFeatures, inFeatures, outFeatures };
+}
+
+/** y [..., out] = x [..., in] · weightᵀ (+ bias [out]); the leading axes of x are rows. */
+export const linearOp = customOp<Dims>({
+  name: 'linear',
+  forward(inputs) {
+    const dims = checkLinear(inputs);
+    const { rows, inFeatures, outFeatures } = dims;
+    const [x, weight, bias] = inputs as [Tensor, Tensor, Tensor | undefined];
+    const out = buffer(x, rows * outFeatures);
+    if (bias) kernels.broadcastInto(bias.data, bias.shape, out, [rows, outFeatures]);
+    kernels.gemm(x.data, weight.data, out, {
+      m: rows,
+      n: outFeatures,
+      k: inFeatures,
+      transB: true,
+      accumulate: bias !== undefined,
+    });
+    return { outputs: new Tensor(out, [...x.shape.slice(0, -1), outFeatures]), residuals: dims };
+  },
+  backward([g], { rows, inFeatures, outFeatures }, inputs) {
+    const [x, weight, bias] = inputs as [Tensor, Tensor, Tensor | undefined];
+    const gy = g!.data;
+    const grad = (t: Tensor | undefined, compute: (out: TypedArray) => void): Tensor | null => {
+      if (!t?.requiresGrad) return null;
+      const out = buffer(t, t.size);
+      compute(out);
+      return new Tensor(out, t.shape);
+    };
+    // dx = g·W, dW = gᵀ·x, db = Σ_rows g
+    const grads = [
+      grad(x, (out) => kernels.gemm(gy, weight.data, out, { m: rows, n: inFeatures, k: outFeatures })),
+      grad(weight, (out) =>
+        kernels.gemm(gy, x.data, out, { m: outFeatures, n: inFeatures, k: rows, transA: true }),
+      ),
+    ];
+    if (bias)
+      grads.push(grad(bias, (out) => kernels.sumToShape(gy, [rows, outFeatures], [outFeatures], out)));
+    return grads;
+  },
+  reference: (x, weight, bias) => {
+    const y = matmul(x!, transpose(weight!));
+    return bias ? add(y, bias) : y;
+  },
+});
+
+/** y = x·weightᵀ + bias (bias optional). */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  return (bias ? linearOp(x, weight, bias) : linearOp(x, weight)) as Tensor;
+}
+
+export interface LinearOptions extends InitOptions {
+  /** Learn an additive bias (default true). */
+  bias?: boolean;
+}
+
+/** y = x·Wᵀ + b with weight [out, in] and bias [out] (PyTorch's layout and names). */
+export class Linear extends Module {
+  readonly weight: Parameter;
+  readonly bias: Parameter | null;
+
+  /** Weight Glorot-uniform, bias zeros (Glorot's own recipe). */
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    options: LinearOptions = {},
+  ) {
+    super();
+    this.weight = this.registerParameter(
+      'weight',
+      new Parameter(xavierUniform([outFeatures, inFeatures], options)),
+    );
+    this.bias =
+      (options.bias ?? true)
+        ? this.registerParameter('bias', new Parameter(zeros([outFeatures], { dtype: options.dtype })))
+        : null;
+  }
+
+  forward(x: Tensor): Tensor {
+    return linear(x, this.weight, this.bias);
+  }
+}

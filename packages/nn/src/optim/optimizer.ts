@@ -1,0 +1,111 @@
+// The optimizer base: the parameters, their per-parameter state (PyTorch's slot names), zeroGrad,
+// and a state dict of tensors (`<index>.<slot>`) that saveSafetensors can write as it is.
+import { type DType, noGrad, Tensor } from '@tapegrad/core';
+import { CheckpointError, Parameter } from '../module.js';
+
+/** One parameter's state: its step count (if the rule counts) and its buffers by slot name. */
+export interface ParamState {
+  step: number;
+  buffers: Map<string, Tensor>;
+}
+
+const STATE_KEY = /^(0|[1-9][0-9]*)\.([a-z_]+)$/;
+
+const sameShape = (a: readonly number[], b: readonly number[]): boolean =>
+  a.length === b.length && a.every((d, i) => d === b[i]);
+
+const describe = (t: { dtype: DType; shape: readonly number[] }): string =>
+  `${t.dtype} [${t.shape.join(',')}]`;
+
+export abstract class Optimizer {
+  readonly params: readonly Parameter[];
+  readonly #state = new Map<Parameter, ParamState>();
+  /** The buffer slots a parameter's state holds once it has been stepped. */
+  protected abstract readonly slots: readonly string[];
+  /** Whether the state counts steps (saved as a float64 scalar `<index>.step`). */
+  protected abstract readonly countsSteps: boolean;
+
+  constructor(params: Iterable<Parameter>) {
+    const list = [...params];
+    list.forEach((p, i) => {
+      if (!(p instanceof Parameter)) throw new TypeError(`optimizer: parameter ${i} is not a Parameter`);
+    });
+    if (new Set(list).size !== list.length) throw new Error('optimizer: a parameter appears more than once');
+    this.params = list;
+  }
+
+  /** Applies one update to every parameter that has a grad. */
+  step(): void {
+    noGrad(() => {
+      for (const p of this.params) {
+        if (p.grad === null) continue;
+        let state = this.#state.get(p);
+        if (!state) {
+          state = { step: 0, buffers: new Map() };
+          this.#state.set(p, state);
+        }
+        p.assign(this.update(p, p.grad, state));
+      }
+    });
+  }
+
+  /** The rule: the parameter's new value from its grad, updating `state` in place (runs under noGrad). */
+  protected abstract update(param: Parameter, grad: Tensor, state: ParamState): Tensor;
+
+  /** Clears `.grad` of every parameter (PyTorch's default set_to_none). */
+  zeroGrad(): void {
+    for (const p of this.params) p.grad = null;
+  }
+
+  /** `<index>.<slot>` → tensor (and `<index>.step` → float64 scalar), indices into `params`. */
+  stateDict(): Record<string, Tensor> {
+    const out: Record<string, Tensor> = Object.create(null);
+    this.params.forEach((p, i) => {
+      const state = this.#state.get(p);
+      if (!state) return;
+      if (this.countsSteps) out[`${i}.step`] = new Tensor(Float64Array.of(state.step), []);
+      for (const [slot, t] of state.buffers) out[`${i}.${slot}`] = t;
+    });
+    return out;
+  }
+
+  /** Replaces all state; everything is checked first and nothing changes if anything is wrong. */
+  loadStateDict(dict: Record<string, Tensor>): void {
+    const loaded = new Map<number, ParamState>();
+    const problems: string[] = [];
+    for (const key of Object.keys(dict)) {
+      const match = STATE_KEY.exec(key);
+      const index = match ? Number(match[1]) : -1;
+      const slot = match?.[2] ?? '';
+      const param = this.params[index];
+      const value = dict[key];
+      if (!param || !(slot === 'step' ? this.countsSteps : this.slots.includes(slot))) {
+        problems.push(`unexpected key '${key}'`);
+      } else if (!(value instanceof Tensor)) {
+        problems.push(`'${key}' is not a Tensor`);
+      } else {
+        const state = loaded.get(index) ?? { step: -1, buffers: new Map<string, Tensor>() };
+        loaded.set(index, state);
+        if (slot === 'step') {
+          const step = value.size === 1 && value.rank === 0 ? value.data[0]! : Number.NaN;
+          if (!Number.isInteger(step) || step < 0) problems.push(`'${key}' must be a scalar count ≥ 0`);
+          state.step = step;
+        } else if (value.dtype !== param.dtype || !sameShape(value.shape, param.shape)) {
+          problems.push(`'${key}': expected ${describe(param)}, got ${describe(value)}`);
+        } else {
+          state.buffers.set(slot, value.detach());
+        }
+      }
+    }
+    for (const [index, state] of loaded) {
+      const absent = this.slots.filter((s) => !state.buffers.has(s));
+      if (this.countsSteps && state.step < 0) absent.push('step');
+      if (absent.length > 0) problems.push(`parameter ${index} lacks ${absent.join(', ')}`);
+    }
+    if (problems.length > 0) {
+      throw new CheckpointError(`optimizer.loadStateDict: nothing was loaded: ${problems.join('; ')}`);
+    }
+    this.#state.clear();
+    for (const [index, state] of loaded) this.#state.set(this.params[index]!, state);
+  }
+}

@@ -1,0 +1,71 @@
+// crossEntropy and mse against numpy (fixtures/nn_layers.json), including logits near ±1e4.
+import { grad, type Tensor, tensor } from '@tapegrad/core';
+import { describe, expect, it } from 'vitest';
+import { crossEntropy, mse } from '../src/index.js';
+import { expectClose, fixture } from './assertClose.js';
+
+const { crossEntropy: ce, mse: ms } = fixture<{
+  crossEntropy: {
+    logits: number[][];
+    targets: number[];
+    mean: number;
+    sum: number;
+    dlogits_mean: number[][];
+    dlogits_sum: number[][];
+  };
+  mse: {
+    prediction: number[][];
+    target: number[][];
+    mean: number;
+    sum: number;
+    dprediction_mean: number[][];
+  };
+}>('nn_layers.json');
+
+describe('crossEntropy', () => {
+  for (const dtype of ['float64', 'float32'] as const) {
+    // float32 logits near 1e4 keep only ~1e-3 absolute precision, hence the looser tolerance.
+    const tol = dtype === 'float64' ? { atol: 1e-9, rtol: 1e-9 } : { atol: 2e-3, rtol: 1e-4 };
+    it(`matches numpy for large logits, mean and sum (${dtype})`, () => {
+      const logits = tensor(ce.logits, { dtype });
+      const targets = tensor(ce.targets, { dtype });
+      expectClose(crossEntropy(logits, targets), [ce.mean], tol);
+      expectClose(crossEntropy(logits, ce.targets, { reduction: 'sum' }), [ce.sum], tol);
+      const dMean = grad((x: Tensor) => crossEntropy(x, ce.targets))(logits) as Tensor;
+      expectClose(dMean, ce.dlogits_mean, { atol: dtype === 'float64' ? 1e-12 : 5e-4 });
+      const dSum = grad((x: Tensor) => crossEntropy(x, targets, { reduction: 'sum' }))(logits) as Tensor;
+      expectClose(dSum, ce.dlogits_sum, { atol: dtype === 'float64' ? 1e-12 : 2e-3 });
+    });
+  }
+
+  it('refuses targets out of range, non-integer, or of the wrong length', () => {
+    const logits = tensor([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
+    expect(() => crossEntropy(logits, [0, 3])).toThrow(
+      'crossEntropy: target 3 at row 1 is not a class index in [0, 3)',
+    );
+    expect(() => crossEntropy(logits, [-1, 0])).toThrow(/target -1 at row 0/);
+    expect(() => crossEntropy(logits, [0.5, 0])).toThrow(/target 0.5/);
+    expect(() => crossEntropy(logits, [0])).toThrow(/targets \[1\] do not match logits \[2,3\]/);
+    expect(() => crossEntropy(tensor([1, 2]), [0])).toThrow(/logits must be \[N, C\]/);
+    expect(() => crossEntropy(logits, [0, 1], { reduction: 'none' as never })).toThrow(/reduction/);
+  });
+});
+
+describe('mse', () => {
+  it('matches numpy, mean and sum, with its grad', () => {
+    const p = tensor(ms.prediction, { dtype: 'float64' });
+    const t = tensor(ms.target, { dtype: 'float64' });
+    expectClose(mse(p, t), [ms.mean]);
+    expectClose(mse(p, t, { reduction: 'sum' }), [ms.sum]);
+    expectClose(grad((x: Tensor) => mse(x, t))(p) as Tensor, ms.dprediction_mean);
+  });
+
+  it('refuses shapes that differ rather than broadcasting', () => {
+    expect(() => mse(tensor([[1, 2]]), tensor([1, 2]))).toThrow(
+      'mse: prediction [1,2] and target [2] differ',
+    );
+  });
+});

@@ -1,0 +1,257 @@
+// safetensors: files written by a Python writer built from the spec load here; what we write is
+// byte for byte what that writer writes and passes its reader (fixtures/safetensors.json); every
+// kind of damaged file is a CheckpointError and leaves the module's weights as they were.
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RandomState, tensor } from '@tapegrad/core';
+import { describe, expect, it } from 'vitest';
+import {
+  CheckpointError,
+  decodeSafetensors,
+  Linear,
+  LSTM,
+  load,
+  loadSafetensors,
+  save,
+  saveSafetensors,
+} from '../src/index.js';
+import { fixture } from './assertClose.js';
+import { fixtureCheckpoint } from './safetensorsFixture.js';
+
+interface Reference {
+  pythonWritten: {
+    sha256: string;
+    metadata: Record<string, string>;
+    tensors: Record<string, { dtype: 'F32' | 'F64'; shape: number[]; values: number[] }>;
+  };
+  tsWritten: { sha256: string; readerAccepted: boolean; canonicalLayout: boolean; valuesMatchNumpy: boolean };
+}
+const reference = fixture<Reference>('safetensors.json');
+const pythonFile = new Uint8Array(
+  await readFile(new URL('./fixtures/python_written.safetensors', import.meta.url)),
+);
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+/** A file from a header given as text (padded as the spec says unless told) and raw data bytes. */
+function file(header: string, data: Uint8Array = new Uint8Array(0), declared?: bigint): Uint8Array {
+  const text = new TextEncoder().encode(header);
+  const length = Math.ceil(text.length / 8) * 8;
+  const out = new Uint8Array(8 + length + data.length);
+  new DataView(out.buffer).setBigUint64(0, declared ?? BigInt(length), true);
+  out.fill(0x20, 8, 8 + length);
+  out.set(text, 8);
+  out.set(data, 8 + length);
+  return out;
+}
+const f32 = (...values: number[]) => new Uint8Array(Float32Array.from(values).buffer);
+
+describe('files written by the Python reference writer', () => {
+  it('load with dtypes, shapes, values and metadata kept (scalar, zero-size and integer-like names too)', () => {
+    expect(sha256(pythonFile)).toBe(reference.pythonWritten.sha256);
+    const { tensors, metadata } = decodeSafetensors(pythonFile);
+    expect({ ...metadata }).toEqual(reference.pythonWritten.metadata);
+    expect(Object.keys(tensors).sort()).toEqual(Object.keys(reference.pythonWritten.tensors).sort());
+    for (const [name, want] of Object.entries(reference.pythonWritten.tensors)) {
+      const t = tensors[name]!;
+      expect(t.dtype).toBe(want.dtype === 'F32' ? 'float32' : 'float64');
+      expect(t.shape).toEqual(want.shape);
+      expect(Array.from(t.data)).toEqual(want.values);
+    }
+  });
+
+  it('are exactly what saveSafetensors writes for the same tensors', () => {
+    const tensors = loadSafetensors(pythonFile);
+    expect(sha256(saveSafetensors(tensors, reference.pythonWritten.metadata))).toBe(
+      reference.pythonWritten.sha256,
+    );
+  });
+});
+
+describe('files we write', () => {
+  it('passed the Python reader: accepted, canonical layout, values equal to numpy draws', () => {
+    expect(reference.tsWritten).toMatchObject({
+      readerAccepted: true,
+      canonicalLayout: true,
+      valuesMatchNumpy: true,
+    });
+    // The bytes it judged are the bytes we still write.
+    expect(sha256(fixtureCheckpoint())).toBe(reference.tsWritten.sha256);
+  });
+
+  it('round-trip a module: F32 and F64 kept, header padded to 8 bytes, data 8-aligned', () => {
+    const lstm = new LSTM(3, 4, { numLayers: 2, rng: new RandomState(1) });
+    const bytes = saveSafetensors(lstm, { epoch: '3' });
+    const headerLength = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    expect(headerLength % 8).toBe(0);
+    expect(bytes[8]).toBe(0x7b);
+    const { tensors, metadata } = decodeSafetensors(bytes);
+    expect(metadata.epoch).toBe('3');
+    const copy = new LSTM(3, 4, { numLayers: 2, rng: new RandomState(2) });
+    copy.loadStateDict(tensors);
+    for (const [name, p] of copy.namedParameters()) {
+      expect(Array.from(p.data)).toEqual(Array.from(lstm.stateDict()[name]!.data));
+    }
+    const wide = loadSafetensors(saveSafetensors({ w: tensor([[1.5, 2]], { dtype: 'float64' }) }));
+    expect([wide.w!.dtype, wide.w!.shape, wide.w!.toArray()]).toEqual(['float64', [1, 2], [[1.5, 2]]]);
+  });
+
+  it('refuses names that could not be read back', () => {
+    // A computed key is an own property (a literal `__proto__:` would set the prototype instead).
+    expect(() => saveSafetensors({ ['__proto__']: tensor([1]) })).toThrow(/"__proto__" is not allowed/);
+    expect(() => saveSafetensors({ constructor: tensor([1]) })).toThrow(CheckpointError);
+    expect(() => saveSafetensors({ 'a b': tensor([1]) })).toThrow(/not allowed/);
+    expect(() => saveSafetensors({ w: tensor([1]) }, { n: 1 as never })).toThrow(
+      /metadata 'n' is not a string/,
+    );
+  });
+});
+
+describe('damaged or hostile files are a CheckpointError, and the module keeps its weights', () => {
+  const good = file('{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}', f32(1, 2));
+  const info = (dtype: string, shape: string, offsets: string) =>
+    `{"dtype":"${dtype}","shape":${shape},"data_offsets":${offsets}}`;
+  const cases: [string, Uint8Array, RegExp][] = [
+    ['shorter than the length field', good.subarray(0, 5), /truncated: 5 bytes/],
+    ['cut inside the header', good.subarray(0, 20), /runs past the end/],
+    ['cut inside the data', good.subarray(0, good.length - 2), /past the 6 data bytes \(truncated\?\)/],
+    ['header length past the end', file('{}', new Uint8Array(0), 64n), /header length 64 runs past the end/],
+    ['header length of a terabyte', file('{}', new Uint8Array(0), 2n ** 40n), /exceeds 100000000 bytes/],
+    ['header length of 2^64 - 1', file('{}', new Uint8Array(0), 2n ** 64n - 1n), /exceeds/],
+    ['invalid JSON', file('{"w":{"dtype":"F32",'), /not valid JSON/],
+    ['a JSON array', file('[1, 2]'), /does not start with \{/],
+    [
+      'not UTF-8',
+      (() => {
+        const b = file('{"w":1}   ');
+        b[12] = 0xff;
+        return b;
+      })(),
+      /not valid UTF-8/,
+    ],
+    [
+      'offsets past the data',
+      file(`{"w":${info('F32', '[2]', '[8,16]')}}`, f32(1, 2)),
+      /gap before 'w'|past the/,
+    ],
+    [
+      'overlapping offsets',
+      file(`{"a":${info('F32', '[2]', '[0,8]')},"b":${info('F32', '[1]', '[4,8]')}}`, f32(1, 2)),
+      /'b' overlaps/,
+    ],
+    [
+      'a gap',
+      file(`{"a":${info('F32', '[1]', '[0,4]')},"b":${info('F32', '[1]', '[8,12]')}}`, f32(1, 2, 3)),
+      /a gap before 'b'/,
+    ],
+    [
+      'bytes left over',
+      file(`{"w":${info('F32', '[1]', '[0,4]')}}`, f32(1, 2)),
+      /4 bytes after the last tensor/,
+    ],
+    [
+      'size not shape × dtype',
+      file(`{"w":${info('F64', '[2]', '[0,8]')}}`, f32(1, 2)),
+      /8 bytes do not hold F64 \[2\] \(16 bytes\)/,
+    ],
+    ['offsets reversed', file(`{"w":${info('F32', '[0]', '[8,0]')}}`, f32(1, 2)), /invalid data_offsets/],
+    ['negative shape', file(`{"w":${info('F32', '[-2]', '[0,8]')}}`, f32(1, 2)), /invalid shape/],
+    ['huge shape', file(`{"w":${info('F32', '[4294967296,4294967296]', '[0,8]')}}`, f32(1, 2)), /too large/],
+    ['unknown dtype', file(`{"w":${info('Q7', '[2]', '[0,8]')}}`, f32(1, 2)), /unknown dtype "Q7"/],
+    [
+      'unsupported dtype',
+      file(`{"w":${info('F16', '[4]', '[0,8]')}}`, f32(1, 2)),
+      /dtype F16; tapegrad reads F32 and F64 only/,
+    ],
+    [
+      '__proto__ as a name',
+      file(`{"__proto__":${info('F32', '[2]', '[0,8]')}}`, f32(1, 2)),
+      /"__proto__" is not allowed/,
+    ],
+    [
+      'constructor as a name',
+      file(`{"constructor":${info('F32', '[2]', '[0,8]')}}`, f32(1, 2)),
+      /"constructor" is not allowed/,
+    ],
+    ['an empty name', file(`{"":${info('F32', '[2]', '[0,8]')}}`, f32(1, 2)), /"" is not allowed/],
+    ['a control character', file(`{"w\\u0000":${info('F32', '[2]', '[0,8]')}}`, f32(1, 2)), /not allowed/],
+    [
+      'an extra field',
+      file(`{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}}`, f32(1, 2)),
+      /unknown fields x/,
+    ],
+    [
+      'a non-string metadata value',
+      file(`{"__metadata__":{"a":1},"w":${info('F32', '[2]', '[0,8]')}}`, f32(1, 2)),
+      /'a' is not a string/,
+    ],
+    [
+      '__proto__ in metadata',
+      file(`{"__metadata__":{"__proto__":"x"},"w":${info('F32', '[2]', '[0,8]')}}`, f32(1, 2)),
+      /not allowed/,
+    ],
+  ];
+
+  for (const [what, bytes, message] of cases) {
+    it(what, () => {
+      const model = new Linear(2, 1, { rng: new RandomState(0) });
+      const before = model.weight.data;
+      expect(() => model.loadStateDict(loadSafetensors(bytes))).toThrow(CheckpointError);
+      expect(() => loadSafetensors(bytes)).toThrow(message);
+      expect(model.weight.data).toBe(before);
+      expect(({} as Record<string, unknown>).dtype).toBeUndefined();
+    });
+  }
+
+  it('the good file of these cases does load (so each case fails for its own reason)', () => {
+    expect(loadSafetensors(good).w!.toArray()).toEqual([1, 2]);
+  });
+
+  it('a valid file for another model: shape mismatch named, nothing loaded', () => {
+    const model = new LSTM(3, 4, { rng: new RandomState(0) });
+    const before = model.parameters().map((p) => p.data);
+    const other = saveSafetensors(new LSTM(3, 5, { rng: new RandomState(0) }));
+    expect(() => model.loadStateDict(loadSafetensors(other))).toThrow(
+      /'weight_ih_l0': expected float32 \[16,3\], got float32 \[20,3\]/,
+    );
+    const wrongDtype = saveSafetensors(new LSTM(3, 4, { dtype: 'float64' }));
+    expect(() => model.loadStateDict(loadSafetensors(wrongDtype))).toThrow(
+      /expected float32 \[16,3\], got float64/,
+    );
+    model.parameters().forEach((p, i) => {
+      expect(p.data).toBe(before[i]);
+    });
+  });
+});
+
+describe('save / load in Node', () => {
+  it('writes atomically (no temp file left) and loads back', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tapegrad-'));
+    const path = join(dir, 'model.safetensors');
+    const model = new Linear(3, 2, { rng: new RandomState(4) });
+    await save(path, model, { step: '10' });
+    expect(await readdir(dir)).toEqual(['model.safetensors']);
+    const copy = new Linear(3, 2, { rng: new RandomState(5) });
+    copy.loadStateDict(await load(path));
+    expect(Array.from(copy.weight.data)).toEqual(Array.from(model.weight.data));
+  });
+
+  it('a failed save leaves the previous file whole', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tapegrad-'));
+    const path = join(dir, 'model.safetensors');
+    await save(path, new Linear(3, 2));
+    const before = await readFile(path);
+    await expect(save(path, { 'bad name': tensor([1]) })).rejects.toThrow(CheckpointError);
+    await expect(save(join(dir, 'missing', 'x.safetensors'), new Linear(3, 2))).rejects.toThrow(/ENOENT/);
+    expect(await readdir(dir)).toEqual(['model.safetensors']);
+    expect(Buffer.compare(await readFile(path), before)).toBe(0);
+  });
+
+  it('load refuses a damaged file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tapegrad-'));
+    const path = join(dir, 'bad.safetensors');
+    await writeFile(path, new Uint8Array([1, 2, 3]));
+    await expect(load(path)).rejects.toThrow(CheckpointError);
+  });
+});
