@@ -5,6 +5,7 @@ import {
   add,
   DTypeError,
   exp,
+  matmul,
   mul,
   noGrad,
   ShapeError,
@@ -26,6 +27,32 @@ describe('graph shapes', () => {
     const x = leaf([1.5, -2, 0.25]);
     sum(mul(x, x)).backward();
     expect(values(x.grad)).toEqual([3, -4, 0.5]);
+  });
+
+  it('x @ x: both operands of matmul are the same tensor', () => {
+    const f = (x: Tensor) =>
+      sum(
+        mul(
+          matmul(x, x),
+          tensor(
+            [
+              [1, 2],
+              [3, 4],
+            ],
+            { dtype: 'float64' },
+          ),
+        ),
+      );
+    const x = tensor(
+      [
+        [0.5, -1],
+        [2, 0.25],
+      ],
+      { dtype: 'float64', requiresGrad: true },
+    );
+    f(x).backward();
+    const [numeric] = numericGrad((t) => f(t!), [x], tensor(1, { dtype: 'float64' }));
+    expectClose(x.grad!, { shape: [2, 2], values: numeric!.data }, { atol: 1e-8, rtol: 1e-7 });
   });
 
   it('a diamond a→b, a→c, b+c sums both paths', () => {
