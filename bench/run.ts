@@ -1,0 +1,100 @@
+// `pnpm bench`: tapegrad and its peers (TensorFlow.js cpu and wasm, jax-js, numpy) on the same RNN
+// training iteration, in the same run. Prints a table per workload, or JSON with --json.
+import { spawnSync } from 'node:child_process';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { contestantNames } from './src/contestants/index.js';
+import { type Options, runWorkload, type WorkloadResult } from './src/harness.js';
+import { formatLegend, formatWorkload } from './src/report.js';
+import { workloadNamed, workloads } from './src/workloads.js';
+
+const usage = `usage: pnpm bench [--rounds N] [--only lstm-big,...] [--contestants tapegrad,jax-js,...]
+                  [--json] [--seed S] [--sample-ms MS] [--warmup-ms MS]
+workloads:   ${workloads.map((w) => w.name).join(', ')}
+contestants: ${contestantNames.join(', ')} (numpy only where python3 has numpy)`;
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '5' },
+    only: { type: 'string' },
+    contestants: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    seed: { type: 'string', default: '0' },
+    'sample-ms': { type: 'string', default: '300' },
+    'warmup-ms': { type: 'string', default: '1000' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (values.help) {
+  console.log(usage);
+  process.exit(0);
+}
+
+const list = (text: string | undefined) =>
+  text
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+const positive = (name: string, text: string) => {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got ${text}`);
+  return n;
+};
+
+const numpyPresent = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
+const selectedWorkloads = (list(values.only) ?? workloads.map((w) => w.name)).map(workloadNamed);
+const requested = list(values.contestants);
+for (const name of requested ?? []) {
+  if (!contestantNames.includes(name)) throw new Error(`unknown contestant ${name}\n${usage}`);
+}
+const names = (requested ?? contestantNames).filter((name) => name !== 'numpy' || numpyPresent || requested);
+const options: Options = {
+  rounds: Math.max(1, Math.round(positive('rounds', values.rounds))),
+  seed: Math.round(positive('seed', values.seed)),
+  sampleMs: positive('sample-ms', values['sample-ms']),
+  warmupMs: positive('warmup-ms', values['warmup-ms']),
+};
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const machine = {
+  cpu: os.cpus()[0]?.model ?? 'unknown',
+  cores: os.cpus().length,
+  node: process.version,
+  platform: `${os.platform()} ${os.arch()}`,
+  loadAverageAtStart: os.loadavg().map((x) => Number(x.toFixed(2))),
+};
+log(
+  `tapegrad bench: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; load average ${machine.loadAverageAtStart.join(' ')}`,
+);
+if (!numpyPresent) log('numpy: python3 with numpy not found, so the native reference is left out');
+
+const results: WorkloadResult[] = [];
+for (const workload of selectedWorkloads) {
+  log(`${workload.name}:`);
+  const result = await runWorkload(workload, names, options, log);
+  results.push(result);
+  if (!values.json) console.log(`\n${formatWorkload(result)}`);
+}
+const loadAverageAtEnd = os.loadavg().map((x) => Number(x.toFixed(2)));
+
+if (values.json) {
+  console.log(JSON.stringify({ machine: { ...machine, loadAverageAtEnd }, options, results }, null, 2));
+} else {
+  console.log(`\ncontestants:\n${formatLegend(results)}`);
+  console.log(
+    [
+      '',
+      "time ÷ tapegrad: the contestant's median time per iteration over the default tapegrad's (above 1: slower).",
+      'GFLOP/s: the matmul work 6·T·B·(G·H·(H+I) + O·H) per iteration over the median time.',
+      'Memory: each contestant runs in a process of its own, so peak RSS is its own; "over base" subtracts the',
+      'RSS before its library loaded; heap growth is JS heap + external (typed arrays, wasm memory) after the',
+      'timed rounds minus before them, both after a full GC (n/a for numpy).',
+      `Machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; load average ` +
+        `${machine.loadAverageAtStart.join(' ')} at start, ${loadAverageAtEnd.join(' ')} at end.`,
+    ].join('\n'),
+  );
+}
+const broken = results.flatMap((r) =>
+  r.contestants.filter((c) => c.status !== 'ok').map((c) => `${r.workload.name}/${c.name}`),
+);
+if (broken.length > 0) log(`not ok: ${broken.join(', ')}`);

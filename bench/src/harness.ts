@@ -1,0 +1,167 @@
+// One workload, all contestants: each in its own process, checked against tapegrad's loss and gradient
+// sums, warmed up, then timed in rounds whose order is shuffled, one sample per contestant per round.
+import { RandomState } from '@tapegrad/core';
+import { type Child, startChild } from './child.js';
+import { type Check, compareChecks } from './contestant.js';
+import { tapegradDefault } from './contestants/tapegrad.js';
+import type { Memory } from './worker.js';
+import { flopsPerIteration, makeProblem, type Workload } from './workloads.js';
+
+export interface Options {
+  rounds: number;
+  seed: number;
+  /** Aim for samples this long: fast contestants run several iterations per sample. */
+  sampleMs: number;
+  /** Warm up for at least this long (and at least two iterations). */
+  warmupMs: number;
+}
+
+export interface ContestantResult {
+  name: string;
+  describe: string;
+  /** ok: timed and agrees with tapegrad; invalid: timed but disagrees; failed: could not run. */
+  status: 'ok' | 'invalid' | 'failed';
+  problems: string[];
+  check: Check | null;
+  iterationsPerSample: number;
+  /** Milliseconds per iteration, one per round, in round order. */
+  samples: number[];
+  medianMs: number | null;
+  minMs: number | null;
+  maxMs: number | null;
+  /** This contestant's median time over tapegrad's (2 = twice as slow as tapegrad). */
+  timeVsTapegrad: number | null;
+  gflops: number | null;
+  memory: Memory | null;
+}
+
+export interface WorkloadResult {
+  workload: Workload;
+  flopsPerIteration: number;
+  reference: Check;
+  rounds: number;
+  contestants: ContestantResult[];
+}
+
+export function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** tapegrad's own check, in this process: what every contestant (tapegrad's workers too) must match. */
+export async function referenceCheck(workload: Workload, seed: number): Promise<Check> {
+  const runner = await tapegradDefault.create(makeProblem(workload, seed));
+  const check = await runner.check();
+  runner.dispose?.();
+  return check;
+}
+
+export async function runWorkload(
+  workload: Workload,
+  names: readonly string[],
+  options: Options,
+  log: (line: string) => void,
+): Promise<WorkloadResult> {
+  const reference = await referenceCheck(workload, options.seed);
+  const flops = flopsPerIteration(workload);
+  const results = new Map<string, ContestantResult>();
+  const children: Child[] = [];
+  const fresh = (name: string): ContestantResult => ({
+    name,
+    describe: '',
+    status: 'failed',
+    problems: [],
+    check: null,
+    iterationsPerSample: 0,
+    samples: [],
+    medianMs: null,
+    minMs: null,
+    maxMs: null,
+    timeVsTapegrad: null,
+    gflops: null,
+    memory: null,
+  });
+  const failed = (result: ContestantResult, e: unknown) => {
+    result.status = 'failed';
+    result.problems.push(e instanceof Error ? e.message : String(e));
+    log(`  ${result.name}: FAILED ${result.problems.at(-1)}`);
+  };
+
+  try {
+    for (const name of names) {
+      const result = fresh(name);
+      results.set(name, result);
+      try {
+        const child = await startChild(name, workload, options.seed);
+        children.push(child);
+        result.describe = child.describe;
+        result.check = await child.request<Check>({ cmd: 'check' });
+        result.problems = compareChecks(result.check, reference);
+        result.status = result.problems.length === 0 ? 'ok' : 'invalid';
+        if (result.status === 'invalid')
+          log(`  ${name}: INVALID, disagrees with tapegrad: ${result.problems.join('; ')}`);
+        // Warm-up: JIT compilers (V8's, jax-js's) settle; the last iteration sizes the samples.
+        let spent = 0;
+        let last = 0;
+        for (let i = 0; i < 2 || spent < options.warmupMs; i++) {
+          last = (await child.request<{ ms: number }>({ cmd: 'time', iterations: 1 })).ms;
+          spent += last;
+        }
+        result.iterationsPerSample = Math.max(1, Math.round(options.sampleMs / Math.max(last, 1e-3)));
+        await child.request({ cmd: 'mark' });
+        log(
+          `  ${name}: ready, ${last.toFixed(2)} ms/iteration after warm-up, ${result.iterationsPerSample}/sample`,
+        );
+      } catch (e) {
+        failed(result, e);
+      }
+    }
+
+    const live = () => children.filter((c) => results.get(c.name)!.status !== 'failed');
+    const rng = new RandomState(options.seed + 1);
+    for (let round = 0; round < options.rounds; round++) {
+      const order = Array.from(rng.permutation(children.length).data, (i) => children[i]!);
+      for (const child of order) {
+        const result = results.get(child.name)!;
+        if (result.status === 'failed') continue;
+        try {
+          const { ms } = await child.request<{ ms: number }>({
+            cmd: 'time',
+            iterations: result.iterationsPerSample,
+          });
+          result.samples.push(ms / result.iterationsPerSample);
+        } catch (e) {
+          failed(result, e);
+        }
+      }
+      log(`  round ${round + 1}/${options.rounds}: ${order.map((c) => c.name).join(', ')}`);
+    }
+    for (const child of live()) {
+      try {
+        results.get(child.name)!.memory = await child.request<Memory>({ cmd: 'memory' });
+      } catch (e) {
+        failed(results.get(child.name)!, e);
+      }
+    }
+  } finally {
+    for (const child of children) child.close();
+  }
+
+  const contestants = names.map((name) => results.get(name)!);
+  for (const r of contestants) {
+    if (r.samples.length === 0) continue;
+    r.medianMs = median(r.samples);
+    r.minMs = Math.min(...r.samples);
+    r.maxMs = Math.max(...r.samples);
+    r.gflops = flops / (r.medianMs * 1e6);
+  }
+  // The ratios are against the default tapegrad, or else the first tapegrad backend that ran.
+  const base =
+    contestants.find((r) => r.name === 'tapegrad' && r.medianMs) ??
+    contestants.find((r) => r.name.startsWith('tapegrad') && r.medianMs);
+  for (const r of contestants) {
+    if (base?.medianMs && r.medianMs) r.timeVsTapegrad = r.medianMs / base.medianMs;
+  }
+  return { workload, flopsPerIteration: flops, reference, rounds: options.rounds, contestants };
+}
