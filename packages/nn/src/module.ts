@@ -1,6 +1,6 @@
 // Parameter (a leaf tensor an optimizer may replace the values of) and Module (a tree of named
 // parameters and children, with PyTorch's dotted names, state dicts and train/eval).
-import { type DType, Tensor, type TypedArray } from '@tapegrad/core';
+import { type DType, DTypeError, ShapeError, Tensor, type TypedArray } from '@tapegrad/core';
 
 /** A checkpoint or state dict that cannot be read or does not fit; raised before anything changes. */
 export class CheckpointError extends Error {
@@ -22,11 +22,9 @@ export class Parameter extends Tensor {
   /** Replaces the values (same shape and dtype); the new buffer is shared, never copied or mutated. */
   assign(value: Tensor): void {
     if (!(value instanceof Tensor)) throw new TypeError('Parameter.assign: expected a Tensor');
-    if (value.dtype !== this.dtype || !sameShape(value.shape, this.shape)) {
-      throw new CheckpointError(
-        `Parameter.assign: expected ${describe(this)}, got ${describe(value)} (no implicit cast or reshape)`,
-      );
-    }
+    const message = `Parameter.assign: expected ${describe(this)}, got ${describe(value)} (no implicit cast or reshape)`;
+    if (value.dtype !== this.dtype) throw new DTypeError(message);
+    if (!sameShape(value.shape, this.shape)) throw new ShapeError(message);
     (this as { data: TypedArray }).data = value.data;
   }
 }

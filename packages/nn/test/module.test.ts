@@ -1,6 +1,8 @@
 // Parameter and Module: dotted names in PyTorch's order, state dicts that are snapshots, strict
 // all-or-nothing loading, train/eval, and Linear/Embedding against numpy.
-import { RandomState, sum, type Tensor, tensor, vjp, zeros } from '@tapegrad/core';
+import { DTypeError, RandomState, ShapeError, sum, type Tensor, tensor, vjp, zeros } from '@tapegrad/core';
+import { checkOverride } from '@tapegrad/gradcheck';
+import * as fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CheckpointError, Embedding, Linear, LSTM, Module, Parameter } from '../src/index.js';
 import { linearOp } from '../src/linear.js';
@@ -121,7 +123,8 @@ describe('Module', () => {
   it('Parameter.assign keeps shape and dtype', () => {
     const p = new Parameter(zeros([2, 2]));
     expect(() => p.assign(zeros([4]))).toThrow(/expected float32 \[2,2\], got float32 \[4\]/);
-    expect(() => p.assign(zeros([2, 2], { dtype: 'float64' }))).toThrow(CheckpointError);
+    expect(() => p.assign(zeros([2, 2], { dtype: 'float64' }))).toThrow(DTypeError);
+    expect(() => p.assign(zeros([4]))).toThrow(ShapeError);
   });
 });
 
@@ -153,6 +156,22 @@ describe('Linear', () => {
     fused.forEach((g, i) => {
       expectClose(g, reference[i]!.toArray() as number[], { atol: 1e-12 });
     });
+  });
+
+  it('passes checkOverride (hand backward vs reference tape vs finite differences) over sizes 1..5', () => {
+    const value = fc.integer({ min: -1000, max: 1000 }).map((k) => k / 1000);
+    const of = (shape: number[]) =>
+      fc
+        .array(value, {
+          minLength: shape.reduce((n, d) => n * d, 1),
+          maxLength: shape.reduce((n, d) => n * d, 1),
+        })
+        .map((values) => tensor(values, { dtype: 'float64', shape }));
+    const size = fc.integer({ min: 1, max: 5 });
+    const inputs = fc
+      .tuple(size, size, size, size)
+      .chain(([lead, rows, inF, outF]) => fc.tuple(of([lead, rows, inF]), of([outF, inF]), of([outF])));
+    checkOverride(linearOp, inputs, { names: ['x', 'weight', 'bias'], numRuns: 25 });
   });
 
   it('without bias, and naming shapes that do not fit', () => {
