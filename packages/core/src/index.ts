@@ -8,6 +8,7 @@ export * from './ops/elementwise.js';
 export { type OpName, ops } from './ops/index.js';
 export { matmul } from './ops/matmul.js';
 export * from './ops/reduce.js';
+export * from './ops/shape.js';
 export type { TensorLike } from './ops/util.js';
 export { type RandomOptions, RandomState, type RandomStateSnapshot } from './rng.js';
 export { broadcastShapes, type Shape, ShapeError } from './shape.js';

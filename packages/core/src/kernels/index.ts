@@ -13,3 +13,4 @@ export {
   rnnGatesForward,
 } from './recurrent.js';
 export { reduceAxes, sumToShape } from './reduce.js';
+export { copyBox, gatherOffsets, permuteInto, scatterAdd, selectOffsets, takeInto } from './shape.js';

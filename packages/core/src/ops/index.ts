@@ -22,6 +22,20 @@ import {
 } from './elementwise.js';
 import { matmul } from './matmul.js';
 import { logSoftmax, logSumExp, max, mean, min, softmax, sum } from './reduce.js';
+import {
+  broadcastTo,
+  concat,
+  gather,
+  indexSelect,
+  permute,
+  reshape,
+  slice,
+  split,
+  squeeze,
+  stack,
+  transpose,
+  unsqueeze,
+} from './shape.js';
 
 export const ops = {
   add,
@@ -50,6 +64,18 @@ export const ops = {
   logSumExp,
   softmax,
   logSoftmax,
+  reshape,
+  permute,
+  transpose,
+  concat,
+  stack,
+  slice,
+  split,
+  squeeze,
+  unsqueeze,
+  broadcastTo,
+  indexSelect,
+  gather,
 } as const;
 
 export type OpName = keyof typeof ops;
