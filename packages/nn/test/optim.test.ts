@@ -2,7 +2,15 @@
 // the same grads fed for several steps, every step's parameters compared, then the saved state.
 import { type DType, tensor } from '@tapegrad/core';
 import { describe, expect, it } from 'vitest';
-import { Adam, CheckpointError, type Optimizer, Parameter, SGD } from '../src/index.js';
+import {
+  Adam,
+  CheckpointError,
+  loadSafetensors,
+  type Optimizer,
+  Parameter,
+  SGD,
+  saveSafetensors,
+} from '../src/index.js';
 import { expectClose, fixture } from './assertClose.js';
 
 type Values = number[] | number[][];
@@ -84,7 +92,7 @@ describe('optimizers follow PyTorch step by step', () => {
 describe('optimizer state', () => {
   const adamCase = data.cases.find((c) => c.optimizer === 'Adam' && c.options.weightDecay)!;
 
-  it('resumes exactly: save after 3 steps, load into a new optimizer, continue', () => {
+  it('resumes exactly: save after 3 steps, load into a new optimizer through safetensors, continue', () => {
     const params = fresh('float64');
     const first = new Adam(params, adamCase.options as never);
     const feed = (opt: Optimizer, t: number) => {
@@ -104,7 +112,8 @@ describe('optimizer state', () => {
       '1.exp_avg_sq',
     ]);
     const second = new Adam(params, adamCase.options as never);
-    second.loadStateDict(saved);
+    // Through a checkpoint file's bytes, as a resumed run would load it.
+    second.loadStateDict(loadSafetensors(saveSafetensors(saved)));
     for (let t = 3; t < data.grads.length; t++) feed(second, t);
     params.forEach((p, i) => {
       expectClose(p, adamCase.history.at(-1)![i]!);
