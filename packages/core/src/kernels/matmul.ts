@@ -47,12 +47,16 @@ export function gemm(a: TypedArray, b: TypedArray, c: TypedArray, spec: Gemm): v
   }
 }
 
-/** The wasm kernel copies A, B and C in and C out; below this much work the plain loop wins. */
+/**
+ * The wasm call costs about half a microsecond (copies, packing, edge tiles) whatever the size; the
+ * JS loop runs near 1 GFLOP/s. bench/gemm.ts puts the crossover near 200 multiply-adds (10×2×5 is
+ * faster in JS, 8×8×8 is 4× faster in wasm).
+ */
+const WASM_MIN_WORK = 256;
+
 function paysForCopies({ m, n, k }: Gemm): boolean {
   return m * n * k >= WASM_MIN_WORK;
 }
-
-const WASM_MIN_WORK = 4096;
 
 /** The reference backend: plain loops, any dtype. */
 export function gemmJs(a: TypedArray, b: TypedArray, c: TypedArray, spec: Gemm): void {

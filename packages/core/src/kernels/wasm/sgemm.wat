@@ -49,18 +49,16 @@
 
   ;; A full panel whose lanes lie side by side in memory (sr = 4): each row is `width` floats copied.
   (func $packRows (param $src i32) (param $dst i32) (param $depth i32) (param $sp i32) (param $width i32)
-    (local $end i32) (local $g i32)
-    (local.set $end (i32.add (local.get $dst)
-      (i32.shl (i32.mul (local.get $width) (local.get $depth)) (i32.const 2))))
+    (local $end i32) (local $rowBytes i32)
+    (local.set $rowBytes (i32.shl (local.get $width) (i32.const 2)))
+    (local.set $end (i32.add (local.get $dst) (i32.mul (local.get $rowBytes) (local.get $depth))))
     (block $done
       (loop $rows
         (br_if $done (i32.ge_u (local.get $dst) (local.get $end)))
-        (local.set $g (i32.const 0))
-        (loop $vectors
-          (v128.store (local.get $dst) (v128.load (i32.add (local.get $src) (local.get $g))))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
-          (local.set $g (i32.add (local.get $g) (i32.const 16)))
-          (br_if $vectors (i32.lt_u (local.get $g) (i32.shl (local.get $width) (i32.const 2)))))
+        (v128.store (local.get $dst) (v128.load (local.get $src)))
+        (if (i32.eq (local.get $width) (i32.const 8))
+          (then (v128.store offset=16 (local.get $dst) (v128.load offset=16 (local.get $src)))))
+        (local.set $dst (i32.add (local.get $dst) (local.get $rowBytes)))
         (local.set $src (i32.add (local.get $src) (local.get $sp)))
         (br $rows))))
 
