@@ -1,1 +1,42 @@
-export {};
+// @tapegrad/gradcheck: finite-difference gradient checks, driven by fast-check, with override checks.
+
+export {
+  broadcastableShapes,
+  defaultMargin,
+  masks,
+  type ShapeOptions,
+  shapes,
+  type TensorArbOptions,
+  tensors,
+  values,
+} from './arbitraries.js';
+export { centralDifference, type Outputs } from './finiteDiff.js';
+export {
+  assertGradcheck,
+  defaultTolerance,
+  type FailureKind,
+  formatReport,
+  GradcheckError,
+  type GradcheckFailure,
+  type GradcheckOptions,
+  type GradcheckReport,
+  gradcheck,
+  type Tolerance,
+} from './gradcheck.js';
+export {
+  checkOverride,
+  checkOverrideAt,
+  formatOverrideReport,
+  OverrideError,
+  type OverrideOptions,
+  type OverrideReport,
+} from './override.js';
+export {
+  checkGradientsProperty,
+  defaultNumRuns,
+  describeInputs,
+  PropertyFailure,
+  type PropertyRunOptions,
+  runProperty,
+} from './property.js';
+export { type OpSpec, specs } from './specs.js';
