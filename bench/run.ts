@@ -9,7 +9,7 @@ import { formatLegend, formatWorkload } from './src/report.js';
 import { workloadNamed, workloads } from './src/workloads.js';
 
 const usage = `usage: pnpm bench [--rounds N] [--only lstm-big,...] [--contestants tapegrad,jax-js,...]
-                  [--json] [--seed S] [--sample-ms MS] [--warmup-ms MS]
+                  [--json] [--seed S] [--sample-ms MS] [--warmup-ms MS] [--clock wall|cpu]
 workloads:   ${workloads.map((w) => w.name).join(', ')}
 contestants: ${contestantNames.join(', ')} (numpy only where python3 has numpy)`;
 
@@ -22,6 +22,7 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '0' },
     'sample-ms': { type: 'string', default: '300' },
     'warmup-ms': { type: 'string', default: '1000' },
+    clock: { type: 'string', default: 'wall' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -53,7 +54,10 @@ const options: Options = {
   seed: Math.round(positive('seed', values.seed)),
   sampleMs: positive('sample-ms', values['sample-ms']),
   warmupMs: positive('warmup-ms', values['warmup-ms']),
+  clock: values.clock === 'cpu' ? 'cpu' : 'wall',
 };
+if (values.clock !== 'wall' && values.clock !== 'cpu')
+  throw new Error(`--clock must be wall or cpu\n${usage}`);
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const machine = {
@@ -86,6 +90,8 @@ if (values.json) {
       '',
       "time ÷ tapegrad: the contestant's median time per iteration over the default tapegrad's (above 1: slower).",
       'GFLOP/s: the matmul work 6·T·B·(G·H·(H+I) + O·H) per iteration over the median time.',
+      'CPU/wall: median CPU time over median wall time; well under 100% means the process waited for a core',
+      '(other work on the machine), so compare with --clock cpu.',
       'Memory: each contestant runs in a process of its own, so peak RSS is its own; "over base" subtracts the',
       'RSS before its library loaded; heap growth is JS heap + external (typed arrays, wasm memory) after the',
       'timed rounds minus before them, both after a full GC (n/a for numpy).',

@@ -4,7 +4,7 @@ import { RandomState } from '@tapegrad/core';
 import { type Child, startChild } from './child.js';
 import { type Check, compareChecks } from './contestant.js';
 import { tapegradDefault } from './contestants/tapegrad.js';
-import type { Memory } from './worker.js';
+import type { Memory, Timing } from './worker.js';
 import { flopsPerIteration, makeProblem, type Workload } from './workloads.js';
 
 export interface Options {
@@ -14,6 +14,11 @@ export interface Options {
   sampleMs: number;
   /** Warm up for at least this long (and at least two iterations). */
   warmupMs: number;
+  /**
+   * Which time the medians are of: the wall clock, or the process's CPU time (user + system, all its
+   * threads), which on a machine shared with other work leaves out the time spent descheduled.
+   */
+  clock: 'wall' | 'cpu';
 }
 
 export interface ContestantResult {
@@ -24,14 +29,18 @@ export interface ContestantResult {
   problems: string[];
   check: Check | null;
   iterationsPerSample: number;
-  /** Milliseconds per iteration, one per round, in round order. */
+  /** Wall-clock milliseconds per iteration, one per round, in round order. */
   samples: number[];
+  /** CPU milliseconds per iteration, likewise. */
+  cpuSamples: number[];
   medianMs: number | null;
   minMs: number | null;
   maxMs: number | null;
   /** This contestant's median time over tapegrad's (2 = twice as slow as tapegrad). */
   timeVsTapegrad: number | null;
   gflops: number | null;
+  /** Median CPU time over median wall time: near 1 alone on a core, lower when descheduled by other work. */
+  cpuShare: number | null;
   memory: Memory | null;
 }
 
@@ -40,6 +49,7 @@ export interface WorkloadResult {
   flopsPerIteration: number;
   reference: Check;
   rounds: number;
+  clock: Options['clock'];
   contestants: ContestantResult[];
 }
 
@@ -75,11 +85,13 @@ export async function runWorkload(
     check: null,
     iterationsPerSample: 0,
     samples: [],
+    cpuSamples: [],
     medianMs: null,
     minMs: null,
     maxMs: null,
     timeVsTapegrad: null,
     gflops: null,
+    cpuShare: null,
     memory: null,
   });
   const failed = (result: ContestantResult, e: unknown) => {
@@ -105,7 +117,7 @@ export async function runWorkload(
         let spent = 0;
         let last = 0;
         for (let i = 0; i < 2 || spent < options.warmupMs; i++) {
-          last = (await child.request<{ ms: number }>({ cmd: 'time', iterations: 1 })).ms;
+          last = (await child.request<Timing>({ cmd: 'time', iterations: 1 })).ms;
           spent += last;
         }
         result.iterationsPerSample = Math.max(1, Math.round(options.sampleMs / Math.max(last, 1e-3)));
@@ -126,11 +138,12 @@ export async function runWorkload(
         const result = results.get(child.name)!;
         if (result.status === 'failed') continue;
         try {
-          const { ms } = await child.request<{ ms: number }>({
+          const { ms, cpuMs } = await child.request<Timing>({
             cmd: 'time',
             iterations: result.iterationsPerSample,
           });
           result.samples.push(ms / result.iterationsPerSample);
+          result.cpuSamples.push(cpuMs / result.iterationsPerSample);
         } catch (e) {
           failed(result, e);
         }
@@ -150,11 +163,13 @@ export async function runWorkload(
 
   const contestants = names.map((name) => results.get(name)!);
   for (const r of contestants) {
-    if (r.samples.length === 0) continue;
-    r.medianMs = median(r.samples);
-    r.minMs = Math.min(...r.samples);
-    r.maxMs = Math.max(...r.samples);
+    const samples = options.clock === 'cpu' ? r.cpuSamples : r.samples;
+    if (samples.length === 0) continue;
+    r.medianMs = median(samples);
+    r.minMs = Math.min(...samples);
+    r.maxMs = Math.max(...samples);
     r.gflops = flops / (r.medianMs * 1e6);
+    r.cpuShare = median(r.cpuSamples) / median(r.samples);
   }
   // The ratios are against the default tapegrad, or else the first tapegrad backend that ran.
   const base =
@@ -163,5 +178,12 @@ export async function runWorkload(
   for (const r of contestants) {
     if (base?.medianMs && r.medianMs) r.timeVsTapegrad = r.medianMs / base.medianMs;
   }
-  return { workload, flopsPerIteration: flops, reference, rounds: options.rounds, contestants };
+  return {
+    workload,
+    flopsPerIteration: flops,
+    reference,
+    rounds: options.rounds,
+    clock: options.clock,
+    contestants,
+  };
 }

@@ -52,6 +52,7 @@ export function formatWorkload(result: WorkloadResult): string {
     perSecond ? '(min–max)' : '(min–max)',
     'time ÷ tapegrad',
     'GFLOP/s',
+    'CPU/wall',
     'peak RSS MB',
     'RSS over base MB',
     'heap growth MB',
@@ -62,13 +63,15 @@ export function formatWorkload(result: WorkloadResult): string {
     ...speed(r, perSecond),
     r.timeVsTapegrad === null ? '—' : `${r.timeVsTapegrad.toFixed(2)}×`,
     r.gflops === null ? '—' : r.gflops.toFixed(2),
+    r.cpuShare === null ? '—' : `${Math.round(r.cpuShare * 100)}%`,
     ...memory(r),
     status(r),
   ]);
   const title =
     `${w.name}: ${w.cell.toUpperCase()}, input ${w.input}, hidden ${w.hidden}, output ${w.output}, ` +
     `batch ${w.batch}, T ${w.steps}; matmul work ${(result.flopsPerIteration / 1e9).toPrecision(3)} GFLOP/iteration; ` +
-    `${result.rounds} rounds; reference loss ${result.reference.loss.toPrecision(7)}`;
+    `${result.rounds} rounds, ${result.clock === 'cpu' ? 'CPU time' : 'wall clock'}; ` +
+    `reference loss ${result.reference.loss.toPrecision(7)}`;
   return `${title}\n${table([header, ...rows])}`;
 }
 

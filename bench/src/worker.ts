@@ -19,7 +19,13 @@ export interface Memory {
   heapGrowth: number | null;
 }
 
-export type Reply = Check | { ms: number } | Memory | { ok: true } | { error: string };
+/** Wall-clock and CPU milliseconds (user + system, all threads of the process) for a batch of iterations. */
+export interface Timing {
+  ms: number;
+  cpuMs: number;
+}
+
+export type Reply = Check | Timing | Memory | { ok: true } | { error: string };
 
 const gc = (globalThis as { gc?: () => void }).gc;
 const liveBytes = () => {
@@ -41,12 +47,15 @@ async function main(): Promise<void> {
         case 'check':
           return runner.check();
         case 'time': {
+          const cpu = process.cpuUsage();
           const start = performance.now();
           for (let i = 0; i < req.iterations; i++) {
             const loss = runner.step();
             if (loss instanceof Promise) await loss;
           }
-          return { ms: performance.now() - start };
+          const ms = performance.now() - start;
+          const { user, system } = process.cpuUsage(cpu);
+          return { ms, cpuMs: (user + system) / 1000 };
         }
         case 'mark':
           marked = liveBytes();

@@ -1,20 +1,7 @@
-// tapegrad: the fused nn cells unrolled over time on the tape, the output layer and the loss from core
-// ops, valueAndGrad over the six parameters. One contestant per gemm backend.
-import {
-  add,
-  concat,
-  gather,
-  kernels,
-  logSoftmax,
-  matmul,
-  neg,
-  sum,
-  type Tensor,
-  tensor,
-  transpose,
-  valueAndGrad,
-} from '@tapegrad/core';
-import { gruCell, lstmCell, rnnCell } from '@tapegrad/nn';
+// tapegrad: the fused nn cells unrolled over time on the tape, then nn's linear and crossEntropy over
+// all steps at once; valueAndGrad over the six parameters. One contestant per gemm backend.
+import { concat, kernels, type Tensor, tensor, valueAndGrad } from '@tapegrad/core';
+import { crossEntropy, gruCell, linear, lstmCell, rnnCell } from '@tapegrad/nn';
 import { type Contestant, type Runner, summarize } from '../contestant.js';
 import { type CellKind, type ParamName, type Problem, paramNames } from '../workloads.js';
 
@@ -48,7 +35,7 @@ function tapegrad(backend: Backend): Contestant {
         tensor(problem.inputs.subarray(t * B * I, (t + 1) * B * I), { shape: [B, I] }),
       );
       // Row t·B + b of the stacked logits has target targets[t·B + b].
-      const targetIndex = tensor(Float64Array.from(problem.targets), { shape: [T * B, 1] });
+      const targets = tensor(Float64Array.from(problem.targets), { shape: [T * B] });
       const step = cells[cell];
 
       const loss = (...p: Tensor[]): Tensor => {
@@ -60,8 +47,8 @@ function tapegrad(backend: Backend): Contestant {
           hs.push(state[0]!);
         }
         // logits = h·W_outᵀ + b_out for every (t, b) at once; loss = Σ -log softmax(logits)[target]
-        const logits = add(matmul(concat(hs, 0), transpose(p[4]!)), p[5]!);
-        return neg(sum(gather(logSoftmax(logits, 1), 1, targetIndex)));
+        const logits = linear(concat(hs, 0), p[4]!, p[5]!);
+        return crossEntropy(logits, targets, { reduction: 'sum' });
       };
       const lossAndGrads = valueAndGrad(loss, { argnums: [0, 1, 2, 3, 4, 5] });
       const iterate = () => {
