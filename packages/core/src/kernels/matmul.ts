@@ -18,7 +18,10 @@ export interface Gemm {
   cOffset?: number;
 }
 
-/** 'auto' (the default) takes the faster backend per call; 'wasm' forces it for every float32 call. */
+/**
+ * 'auto' (the default) takes the faster backend per call; 'wasm' forces it for every float32 call
+ * (float64, and runtimes without wasm SIMD, stay on JS); 'js' is the reference loop everywhere.
+ */
 export type GemmBackend = 'auto' | 'js' | 'wasm';
 
 let backend: GemmBackend = 'auto';
