@@ -38,7 +38,7 @@ export function customOp<R>(spec: CustomOpSpec<R>): CustomOp<R> {
       if (t.node || t.requiresGrad) list[i] = t.detach();
     });
     const result = Array.isArray(outputs) ? list : list[0]!;
-    if (!recording) return result;
+    // Not recording, record returns the outputs as they are (after anomaly mode's check, when on).
     return record(spec.name, inputs, result, (grads) => spec.backward(grads, residuals, inputs));
   };
   return Object.assign(apply, { opName: spec.name, spec, reference: spec.reference });

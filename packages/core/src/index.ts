@@ -1,5 +1,6 @@
 // @tapegrad/core: tensors, ops, the tape and its grad API, custom ops, a numpy-compatible RNG.
 
+export { AnomalyError, detectAnomaly, isAnomalyEnabled, setDetectAnomaly } from './anomaly.js';
 export { type CustomOp, type CustomOpSpec, customOp } from './custom.js';
 export { type DType, DTypeError, type TypedArray } from './dtype.js';
 export { type GradOptions, grad, valueAndGrad, vjp } from './grad.js';

@@ -1,5 +1,6 @@
 // The tape: recorded ops keep a node on their results; backward walks the nodes reachable from
 // the output in descending creation order (the tape read in reverse), iteratively.
+import { anomalyEnabled, checkedBackward, checkForward, checkSeed } from './anomaly.js';
 import { allocate, type DType, DTypeError } from './dtype.js';
 import { addInto } from './kernels/elementwise.js';
 import { sumToShape } from './kernels/reduce.js';
@@ -17,6 +18,8 @@ export interface Node {
   readonly outputs: readonly { readonly shape: Shape; readonly dtype: DType }[];
   /** Holds the saved values (in its closure); null once a backward has freed them. */
   backward: NodeBackward | null;
+  /** Where the op was called (anomaly mode only; its stack is formatted only if read). */
+  readonly origin: Error | null;
 }
 
 export interface BackwardOptions {
@@ -55,6 +58,8 @@ export function record<T extends Tensor | Tensor[]>(
   outputs: T,
   backward: NodeBackward,
 ): T {
+  // Anomaly mode checks every op's outputs, recorded or not; off, this is the one branch it costs.
+  const origin = anomalyEnabled ? checkForward(op, inputs, outputs) : null;
   if (!needsGrad(inputs)) return outputs;
   const list = Array.isArray(outputs) ? outputs : [outputs];
   const node: Node = {
@@ -63,6 +68,7 @@ export function record<T extends Tensor | Tensor[]>(
     inputs,
     outputs: list.map((t) => ({ shape: t.shape, dtype: t.dtype })),
     backward,
+    origin,
   };
   list.forEach((t, i) => {
     t.node = node;
@@ -150,6 +156,7 @@ export function runBackward(
     }
   };
   roots.forEach((r, i) => {
+    if (anomalyEnabled) checkSeed(seeds[i]!);
     deliver(r, seeds[i]!);
   });
   noGrad(() => {
@@ -160,7 +167,7 @@ export function runBackward(
       const grads = node.outputs.map(
         (o, i) => slots[i] ?? new Tensor(allocate(o.dtype, sizeOf(o.shape)), o.shape),
       );
-      const inputGrads = node.backward!(grads);
+      const inputGrads = anomalyEnabled ? checkedBackward(node, grads) : node.backward!(grads);
       if (!options.retainGraph) node.backward = null;
       if (inputGrads.length !== node.inputs.length) {
         throw new Error(
