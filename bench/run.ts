@@ -13,6 +13,11 @@ const usage = `usage: pnpm bench [--rounds N] [--only lstm-big,...] [--contestan
 workloads:   ${workloads.map((w) => w.name).join(', ')}
 contestants: ${contestantNames.join(', ')} (numpy only where python3 has numpy)`;
 
+function fail(message: string): never {
+  console.error(`${message}\n${usage}`);
+  process.exit(2);
+}
+
 const { values } = parseArgs({
   options: {
     rounds: { type: 'string', default: '5' },
@@ -38,15 +43,18 @@ const list = (text: string | undefined) =>
     .filter(Boolean);
 const positive = (name: string, text: string) => {
   const n = Number(text);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got ${text}`);
+  if (!Number.isFinite(n) || n < 0) fail(`--${name} must be a non-negative number, got ${text}`);
   return n;
 };
 
 const numpyPresent = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
-const selectedWorkloads = (list(values.only) ?? workloads.map((w) => w.name)).map(workloadNamed);
+const selectedWorkloads = (list(values.only) ?? workloads.map((w) => w.name)).map((name) => {
+  if (!workloads.some((w) => w.name === name)) fail(`unknown workload ${name}`);
+  return workloadNamed(name);
+});
 const requested = list(values.contestants);
 for (const name of requested ?? []) {
-  if (!contestantNames.includes(name)) throw new Error(`unknown contestant ${name}\n${usage}`);
+  if (!contestantNames.includes(name)) fail(`unknown contestant ${name}`);
 }
 const names = (requested ?? contestantNames).filter((name) => name !== 'numpy' || numpyPresent || requested);
 const options: Options = {

@@ -10,6 +10,8 @@ import { type ParamName, type Problem, paramNames } from '../workloads.js';
 type Backend = 'cpu' | 'wasm';
 
 let wasmPathsSet = false;
+/** What the wasm backend found it could use, for the legend. */
+let wasmFeatures = '';
 
 async function useBackend(backend: Backend): Promise<void> {
   if (backend === 'wasm' && !wasmPathsSet) {
@@ -24,6 +26,11 @@ async function useBackend(backend: Backend): Promise<void> {
   tf.env().set('PROD', true);
   if (!(await tf.setBackend(backend))) throw new Error(`tfjs: backend ${backend} failed to initialise`);
   await tf.ready();
+  if (backend === 'wasm') {
+    const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+    const threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
+    wasmFeatures = ` (${simd ? 'SIMD' : 'no SIMD'}, ${threads ? 'multithreaded' : 'one thread'})`;
+  }
 }
 
 type Cell = (x: tf.Tensor2D, state: tf.Tensor2D[], p: tf.Tensor[]) => tf.Tensor2D[];
@@ -59,7 +66,7 @@ function tfjs(backend: Backend): Contestant {
   return {
     name: `tfjs-${backend}`,
     describe: () =>
-      `TensorFlow.js ${tf.version_core}, ${backend} backend${backend === 'wasm' ? ' (SIMD, one thread)' : ''}`,
+      `TensorFlow.js ${tf.version_core}, ${backend} backend${backend === 'wasm' ? wasmFeatures : ''}`,
     async create(problem: Problem): Promise<Runner> {
       await useBackend(backend);
       const { steps: T, batch: B, input: I, hidden: H, output: O, cell } = problem.workload;
