@@ -1,6 +1,6 @@
 // fast-check arbitraries for gradient checks: shapes, broadcastable shapes, and tensors whose
 // values keep a margin from an op's kinks (so that central differences never straddle one).
-import { type DType, type Shape, type Tensor, tensor } from '@tapegrad/core';
+import { type DType, RandomState, type Shape, type Tensor, tensor } from '@tapegrad/core';
 import * as fc from 'fast-check';
 
 export interface ShapeOptions {
@@ -72,7 +72,46 @@ function distinctValues(size: number, options: TensorArbOptions): fc.Arbitrary<n
   return fc.uniqueArray(point, { minLength: size, maxLength: size }).map((ks) => ks.map((k) => k * step));
 }
 
-/** Tensors of a shape (fixed or drawn) with values from `values(options)`. */
+/** Values for `fromPool`: as many as a tensor of shape `within` holds. */
+export const pool = (options: TensorArbOptions = {}, within: Shape = [3, 3, 3]): fc.Arbitrary<number[]> => {
+  const size = within.reduce((n, d) => n * d, 1);
+  return fc.array(values(options), { minLength: size, maxLength: size });
+};
+
+/**
+ * The block of shape `shape` at the origin of a tensor of shape `within` holding the pool (axes
+ * aligned on the right; sizes beyond `within` wrap around). Cropping keeps each remaining value in
+ * place, so fast-check can shrink a shape without disturbing the values that make a check fail.
+ */
+export function fromPool(
+  values: readonly number[],
+  shape: Shape,
+  dtype: DType = 'float64',
+  within: Shape = shape,
+): Tensor {
+  const size = shape.reduce((n, d) => n * d, 1);
+  const lead = within.length - shape.length;
+  const data = new Array<number>(size);
+  for (let i = 0; i < size; i++) {
+    let pos = 0;
+    let stride = 1;
+    for (let ax = shape.length - 1, rest = i; ax >= 0; ax--) {
+      const d = shape[ax]!;
+      const w = within[ax + lead] ?? d;
+      pos += (rest % d) * stride;
+      stride *= w;
+      rest = Math.floor(rest / d);
+    }
+    data[i] = values[pos % values.length]!;
+  }
+  return tensor(data, { dtype, shape });
+}
+
+/**
+ * Tensors of a shape (fixed or drawn) with values from `values(options)`. A drawn shape and the
+ * values are drawn side by side, not one after the other, so that fast-check keeps shrinking both
+ * (it never returns to the shape once it has started on values of a chain).
+ */
 export function tensors(options: TensorArbOptions = {}): fc.Arbitrary<Tensor> {
   const { shape = shapes(), dtype = 'float64', distinct = false } = options;
   const build = (s: Shape): fc.Arbitrary<Tensor> => {
@@ -82,7 +121,11 @@ export function tensors(options: TensorArbOptions = {}): fc.Arbitrary<Tensor> {
       : fc.array(values(options), { minLength: size, maxLength: size });
     return data.map((d) => tensor(d, { dtype, shape: s }));
   };
-  return Array.isArray(shape) ? build(shape as Shape) : (shape as fc.Arbitrary<Shape>).chain(build);
+  if (Array.isArray(shape)) return build(shape as Shape);
+  const drawn = shape as fc.Arbitrary<Shape>;
+  if (distinct) return drawn.chain(build);
+  const within = [3, 3, 3];
+  return fc.tuple(drawn, pool(options, within)).map(([s, p]) => fromPool(p, s, dtype, within));
 }
 
 /** 0/1 masks (as `where` takes them) of a shape, fixed or drawn. */
@@ -95,4 +138,21 @@ export function masks(options: Pick<TensorArbOptions, 'shape' | 'dtype'> = {}): 
       .map((d) => tensor(d, { dtype, shape: s }));
   };
   return Array.isArray(shape) ? build(shape as Shape) : (shape as fc.Arbitrary<Shape>).chain(build);
+}
+
+/**
+ * Tensors of the drawn shapes filled by a seeded uniform draw in [min, max]: only the shapes and
+ * the seed shrink, so a witness has the smallest shapes at which generic values fail. (Shrinking
+ * values too can stall at a larger shape: the value that fails may sit where a smaller shape
+ * would crop it away.) No `avoid`: generic values miss a kink with probability one.
+ */
+export function seededTensors(
+  shapeList: fc.Arbitrary<readonly Shape[]>,
+  options: Pick<TensorArbOptions, 'min' | 'max' | 'dtype'> = {},
+): fc.Arbitrary<Tensor[]> {
+  const { min = -2, max = 2, dtype = 'float64' } = options;
+  return fc.tuple(shapeList, fc.nat({ max: 0xffffffff })).map(([list, seed]) => {
+    const rng = new RandomState(seed);
+    return list.map((s) => rng.uniform(min, max, s, { dtype }));
+  });
 }

@@ -3,8 +3,11 @@
 export {
   broadcastableShapes,
   defaultMargin,
+  fromPool,
   masks,
+  pool,
   type ShapeOptions,
+  seededTensors,
   shapes,
   type TensorArbOptions,
   tensors,

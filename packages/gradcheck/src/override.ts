@@ -58,7 +58,9 @@ function differences(
     for (let e = 0; e < l.size && found.length < limit; e++) {
       const a = l.data[e]!;
       const b = r.data[e]!;
-      if (!near(a, b, tol)) found.push(`${what(o, e)}: ${names[0]} ${fmtNum(a)}, ${names[1]} ${fmtNum(b)}`);
+      // Full precision: these may differ far below what six digits show.
+      if (!near(a, b, tol))
+        found.push(`${what(o, e)}: ${names[0]} ${a}, ${names[1]} ${b} (differ by ${fmtNum(a - b)})`);
     }
   });
   if (right.length !== left.length)
@@ -77,7 +79,7 @@ function verdictOf(forward: boolean, handTape: boolean, handNumeric: boolean, ta
   if (handTape && !handNumeric && !tapeNumeric)
     return 'the hand-written backward and the tape of reference agree with each other but not with finite differences (a kink, or a step too coarse for this function)';
   if (!handTape && handNumeric && tapeNumeric)
-    return 'both gradients pass finite differences but differ from each other beyond the tight tolerance: a small error in one of them';
+    return 'the hand-written backward and the tape of reference differ beyond the tight tolerance, by less than finite differences can see: one of them is slightly wrong';
   return 'the hand-written backward, the tape gradient of reference and finite differences all disagree';
 }
 
