@@ -8,6 +8,15 @@ export {
   rnnReluCell,
   rnnTanhCell,
 } from './cells/rnn.js';
+export {
+  gruSequence,
+  gruSequenceOp,
+  lstmSequence,
+  lstmSequenceOp,
+  rnnReluSequence,
+  rnnSequence,
+  rnnTanhSequence,
+} from './cells/sequence.js';
 export { type ClipNormOptions, clipGradNorm, clipGradValue } from './clip.js';
 export { Embedding } from './embedding.js';
 export { type InitOptions, manualSeed, normal, recurrentUniform, uniform, xavierUniform } from './init.js';

@@ -6,11 +6,18 @@ export {
   type CellDims,
   gruGatesBackward,
   gruGatesForward,
+  gruSequenceBackward,
+  gruSequenceForward,
   lstmGatesBackward,
   lstmGatesForward,
+  lstmSequenceBackward,
+  lstmSequenceForward,
   type RnnNonlinearity,
   rnnGatesBackward,
   rnnGatesForward,
+  rnnSequenceBackward,
+  rnnSequenceForward,
+  type SequenceDims,
 } from './recurrent.js';
 export { reduceAxes, sumToShape } from './reduce.js';
 export { copyBox, gatherOffsets, permuteInto, scatterAdd, selectOffsets, takeInto } from './shape.js';

@@ -1,0 +1,493 @@
+// Whole-sequence recurrent ops: an RNN, LSTM or GRU over x [T, B, I] as one customOp, with the input
+// projection of every step in one gemm and backward through time written by hand (the cells' own maths).
+import {
+  type CustomOp,
+  customOp,
+  type DType,
+  DTypeError,
+  kernels,
+  reshape,
+  ShapeError,
+  split,
+  stack,
+  Tensor,
+  type TypedArray,
+} from '@tapegrad/core';
+import { buffer } from './common.js';
+import { gruCellReference } from './gru.js';
+import { lstmCellReference } from './lstm.js';
+import { type RnnNonlinearity, rnnCellReference } from './rnn.js';
+
+interface SequenceShape extends kernels.SequenceDims {
+  input: number;
+  /** gates·hidden: the rows of the stacked weights. */
+  width: number;
+}
+
+const fmt = (shape: readonly number[]): string => `[${shape.join(',')}]`;
+
+/**
+ * Checks x [T, B, I], the states [B, H], weights [G·H, I] and [G·H, H], biases [G·H], all of one dtype;
+ * `names` are the inputs' names, x first and the states next.
+ */
+function checkSequence(
+  op: string,
+  gateCount: number,
+  inputs: readonly Tensor[],
+  names: readonly string[],
+): SequenceShape {
+  if (inputs.length !== names.length) {
+    throw new TypeError(
+      `${op}: expected ${names.length} tensors (${names.join(', ')}), got ${inputs.length}`,
+    );
+  }
+  const [x, h0] = inputs as [Tensor, Tensor];
+  for (const [i, t] of inputs.entries()) {
+    if (t.dtype !== x.dtype) throw new DTypeError(`${op}: ${names[i]} is ${t.dtype} but x is ${x.dtype}`);
+  }
+  if (x.rank !== 3 || x.shape[0] === 0) {
+    throw new ShapeError(`${op}: x must be [time, batch, input] with time ≥ 1, got ${fmt(x.shape)}`);
+  }
+  if (h0.rank !== 2) throw new ShapeError(`${op}: ${names[1]} must be [batch, hidden], got ${fmt(h0.shape)}`);
+  const [steps, batch, input] = x.shape as [number, number, number];
+  const hidden = h0.shape[1]!;
+  const width = gateCount * hidden;
+  const states = names.length - 5;
+  const expected = [
+    ...Array.from({ length: states }, () => [batch, hidden]),
+    [width, input],
+    [width, hidden],
+    [width],
+    [width],
+  ];
+  expected.forEach((want, k) => {
+    const t = inputs[k + 1]!;
+    if (t.rank !== want.length || t.shape.some((d, a) => d !== want[a])) {
+      throw new ShapeError(
+        `${op}: ${names[k + 1]} has shape ${fmt(t.shape)}, expected ${fmt(want)} for x ${fmt(x.shape)} and ${names[1]} ${fmt(h0.shape)}`,
+      );
+    }
+  });
+  return { steps, batch, input, hidden, width };
+}
+
+/**
+ * Saved activations, reused across iterations. A workspace is lent to one forward and belongs to its
+ * graph until that graph's saved values are dead: the forward recorded nothing (no node), or a
+ * backward without retainGraph freed its node (node.backward is null, the tape's own mark). A graph
+ * that is dropped without a backward keeps its buffers; the pool forgets them when it needs the slot.
+ */
+interface Workspace {
+  key: string;
+  buffers: TypedArray[];
+  /** An output of the forward holding these buffers; its node says whether its graph still needs them. */
+  owner: Tensor | null;
+}
+
+/** Enough for a few layers' graphs alive at once; more are allocated afresh and not kept. */
+const POOL_LIMIT = 8;
+const pool: Workspace[] = [];
+
+const isFree = ({ owner }: Workspace): boolean => owner?.node == null || owner.node.backward === null;
+
+function acquire(dtype: DType, sizes: readonly number[]): Workspace {
+  const key = `${dtype}:${sizes.join(',')}`;
+  const reusable = pool.findIndex((w) => w.key === key && isFree(w));
+  if (reusable >= 0) return pool[reusable]!;
+  const fresh: Workspace = { key, buffers: sizes.map((size) => buffer(dtype, size)), owner: null };
+  if (pool.length >= POOL_LIMIT) {
+    // Drop a free workspace of another shape, else the oldest (its graph keeps its own buffers).
+    const victim = pool.findIndex(isFree);
+    pool.splice(Math.max(victim, 0), 1);
+  }
+  pool.push(fresh);
+  return fresh;
+}
+
+/** Hands the workspace to the graph of `outputs` when recording, else back to the pool at once. */
+function lend(workspace: Workspace, outputs: readonly Tensor[], recording: boolean): void {
+  workspace.owner = recording ? outputs[0]! : null;
+}
+
+/**
+ * Scratch that lives within one forward or backward call (they never nest): one growing buffer per
+ * role and dtype, so backward through time allocates nothing but the grads it returns.
+ */
+const scratchBuffers = new Map<string, TypedArray>();
+
+function scratch(role: string, dtype: DType, size: number): TypedArray {
+  const key = `${role}:${dtype}`;
+  let held = scratchBuffers.get(key);
+  if (!held || held.length < size) {
+    held = buffer(dtype, size);
+    scratchBuffers.set(key, held);
+  }
+  return held.length === size ? held : held.subarray(0, size);
+}
+
+/** A tensor over a buffer made here (no copy; nothing writes to it after). */
+const wrap = (data: TypedArray, shape: readonly number[]): Tensor => new Tensor(data, shape);
+
+/** A tensor of one [B, H] step block of a [T·B, H] buffer (a copy: the buffer may be a reused workspace). */
+const lastStep = (data: TypedArray, s: SequenceShape): Tensor => {
+  const block = s.batch * s.hidden;
+  return wrap(data.slice((s.steps - 1) * block, s.steps * block), [s.batch, s.hidden]);
+};
+
+/** gates [T·B, G·H] = X·W_ihᵀ for every step at once. */
+function projectInputs(s: SequenceShape, x: Tensor, weightIh: Tensor, gates: TypedArray): void {
+  kernels.gemm(x.data, weightIh.data, gates, { m: s.steps * s.batch, n: s.width, k: s.input, transB: true });
+}
+
+/**
+ * The grads through the projections from the gate grads of every step (one buffer for the input side
+ * and one for the hidden side; the same for RNN and LSTM): whole-sequence gemms, nulls for inputs
+ * that do not require grad. h_{t-1} for t ≥ 1 is the output's block t-1, so dW_hh is two gemms.
+ */
+function projectionGrads(
+  s: SequenceShape,
+  x: Tensor,
+  h0: Tensor,
+  output: TypedArray,
+  weightIh: Tensor,
+  weightHh: Tensor,
+  dInputGates: TypedArray,
+  dHiddenGates: TypedArray,
+): { dx: Tensor | null; dWeightIh: Tensor | null; dWeightHh: Tensor | null } {
+  const { steps, batch, input, hidden, width } = s;
+  const rows = steps * batch;
+  const grad = (t: Tensor, compute: (out: TypedArray) => void): Tensor | null => {
+    if (!t.requiresGrad) return null;
+    const out = buffer(t.dtype, t.size);
+    compute(out);
+    return wrap(out, t.shape);
+  };
+  return {
+    // dX = dGates_ih · W_ih
+    dx: grad(x, (out) => kernels.gemm(dInputGates, weightIh.data, out, { m: rows, n: input, k: width })),
+    // dW_ih = dGates_ihᵀ · X
+    dWeightIh: grad(weightIh, (out) =>
+      kernels.gemm(dInputGates, x.data, out, { m: width, n: input, k: rows, transA: true }),
+    ),
+    // dW_hh = Σ_t dGates_hh,tᵀ · h_{t-1}: steps 1..T-1 against output blocks 0..T-2, then step 0 against h0
+    dWeightHh: grad(weightHh, (out) => {
+      const later = (steps - 1) * batch;
+      if (later > 0) {
+        kernels.gemm(dHiddenGates, output, out, {
+          m: width,
+          n: hidden,
+          k: later,
+          transA: true,
+          aOffset: batch * width,
+        });
+      }
+      kernels.gemm(dHiddenGates, h0.data, out, {
+        m: width,
+        n: hidden,
+        k: batch,
+        transA: true,
+        accumulate: later > 0,
+      });
+    }),
+  };
+}
+
+/** A bias grad, or null if the bias does not require grad (both biases of RNN and LSTM share one). */
+const biasGrad = (bias: Tensor, dBias: TypedArray): Tensor | null =>
+  bias.requiresGrad ? wrap(dBias.slice(), bias.shape) : null;
+
+/** A state grad [B, H] from a carry buffer, or null. */
+const stateGrad = (state: Tensor, carry: TypedArray): Tensor | null =>
+  state.requiresGrad ? wrap(carry.slice(), state.shape) : null;
+
+/** The per-step cell unrolled with core ops: [output [T, B, H], ...final states]. */
+function unrolled(x: Tensor, state: Tensor[], step: (xt: Tensor, state: Tensor[]) => Tensor[]): Tensor[] {
+  const [steps, batch, input] = x.shape as [number, number, number];
+  const hs = split(x, steps, 0).map((slab) => {
+    const xt = reshape(slab, [batch, input]);
+    state = step(xt, state);
+    return state[0]!;
+  });
+  return [stack(hs, 0), ...state];
+}
+
+type RnnInputs = [x: Tensor, h0: Tensor, weightIh: Tensor, weightHh: Tensor, biasIh: Tensor, biasHh: Tensor];
+const RNN_NAMES = ['x', 'h0', 'weightIh', 'weightHh', 'biasIh', 'biasHh'] as const;
+
+interface RnnResiduals {
+  shape: SequenceShape;
+  /** h_1..h_T [T·B, H]: the output's own buffer, never written again. */
+  output: TypedArray;
+}
+
+function rnnSequenceOp(nonlinearity: RnnNonlinearity): CustomOp<RnnResiduals | null> {
+  const name = nonlinearity === 'tanh' ? 'rnnTanhSequence' : 'rnnReluSequence';
+  return customOp<RnnResiduals | null>({
+    name,
+    forward(inputs, { needsGrad }) {
+      const shape = checkSequence(name, 1, inputs, RNN_NAMES);
+      const [x, h0, weightIh, weightHh, biasIh, biasHh] = inputs as RnnInputs;
+      const { steps, batch, hidden } = shape;
+      // The pre-activations are made in the output buffer and activated there; h' alone gives act'.
+      const output = buffer(x.dtype, steps * batch * hidden);
+      projectInputs(shape, x, weightIh, output);
+      kernels.rnnSequenceForward(
+        output,
+        weightHh.data,
+        biasIh.data,
+        biasHh.data,
+        h0.data,
+        shape,
+        nonlinearity,
+      );
+      return {
+        outputs: [wrap(output, [steps, batch, hidden]), lastStep(output, shape)],
+        residuals: needsGrad ? { shape, output } : null,
+      };
+    },
+    backward([gradOutput, gradHN], residuals, inputs) {
+      const { shape, output } = residuals!;
+      const [x, h0, weightIh, weightHh, biasIh, biasHh] = inputs as RnnInputs;
+      const { steps, batch, hidden } = shape;
+      const dGates = scratch('dGates', x.dtype, steps * batch * hidden);
+      const dh = scratch('dh', x.dtype, batch * hidden);
+      const dBias = scratch('dBias', x.dtype, hidden);
+      dh.set(gradHN!.data);
+      kernels.rnnSequenceBackward(
+        gradOutput!.data,
+        output,
+        weightHh.data,
+        dGates,
+        dh,
+        dBias,
+        shape,
+        nonlinearity,
+      );
+      const d = projectionGrads(shape, x, h0, output, weightIh, weightHh, dGates, dGates);
+      // db_ih = db_hh = Σ_{t,b} dGates
+      return [
+        d.dx,
+        stateGrad(h0, dh),
+        d.dWeightIh,
+        d.dWeightHh,
+        biasGrad(biasIh, dBias),
+        biasGrad(biasHh, dBias),
+      ];
+    },
+    reference: (x, h0, weightIh, weightHh, biasIh, biasHh) =>
+      unrolled(x!, [h0!], (xt, [h]) => [
+        rnnCellReference(xt, h!, weightIh!, weightHh!, biasIh!, biasHh!, { nonlinearity }),
+      ]),
+  });
+}
+
+/** The tanh RNN over a sequence: (x [T, B, I], h0 [B, H], weightIh, weightHh, biasIh, biasHh) → [output [T, B, H], hN]. */
+export const rnnTanhSequence = rnnSequenceOp('tanh');
+/** The relu RNN over a sequence, as rnnTanhSequence. */
+export const rnnReluSequence = rnnSequenceOp('relu');
+
+/** [output [T, B, H], hN [B, H]] of an Elman RNN over x [T, B, I] from h0 [B, H]. */
+export function rnnSequence(
+  x: Tensor,
+  h0: Tensor,
+  weightIh: Tensor,
+  weightHh: Tensor,
+  biasIh: Tensor,
+  biasHh: Tensor,
+  options: { nonlinearity?: RnnNonlinearity } = {},
+): [Tensor, Tensor] {
+  const nonlinearity = options.nonlinearity ?? 'tanh';
+  if (nonlinearity !== 'tanh' && nonlinearity !== 'relu') {
+    throw new RangeError(`rnnSequence: nonlinearity must be 'tanh' or 'relu', got ${String(nonlinearity)}`);
+  }
+  const op = nonlinearity === 'tanh' ? rnnTanhSequence : rnnReluSequence;
+  return op(x, h0, weightIh, weightHh, biasIh, biasHh) as [Tensor, Tensor];
+}
+
+type LstmInputs = [
+  x: Tensor,
+  h0: Tensor,
+  c0: Tensor,
+  weightIh: Tensor,
+  weightHh: Tensor,
+  biasIh: Tensor,
+  biasHh: Tensor,
+];
+const LSTM_NAMES = ['x', 'h0', 'c0', 'weightIh', 'weightHh', 'biasIh', 'biasHh'] as const;
+
+interface LstmResiduals {
+  shape: SequenceShape;
+  output: TypedArray;
+  /** [gates i, f, g, o [T·B, 4H], c_t [T·B, H], tanh c_t [T·B, H]]. */
+  workspace: Workspace;
+}
+
+/** The LSTM over a sequence, a customOp of (x, h0, c0, weightIh, weightHh, biasIh, biasHh) → [output, hN, cN]. */
+export const lstmSequenceOp: CustomOp<LstmResiduals | null> = customOp<LstmResiduals | null>({
+  name: 'lstmSequence',
+  forward(inputs, { needsGrad }) {
+    const shape = checkSequence('lstmSequence', 4, inputs, LSTM_NAMES);
+    const [x, h0, c0, weightIh, weightHh, biasIh, biasHh] = inputs as LstmInputs;
+    const { steps, batch, hidden, width } = shape;
+    const rows = steps * batch;
+    const workspace = acquire(x.dtype, [rows * width, rows * hidden, rows * hidden]);
+    const [gates, cells, tanhCells] = workspace.buffers as [TypedArray, TypedArray, TypedArray];
+    const output = buffer(x.dtype, rows * hidden);
+    projectInputs(shape, x, weightIh, gates);
+    kernels.lstmSequenceForward(
+      gates,
+      weightHh.data,
+      biasIh.data,
+      biasHh.data,
+      h0.data,
+      c0.data,
+      output,
+      cells,
+      tanhCells,
+      shape,
+    );
+    const outputs = [wrap(output, [steps, batch, hidden]), lastStep(output, shape), lastStep(cells, shape)];
+    lend(workspace, outputs, needsGrad);
+    return { outputs, residuals: needsGrad ? { shape, output, workspace } : null };
+  },
+  backward([gradOutput, gradHN, gradCN], residuals, inputs) {
+    const { shape, output, workspace } = residuals!;
+    const [gates, cells, tanhCells] = workspace.buffers as [TypedArray, TypedArray, TypedArray];
+    const [x, h0, c0, weightIh, weightHh, biasIh, biasHh] = inputs as LstmInputs;
+    const { steps, batch, hidden, width } = shape;
+    const dGates = scratch('dGates', x.dtype, steps * batch * width);
+    const dh = scratch('dh', x.dtype, batch * hidden);
+    const dc = scratch('dc', x.dtype, batch * hidden);
+    const dBias = scratch('dBias', x.dtype, width);
+    dh.set(gradHN!.data);
+    dc.set(gradCN!.data);
+    kernels.lstmSequenceBackward(
+      gradOutput!.data,
+      gates,
+      c0.data,
+      cells,
+      tanhCells,
+      weightHh.data,
+      dGates,
+      dh,
+      dc,
+      dBias,
+      shape,
+    );
+    const d = projectionGrads(shape, x, h0, output, weightIh, weightHh, dGates, dGates);
+    // dh0, dc0: the carries after step 0; db_ih = db_hh = Σ_{t,b} dGates
+    return [
+      d.dx,
+      stateGrad(h0, dh),
+      stateGrad(c0, dc),
+      d.dWeightIh,
+      d.dWeightHh,
+      biasGrad(biasIh, dBias),
+      biasGrad(biasHh, dBias),
+    ];
+  },
+  reference: (x, h0, c0, weightIh, weightHh, biasIh, biasHh) =>
+    unrolled(x!, [h0!, c0!], (xt, [h, c]) =>
+      lstmCellReference(xt, h!, c!, weightIh!, weightHh!, biasIh!, biasHh!),
+    ),
+});
+
+/** [output [T, B, H], hN, cN] of an LSTM over x [T, B, I] from h0, c0 [B, H] (gates i, f, g, o). */
+export function lstmSequence(
+  x: Tensor,
+  h0: Tensor,
+  c0: Tensor,
+  weightIh: Tensor,
+  weightHh: Tensor,
+  biasIh: Tensor,
+  biasHh: Tensor,
+): [Tensor, Tensor, Tensor] {
+  return lstmSequenceOp(x, h0, c0, weightIh, weightHh, biasIh, biasHh) as [Tensor, Tensor, Tensor];
+}
+
+interface GruResiduals {
+  shape: SequenceShape;
+  output: TypedArray;
+  /** [gates r, z, n [T·B, 3H], W_hn h_{t-1} + b_hn [T·B, H]]. */
+  workspace: Workspace;
+}
+
+/** The GRU over a sequence, a customOp of (x, h0, weightIh, weightHh, biasIh, biasHh) → [output, hN]. */
+export const gruSequenceOp: CustomOp<GruResiduals | null> = customOp<GruResiduals | null>({
+  name: 'gruSequence',
+  forward(inputs, { needsGrad }) {
+    const shape = checkSequence('gruSequence', 3, inputs, RNN_NAMES);
+    const [x, h0, weightIh, weightHh, biasIh, biasHh] = inputs as RnnInputs;
+    const { steps, batch, hidden, width } = shape;
+    const rows = steps * batch;
+    const workspace = acquire(x.dtype, [rows * width, rows * hidden]);
+    const [gates, hiddenN] = workspace.buffers as [TypedArray, TypedArray];
+    const hiddenGates = scratch('hiddenGates', x.dtype, batch * width);
+    const output = buffer(x.dtype, rows * hidden);
+    projectInputs(shape, x, weightIh, gates);
+    kernels.gruSequenceForward(
+      gates,
+      hiddenGates,
+      weightHh.data,
+      biasIh.data,
+      biasHh.data,
+      h0.data,
+      output,
+      hiddenN,
+      shape,
+    );
+    const outputs = [wrap(output, [steps, batch, hidden]), lastStep(output, shape)];
+    lend(workspace, outputs, needsGrad);
+    return { outputs, residuals: needsGrad ? { shape, output, workspace } : null };
+  },
+  backward([gradOutput, gradHN], residuals, inputs) {
+    const { shape, output, workspace } = residuals!;
+    const [gates, hiddenN] = workspace.buffers as [TypedArray, TypedArray];
+    const [x, h0, weightIh, weightHh, biasIh, biasHh] = inputs as RnnInputs;
+    const { steps, batch, hidden, width } = shape;
+    const dInputGates = scratch('dGates', x.dtype, steps * batch * width);
+    const dHiddenGates = scratch('dHiddenGates', x.dtype, steps * batch * width);
+    const dh = scratch('dh', x.dtype, batch * hidden);
+    const dBiasIh = scratch('dBias', x.dtype, width);
+    const dBiasHh = scratch('dBiasHh', x.dtype, width);
+    dh.set(gradHN!.data);
+    kernels.gruSequenceBackward(
+      gradOutput!.data,
+      gates,
+      hiddenN,
+      h0.data,
+      output,
+      weightHh.data,
+      dInputGates,
+      dHiddenGates,
+      dh,
+      dBiasIh,
+      dBiasHh,
+      shape,
+    );
+    const d = projectionGrads(shape, x, h0, output, weightIh, weightHh, dInputGates, dHiddenGates);
+    // db_ih = Σ_{t,b} dGates_ih, db_hh = Σ_{t,b} dGates_hh
+    return [
+      d.dx,
+      stateGrad(h0, dh),
+      d.dWeightIh,
+      d.dWeightHh,
+      biasGrad(biasIh, dBiasIh),
+      biasGrad(biasHh, dBiasHh),
+    ];
+  },
+  reference: (x, h0, weightIh, weightHh, biasIh, biasHh) =>
+    unrolled(x!, [h0!], (xt, [h]) => [gruCellReference(xt, h!, weightIh!, weightHh!, biasIh!, biasHh!)]),
+});
+
+/** [output [T, B, H], hN [B, H]] of a GRU over x [T, B, I] from h0 [B, H] (gates r, z, n). */
+export function gruSequence(
+  x: Tensor,
+  h0: Tensor,
+  weightIh: Tensor,
+  weightHh: Tensor,
+  biasIh: Tensor,
+  biasHh: Tensor,
+): [Tensor, Tensor] {
+  return gruSequenceOp(x, h0, weightIh, weightHh, biasIh, biasHh) as [Tensor, Tensor];
+}

@@ -1,0 +1,291 @@
+// The whole-sequence ops: their hand-written backward through time against the per-step cell
+// references unrolled on the tape and finite differences (checkOverride), their values and grads
+// against the fused per-step cells unrolled, and the reuse of saved activations across iterations.
+import {
+  add,
+  grad,
+  kernels,
+  mul,
+  noGrad,
+  RandomState,
+  reshape,
+  split,
+  stack,
+  sum,
+  type Tensor,
+  tensor,
+} from '@tapegrad/core';
+import { checkOverride } from '@tapegrad/gradcheck';
+import * as fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  gruCell,
+  gruSequenceOp,
+  LSTM,
+  lstmCell,
+  lstmSequenceOp,
+  rnnCell,
+  rnnCellReference,
+  rnnReluSequence,
+  rnnTanhSequence,
+} from '../src/index.js';
+
+/**
+ * Inputs (x [T, B, I], stateCount states [B, H], weights, biases) with T in 1..4 and B, I, H in 1..5,
+ * float64 values on a 1e-3 grid in [-1, 1] (the grid keeps out subnormals, as in cells.test.ts).
+ */
+function sequenceInputs(
+  gateCount: number,
+  stateCount: number,
+  keep: (inputs: Tensor[]) => boolean = () => true,
+): fc.Arbitrary<Tensor[]> {
+  const size = fc.integer({ min: 1, max: 5 });
+  const value = fc.integer({ min: -1000, max: 1000 }).map((k) => k / 1000);
+  const of = (shape: number[]) => {
+    const count = shape.reduce((n, d) => n * d, 1);
+    return fc
+      .array(value, { minLength: count, maxLength: count })
+      .map((values) => tensor(values, { dtype: 'float64', shape }));
+  };
+  return fc
+    .tuple(fc.integer({ min: 1, max: 4 }), size, size, size)
+    .chain(([steps, batch, input, hidden]) => {
+      const width = gateCount * hidden;
+      const states = Array.from({ length: stateCount }, () => of([batch, hidden]));
+      return fc.tuple(
+        of([steps, batch, input]),
+        ...states,
+        of([width, input]),
+        of([width, hidden]),
+        of([width]),
+        of([width]),
+      );
+    })
+    .filter(keep);
+}
+
+/** Whether every pre-activation of the relu RNN, at every step, is at least 1e-3 away from its kink. */
+const offReluKink = (inputs: Tensor[]): boolean =>
+  noGrad(() => {
+    const [x, h0, weightIh, weightHh, biasIh, biasHh] = inputs as [
+      Tensor,
+      Tensor,
+      Tensor,
+      Tensor,
+      Tensor,
+      Tensor,
+    ];
+    const [steps, batch, input] = x.shape as [number, number, number];
+    let h = h0;
+    return split(x, steps, 0).every((slab) => {
+      const pre = rnnCellReference(reshape(slab, [batch, input]), h, weightIh, weightHh, biasIh, biasHh);
+      h = rnnCell(reshape(slab, [batch, input]), h, weightIh, weightHh, biasIh, biasHh, {
+        nonlinearity: 'relu',
+      });
+      return pre.data.every((v) => Math.abs(v) > Math.tanh(1e-3));
+    });
+  });
+
+describe('checkOverride over property-generated sizes (float64, T 1..4, B, I, H 1..5)', () => {
+  const DEEP_TIMEOUT = 600_000;
+  const names = ['x', 'h0', 'weightIh', 'weightHh', 'biasIh', 'biasHh'];
+  it(
+    'rnnTanhSequence',
+    () => {
+      checkOverride(rnnTanhSequence, sequenceInputs(1, 1), { names });
+    },
+    DEEP_TIMEOUT,
+  );
+  it(
+    'rnnReluSequence',
+    () => {
+      checkOverride(rnnReluSequence, sequenceInputs(1, 1, offReluKink), { names });
+    },
+    DEEP_TIMEOUT,
+  );
+  it(
+    'lstmSequence',
+    () => {
+      checkOverride(lstmSequenceOp, sequenceInputs(4, 2), { names: ['x', 'h0', 'c0', ...names.slice(2)] });
+    },
+    DEEP_TIMEOUT,
+  );
+  it(
+    'gruSequence',
+    () => {
+      checkOverride(gruSequenceOp, sequenceInputs(3, 1), { names });
+    },
+    DEEP_TIMEOUT,
+  );
+});
+
+type Kind = 'lstm' | 'gru' | 'rnnTanh' | 'rnnRelu';
+const GATES: Record<Kind, number> = { lstm: 4, gru: 3, rnnTanh: 1, rnnRelu: 1 };
+const SEQUENCE: Record<Kind, (...inputs: Tensor[]) => Tensor | Tensor[]> = {
+  lstm: lstmSequenceOp,
+  gru: gruSequenceOp,
+  rnnTanh: rnnTanhSequence,
+  rnnRelu: rnnReluSequence,
+};
+
+/** The fused per-step cells unrolled: [output, ...final states], as the sequence ops return. */
+function perStep(kind: Kind, inputs: Tensor[]): Tensor[] {
+  const states = kind === 'lstm' ? 2 : 1;
+  const [x, ...rest] = inputs as [Tensor, ...Tensor[]];
+  let state = rest.slice(0, states);
+  const [weightIh, weightHh, biasIh, biasHh] = rest.slice(states) as [Tensor, Tensor, Tensor, Tensor];
+  const [steps, batch, input] = x.shape as [number, number, number];
+  const hs = split(x, steps, 0).map((slab) => {
+    const xt = reshape(slab, [batch, input]);
+    const [h, c] = state as [Tensor, Tensor];
+    if (kind === 'lstm') state = lstmCell(xt, h, c, weightIh, weightHh, biasIh, biasHh);
+    else if (kind === 'gru') state = [gruCell(xt, h, weightIh, weightHh, biasIh, biasHh)];
+    else {
+      const nonlinearity = kind === 'rnnTanh' ? 'tanh' : 'relu';
+      state = [rnnCell(xt, h, weightIh, weightHh, biasIh, biasHh, { nonlinearity })];
+    }
+    return state[0]!;
+  });
+  return [stack(hs, 0), ...state];
+}
+
+/** Inputs drawn from numpy's normal stream (scaled so that the gates are not saturated). */
+function randomInputs(kind: Kind, sizes: number[], dtype: 'float32' | 'float64', seed: number): Tensor[] {
+  const [steps, batch, input, hidden] = sizes as [number, number, number, number];
+  const rng = new RandomState(seed);
+  const width = GATES[kind] * hidden;
+  const shapes = [
+    [steps, batch, input],
+    ...(kind === 'lstm' ? [[batch, hidden]] : []),
+    [batch, hidden],
+    [width, input],
+    [width, hidden],
+    [width],
+    [width],
+  ];
+  return shapes.map((shape) => mul(rng.randn(...shape, { dtype }), 0.3));
+}
+
+/** A scalar weighing every output element differently, so no grad hides in a sum. */
+function weighted(outputs: Tensor[], seed: number): Tensor {
+  const rng = new RandomState(seed);
+  return outputs
+    .map((t) => sum(mul(t, rng.randn(...t.shape, { dtype: t.dtype }))))
+    .reduce((a, b) => add(a, b));
+}
+
+function expectNear(actual: Tensor, expected: Tensor, atol: number, rtol: number, what: string): void {
+  expect(actual.shape, what).toEqual(expected.shape);
+  actual.data.forEach((a, i) => {
+    const e = expected.data[i]!;
+    if (!(Math.abs(a - e) <= atol + rtol * Math.abs(e))) {
+      throw new Error(`${what}[${i}]: sequence ${a}, per-step ${e}`);
+    }
+  });
+}
+
+describe('the sequence ops equal the fused per-step cells unrolled', () => {
+  // Sizes the wasm gemm takes (float32) as well as small ones the JS loop takes.
+  const cases: [number[], 'float32' | 'float64', number, number][] = [
+    [[3, 2, 4, 5], 'float64', 1e-13, 1e-12],
+    [[7, 8, 16, 24], 'float64', 1e-13, 1e-12],
+    [[7, 8, 16, 24], 'float32', 2e-5, 1e-4],
+    [[1, 3, 2, 4], 'float32', 2e-6, 1e-5],
+  ];
+  for (const kind of ['lstm', 'gru', 'rnnTanh', 'rnnRelu'] as const) {
+    for (const [sizes, dtype, atol, rtol] of cases) {
+      it(`${kind}, T·B·I·H ${sizes.join('·')}, ${dtype}: outputs and every input's grad`, () => {
+        const inputs = randomInputs(kind, sizes, dtype, 5);
+        const argnums = inputs.map((_, i) => i);
+        const fused = (...xs: Tensor[]) => weighted(SEQUENCE[kind](...xs) as Tensor[], 6);
+        const stepped = (...xs: Tensor[]) => weighted(perStep(kind, xs), 6);
+        const outputs = SEQUENCE[kind](...inputs) as Tensor[];
+        perStep(kind, inputs).forEach((expected, o) => {
+          expectNear(outputs[o]!, expected, atol, rtol, `${kind} output ${o}`);
+        });
+        const fusedGrads = grad(fused, { argnums })(...inputs) as Tensor[];
+        const steppedGrads = grad(stepped, { argnums })(...inputs) as Tensor[];
+        fusedGrads.forEach((g, i) => {
+          expect(g.dtype).toBe(dtype);
+          expectNear(g, steppedGrads[i]!, atol, rtol, `${kind} d input ${i}`);
+        });
+      });
+    }
+  }
+
+  it('the same on the plain-JS gemm backend (float32)', () => {
+    kernels.setGemmBackend('js');
+    try {
+      const inputs = randomInputs('lstm', [5, 8, 16, 24], 'float32', 7);
+      const argnums = inputs.map((_, i) => i);
+      const fusedGrads = grad((...xs: Tensor[]) => weighted(lstmSequenceOp(...xs) as Tensor[], 8), {
+        argnums,
+      })(...inputs) as Tensor[];
+      const steppedGrads = grad((...xs: Tensor[]) => weighted(perStep('lstm', xs), 8), { argnums })(
+        ...inputs,
+      ) as Tensor[];
+      fusedGrads.forEach((g, i) => {
+        expectNear(g, steppedGrads[i]!, 2e-5, 1e-4, `d input ${i}`);
+      });
+    } finally {
+      kernels.setGemmBackend('auto');
+    }
+  });
+});
+
+describe('saved activations across iterations', () => {
+  const sizes = [4, 3, 5, 6];
+
+  it('a graph kept for a second backward (retainGraph) is not overwritten by a later forward', () => {
+    const inputs = randomInputs('lstm', sizes, 'float64', 11);
+    for (const t of inputs) t.requiresGrad = true;
+    const weightIh = inputs[3]!;
+    const first = weighted(lstmSequenceOp(...inputs) as Tensor[], 12);
+    first.backward(undefined, { retainGraph: true });
+    const once = Float64Array.from(weightIh.grad!.data);
+    // Another forward and backward of the same shapes on other values, between the two.
+    const others = randomInputs('lstm', sizes, 'float64', 13);
+    for (const t of others) t.requiresGrad = true;
+    weighted(lstmSequenceOp(...others) as Tensor[], 12).backward();
+    weightIh.grad = null;
+    first.backward();
+    expect(Array.from(weightIh.grad!.data)).toEqual(Array.from(once));
+  });
+
+  it('a graph still waiting for its backward is not overwritten by a later forward', () => {
+    const inputs = randomInputs('gru', sizes, 'float64', 14);
+    for (const t of inputs) t.requiresGrad = true;
+    const [expected] = grad((...xs: Tensor[]) => weighted(gruSequenceOp(...xs) as Tensor[], 15), {
+      argnums: [2],
+    })(...inputs) as Tensor[];
+    const pending = weighted(gruSequenceOp(...inputs) as Tensor[], 15);
+    const others = randomInputs('gru', sizes, 'float64', 16);
+    for (const t of others) t.requiresGrad = true;
+    weighted(gruSequenceOp(...others) as Tensor[], 15).backward();
+    noGrad(() => gruSequenceOp(...others));
+    pending.backward();
+    expect(Array.from(inputs[2]!.grad!.data)).toEqual(Array.from(expected!.data));
+  });
+
+  it('backward after backward of a freed graph is refused, as for any op', () => {
+    const inputs = randomInputs('lstm', sizes, 'float64', 17);
+    for (const t of inputs) t.requiresGrad = true;
+    const loss = weighted(lstmSequenceOp(...inputs) as Tensor[], 18);
+    loss.backward();
+    expect(() => loss.backward()).toThrow(/freed by an earlier backward/);
+  });
+
+  it('training iterations reuse the buffers: the same grads every time, none of them shared', () => {
+    const lstm = new LSTM(5, 6, { rng: new RandomState(19), dtype: 'float64' });
+    const x = mul(new RandomState(20).randn(4, 3, 5, { dtype: 'float64' }), 0.5);
+    const grads = Array.from({ length: 3 }, () => {
+      lstm.zeroGrad();
+      weighted([lstm.forward(x).output], 21).backward();
+      return lstm.parameters().map((p) => p.grad!);
+    });
+    grads[1]!.forEach((g, i) => {
+      expect(Array.from(g.data)).toEqual(Array.from(grads[0]![i]!.data));
+      expect(g.data).not.toBe(grads[0]![i]!.data);
+    });
+  });
+});
