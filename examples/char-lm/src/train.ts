@@ -1,0 +1,244 @@
+// The two commands: train (fresh or resumed; progress, samples, checkpoints, the loss curve, a clean
+// stop on abort) and sample (new lines from a checkpoint).
+import { writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { indexSelect, RandomState, tensor } from '@tapegrad/core';
+import { Adam, CheckpointError, clipGradNorm, crossEntropy } from '@tapegrad/nn';
+import type { SampleOptions, TrainOptions } from './args.js';
+import {
+  buildVocab,
+  type Corpus,
+  defaultCorpus,
+  encode,
+  makeBatch,
+  readCorpus,
+  splitLines,
+  unigramCrossEntropy,
+} from './data.js';
+import { UsageError } from './errors.js';
+import { CharModel, crossEntropyOf, sampleLine } from './model.js';
+import { FILES, FORMAT, loadModel, type RunConfig, readSafetensors, saveRun } from './run.js';
+import { lossCurveSvg } from './svg.js';
+
+export interface Io {
+  write(text: string): void;
+  /** Messages about bad input (stderr). */
+  error(text: string): void;
+  /** Redraws the live progress line in place (a terminal); absent, progress goes out as plain lines. */
+  status?: (text: string) => void;
+  /** Aborting stops training after the current step and saves a checkpoint first (Ctrl-C). */
+  signal?: AbortSignal;
+  /** Time in ms, for steps/s and the ETA (tests pass a fake clock). */
+  now?: () => number;
+}
+
+export const EMBEDDING = 32;
+const SAMPLE_TEMPERATURE = 0.8;
+
+const fmtDuration = (seconds: number): string => {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.round(seconds);
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+};
+
+/** Up to `count` sampled lines that are in none of `known`, trying at most 50 per line wanted. */
+export function novelLines(
+  model: CharModel,
+  vocab: readonly string[],
+  rng: RandomState,
+  count: number,
+  known: ReadonlySet<string>,
+): string[] {
+  const found = new Set<string>();
+  for (let tries = 0; found.size < count && tries < 50 * count; tries++) {
+    const line = sampleLine(model, vocab, rng, SAMPLE_TEMPERATURE);
+    if (line.trim() !== '' && !known.has(line)) found.add(line);
+  }
+  return [...found];
+}
+
+/** The run to start from: fresh (seeded init) or resumed (weights, optimizer state, RNG, losses). */
+function prepare(options: TrainOptions) {
+  if (!options.resume) {
+    const corpus = options.text === undefined ? defaultCorpus() : readCorpus(options.text);
+    const vocab = buildVocab(corpus.lines);
+    const rng = new RandomState(options.seed);
+    const split = splitLines(corpus.lines, rng);
+    const model = new CharModel(
+      { vocabSize: vocab.length, embedding: EMBEDDING, hidden: options.hidden, layers: options.layers },
+      rng,
+    );
+    const { lr, batch, clip, steps, seed } = options;
+    const optimizer = new Adam(model.parameters(), { lr });
+    const settings = { lr, batch, clip, steps, seed };
+    return { corpus, vocab, rng, split, model, optimizer, settings, step: 0, losses: [] as number[] };
+  }
+  const { model, config, step } = loadModel(options.resume);
+  const { training } = config;
+  for (const name of ['hidden', 'layers', 'seed'] as const) {
+    const saved = name === 'seed' ? training.seed : config.model[name];
+    if (options.given.has(name) && options[name] !== saved) {
+      throw new UsageError(
+        `--${name} ${options[name]} differs from the checkpoint's ${saved}; leave it out to resume`,
+      );
+    }
+  }
+  // Options given now override the checkpoint's; the rest carry over.
+  const pick = <K extends 'lr' | 'batch' | 'clip' | 'steps'>(name: K): number =>
+    options.given.has(name) ? options[name] : training[name];
+  const settings = {
+    lr: pick('lr'),
+    batch: pick('batch'),
+    clip: pick('clip'),
+    steps: pick('steps'),
+    seed: training.seed,
+  };
+  const textPath = options.text ?? training.text;
+  const corpus: Corpus = textPath === null ? defaultCorpus() : readCorpus(textPath);
+  const rng = new RandomState(training.seed);
+  const split = splitLines(corpus.lines, rng);
+  const optimizer = new Adam(model.parameters(), { lr: settings.lr });
+  const state = readSafetensors(join(dirname(options.resume), FILES.optimizer));
+  try {
+    if (state.metadata.step !== String(step))
+      throw new CheckpointError(`it is from step ${state.metadata.step}`);
+    optimizer.loadStateDict(state.tensors);
+  } catch (error) {
+    if (!(error instanceof CheckpointError)) throw error;
+    throw new UsageError(
+      `${FILES.optimizer} beside ${options.resume} does not fit the checkpoint: ${error.message}`,
+    );
+  }
+  rng.setState(config.progress.rng);
+  const losses = [...config.progress.losses];
+  return { corpus, vocab: config.vocab, rng, split, model, optimizer, settings, step, losses };
+}
+
+/** Trains, writing to the output folder; returns the exit code (0, or 130 when aborted). */
+export async function train(options: TrainOptions, io: Io): Promise<number> {
+  const run = prepare(options);
+  const { corpus, vocab, rng, split, model, optimizer, settings, losses } = run;
+  let step = run.step;
+  if (step >= settings.steps) {
+    throw new UsageError(
+      `the checkpoint is already at step ${step}; ask for more with --steps (above ${step})`,
+    );
+  }
+  const out =
+    options.out ??
+    (options.resume ? dirname(options.resume) : join('runs', new Date().toISOString().replace(/[:.]/g, '-')));
+  const trainEncoded = split.train.map((line) => encode(line, vocab));
+  const heldEncoded = split.held.map((line) => encode(line, vocab));
+  const baseline = unigramCrossEntropy(trainEncoded, heldEncoded, vocab.length);
+  const known = new Set(corpus.lines);
+
+  const config = (): RunConfig => ({
+    format: FORMAT,
+    vocab,
+    model: model.config,
+    training: { ...settings, text: corpus.path },
+    baseline,
+    progress: { step, losses, rng: rng.getState() },
+  });
+  const checkpoint = async () => {
+    await saveRun(out, model, optimizer, config());
+    writeFileSync(
+      join(out, FILES.curve),
+      lossCurveSvg(losses, { title: `char-lm on ${corpus.source}`, baseline }),
+    );
+  };
+
+  io.write(
+    `training an LSTM (hidden ${model.config.hidden}, layers ${model.config.layers}) on ${split.train.length} lines of ` +
+      `${corpus.source} (${vocab.length} characters), ${split.held.length} held out; ` +
+      `${options.resume ? `resuming at step ${step}, ` : ''}${settings.steps} steps, batch ${settings.batch}, lr ${settings.lr}\n`,
+  );
+  const now = io.now ?? (() => performance.now());
+  const started = now();
+  const firstStep = step;
+  const sampleEvery = Math.max(1, Math.ceil(settings.steps / 5));
+  const logEvery = Math.max(1, Math.ceil(settings.steps / 20));
+  // The smoothed loss: an exponential moving average with bias correction, over this session's steps.
+  let average = 0;
+  let lastStatus = -Infinity;
+  let interrupted = false;
+
+  while (step < settings.steps) {
+    const picks = rng.randint(0, trainEncoded.length, settings.batch).data;
+    const batch = makeBatch(Array.from(picks, (i) => trainEncoded[i]!));
+    const { logits } = model.forward(tensor(batch.inputs, { shape: [batch.steps, batch.batch] }));
+    // Only the positions that carry a real character count; padding is left out of the loss.
+    const loss = crossEntropy(indexSelect(logits, 0, batch.rows), batch.targets);
+    optimizer.zeroGrad();
+    loss.backward();
+    if (settings.clip > 0) clipGradNorm(model.parameters(), settings.clip);
+    optimizer.step();
+    step++;
+    const value = loss.item();
+    losses.push(value);
+    average = 0.98 * average + 0.02 * value;
+    const smoothed = average / (1 - 0.98 ** (step - firstStep));
+
+    const elapsed = (now() - started) / 1000;
+    const rate = (step - firstStep) / Math.max(elapsed, 1e-9);
+    const line =
+      `step ${step}/${settings.steps}  loss ${value.toFixed(3)}  smoothed ${smoothed.toFixed(3)}  ` +
+      `${rate.toFixed(1)} steps/s  ETA ${fmtDuration((settings.steps - step) / rate)}`;
+    if (io.status) {
+      if (now() - lastStatus > 100 || step === settings.steps) {
+        io.status(line);
+        lastStatus = now();
+      }
+    } else if (step % logEvery === 0 || step === settings.steps) {
+      io.write(`${line}\n`);
+    }
+    if (step % sampleEvery === 0 && step < settings.steps) {
+      const sampleRng = new RandomState((settings.seed + step) % 2 ** 32);
+      const names = novelLines(model, vocab, sampleRng, 5, new Set());
+      io.status?.('');
+      io.write(`  samples at step ${step}: ${names.join(', ')}\n`);
+      await checkpoint();
+    }
+    // Let a pending Ctrl-C through between steps.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (io.signal?.aborted) {
+      interrupted = true;
+      break;
+    }
+  }
+  io.status?.('');
+  await checkpoint();
+  const near = relative(process.cwd(), out);
+  const where = near === '' ? '.' : near.startsWith('..') ? resolve(out) : near;
+  if (interrupted) {
+    io.write(
+      `stopped at step ${step}/${settings.steps}; checkpoint saved: resume with --resume ${join(where, FILES.checkpoint)}\n`,
+    );
+    return 130;
+  }
+  const seconds = (now() - started) / 1000;
+  const heldLoss = crossEntropyOf(model, heldEncoded);
+  const trainLoss = crossEntropyOf(model, trainEncoded);
+  io.write(
+    `done: ${step - firstStep} steps in ${fmtDuration(seconds)}\n` +
+      `cross-entropy, nats per character: held-out ${heldLoss.toFixed(3)}, training ${trainLoss.toFixed(3)}; ` +
+      `unigram baseline ${baseline.toFixed(3)}\n`,
+  );
+  const fresh = novelLines(model, vocab, new RandomState(settings.seed), 10, known);
+  io.write(`new names (in neither the training nor the held-out lines):\n  ${fresh.join('\n  ')}\n`);
+  io.write(
+    `wrote ${where}/: ${FILES.checkpoint}, ${FILES.optimizer}, ${FILES.config}, ${FILES.curve}\n` +
+      `sample more with: pnpm demo sample --checkpoint ${join(where, FILES.checkpoint)}\n`,
+  );
+  return 0;
+}
+
+/** Prints `count` lines drawn from a checkpoint. */
+export function sample(options: SampleOptions, io: Io): number {
+  const { model, config } = loadModel(options.checkpoint);
+  const rng = new RandomState(options.seed);
+  for (let i = 0; i < options.count; i++) {
+    io.write(`${sampleLine(model, config.vocab, rng, options.temperature)}\n`);
+  }
+  return 0;
+}

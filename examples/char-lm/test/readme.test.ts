@@ -1,0 +1,77 @@
+// Runs the README's snippets (test/readme/*.ts, and the gradcheck-report files it shows), and checks
+// that every TypeScript block in README.md is (part of) one of them, up to layout, so the README cannot drift.
+import { readdirSync, readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
+const root = new URL('../../../', import.meta.url);
+const read = (path: string): string => readFileSync(new URL(path, root), 'utf8');
+
+/** What a snippet prints with console.log, one entry per call. */
+async function printed(snippet: string): Promise<unknown[][]> {
+  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+  await import(`./readme/${snippet}.ts`);
+  return log.mock.calls;
+}
+
+/** The code without whitespace and trailing commas: the formatter may lay a snippet out differently. */
+const layoutFree = (code: string): string => code.replace(/\s+/g, '').replace(/,([\]})])/g, '$1');
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('README snippets', () => {
+  it('tensors and grad: x.grad and grad(f) hold numpy’s (1 − tanh²(xw))·wᵀ and xᵀ·(1 − tanh²(xw))', async () => {
+    const [dx, dw] = (await printed('tensors'))[0]!;
+    const expected = {
+      dx: [0.5, -0.25, 0.3932238664829637, -0.19661193324148185],
+      dw: [3.359343198897782, 5.14579093186371],
+    };
+    (dx as number[][]).flat().forEach((v, i) => expect(v).toBeCloseTo(expected.dx[i]!, 14));
+    (dw as number[][]).flat().forEach((v, i) => expect(v).toBeCloseTo(expected.dw[i]!, 14));
+  });
+
+  it('an LSTM in twenty lines learns to repeat its input one step late', async () => {
+    const lines = (await printed('lstm')).map(([line]) => String(line));
+    expect(lines).toHaveLength(4);
+    const losses = lines.map((line) => Number(/loss (\S+)/.exec(line)![1]));
+    // Predicting 0 costs E[x²] = 1/3 for uniform(-1, 1); remembering the last input costs far less.
+    expect(losses[0]).toBeGreaterThan(0.2);
+    expect(losses[3]).toBeLessThan(0.02);
+  });
+
+  it('checkpoints: saved and loaded under torch.nn.LSTM’s parameter names', async () => {
+    const [names] = (await printed('checkpoint'))[0]!;
+    expect(names).toEqual(
+      [0, 1].flatMap((l) => ['weight_ih', 'weight_hh', 'bias_ih', 'bias_hh'].map((n) => `${n}_l${l}`)),
+    );
+  });
+
+  it('the notebook API reproduces the notebook’s printed a[4][1] and its backward agrees with the tape', async () => {
+    const [[a41], [gap]] = (await printed('notebook')) as [[number[]], [number]];
+    // What the seed notebook prints for rnn_forward (numpy, np.random.seed(1)).
+    const notebook = [-0.99999375, 0.77911235, -0.99861469, -0.99833267];
+    (a41 as number[]).forEach((v, i) => expect(v).toBeCloseTo(notebook[i]!, 8));
+    expect(gap).toBeLessThan(1e-12);
+  });
+});
+
+describe('README.md', () => {
+  it('shows only TypeScript that a snippet file here runs (the whole file or a run of it)', () => {
+    const snippets = [
+      ...readdirSync(new URL('examples/char-lm/test/readme/', root)).map((f) =>
+        read(`examples/char-lm/test/readme/${f}`),
+      ),
+      read('examples/gradcheck-report/test/fixtures/leakyCell.ts'),
+      read('examples/gradcheck-report/test/leakyCell.test.ts'),
+    ].map(layoutFree);
+    const blocks = [...read('README.md').matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks.length).toBeGreaterThan(0);
+    for (const block of blocks) {
+      expect(
+        snippets.some((snippet) => snippet.includes(layoutFree(block))),
+        `README block not in any snippet file:\n${block}`,
+      ).toBe(true);
+    }
+  });
+});
