@@ -1,0 +1,141 @@
+// gradcheck's own checks, each shown failing on a function built to break exactly it, and passing
+// on a correct one. Expected derivatives are closed forms (Math.tanh), not values gradcheck made.
+import { add, astype, customOp, exp, mul, sub, type Tensor, tanh, tensor } from '@tapegrad/core';
+import { describe, expect, it } from 'vitest';
+import { assertGradcheck, GradcheckError, gradcheck } from '../src/gradcheck.js';
+
+const f64 = (values: number[][] | number[]) => tensor(values, { dtype: 'float64' });
+
+/** A customOp with tanh's forward and the given backward (g, y, x) → dx. */
+const tanhWith = (backward: (g: Tensor, y: Tensor, x: Tensor) => Tensor) =>
+  customOp<Tensor>({
+    name: 'tanhWith',
+    forward: ([x]) => ({ outputs: tanh(x!), residuals: tanh(x!) }),
+    backward: ([g], y, [x]) => [backward(g!, y, x!)],
+  });
+
+describe('gradcheck', () => {
+  it('passes a correct op in both modes, and counts what it compared', () => {
+    const x = f64([
+      [0.5, -1.2],
+      [0.3, 2],
+    ]);
+    const full = gradcheck((a: Tensor) => tanh(a), [x]);
+    expect(full).toMatchObject({ ok: true, mode: 'full', checked: 16, promoted: [], skipped: [] });
+    const fast = gradcheck((a: Tensor) => tanh(a), [x], { mode: 'fast' });
+    expect(fast).toMatchObject({ ok: true, mode: 'fast', checked: 1 });
+  });
+
+  it('promotes float32 inputs to float64 and says so', () => {
+    const x = tensor([0.25, -0.75], { dtype: 'float32' });
+    const report = gradcheck((a: Tensor) => exp(a), [x]);
+    expect(report.ok).toBe(true);
+    expect(report.promoted).toEqual([0]);
+    expect(report.notes.join()).toContain('promoted to float64');
+  });
+
+  it('names the input, element, values and tolerance of a wrong Jacobian entry', () => {
+    const x = f64([0.5, -1.2]);
+    const report = gradcheck(
+      tanhWith((g, y) => mul(g, sub(1, y))),
+      [x],
+      { names: ['x'] },
+    );
+    expect(report.ok).toBe(false);
+    expect(report.failures).toHaveLength(2);
+    const [first] = report.failures;
+    const y = Math.tanh(0.5);
+    expect(first).toMatchObject({ kind: 'jacobian', input: 'x', inputIndex: 0, element: [0] });
+    expect(first!.output).toEqual({ index: 0, element: [0] });
+    expect(first!.analytic).toBeCloseTo(1 - y, 12);
+    expect(first!.numeric).toBeCloseTo(1 - y * y, 8);
+    expect(first!.allowed).toBeCloseTo(1e-5 + 1e-3 * (1 - y * y), 8);
+    expect(first!.message).toMatch(/d output 0\[0\] \/ d x\[0\]: analytic .* > atol 0.00001 \+ rtol 0.001/);
+  });
+
+  it('fast mode catches the same bug with one projection, then localises it', () => {
+    const report = gradcheck(
+      tanhWith((g, y) => mul(g, sub(1, y))),
+      [f64([0.5, -1.2])],
+      { mode: 'fast' },
+    );
+    expect(report.failures.map((f) => f.kind)).toEqual(['projection', 'jacobian', 'jacobian']);
+    expect(report.failures.slice(1).map((f) => f.element)).toEqual([[0], [1]]);
+  });
+
+  it('assertGradcheck throws a readable GradcheckError carrying the report', () => {
+    const run = () =>
+      assertGradcheck(
+        tanhWith((g, y) => mul(g, sub(1, y))),
+        [f64([0.5])],
+      );
+    expect(run).toThrow(GradcheckError);
+    expect(run).toThrow(/gradcheck \(full, float64, eps 0.000001, atol 0.00001, rtol 0.001\): 1 failure/);
+  });
+
+  it('checks every output of a function returning several', () => {
+    const a = f64([0.5, -1]);
+    const b = f64([2, 3]);
+    expect(gradcheck((x: Tensor, y: Tensor) => [add(x, y), exp(x)], [a, b])).toMatchObject({
+      ok: true,
+      checked: 16,
+    });
+    // A cell whose second output's backward is wrong: d exp = g·e^x, written here as g.
+    const twoOut = customOp<Tensor>({
+      name: 'sumAndExp',
+      forward: ([x, y]) => ({ outputs: [add(x!, y!), exp(x!)], residuals: exp(x!) }),
+      backward: ([gs, ge]) => [add(gs!, ge!), gs!],
+    });
+    const report = gradcheck(twoOut, [a, b]);
+    expect(report.failures.every((f) => f.kind === 'jacobian' && f.output!.index === 1)).toBe(true);
+    expect(report.failures.map((f) => f.element)).toEqual([[0], [1]]);
+  });
+
+  it('skips non-differentiable inputs by option, and non-tensors always', () => {
+    const mask = f64([1, 0]);
+    const masked = (x: Tensor, m: Tensor, scale: number) => mul(mul(x, m), scale);
+    const report = gradcheck(masked, [f64([0.5, 2]), mask, 3], { nondiff: [1] });
+    expect(report).toMatchObject({ ok: true, skipped: [1, 2], checked: 4 });
+  });
+
+  it('flags a grad for an input the outputs do not depend on', () => {
+    const leaky = customOp<null>({
+      name: 'leaky',
+      forward: ([x]) => ({ outputs: exp(x!), residuals: null }),
+      backward: ([g], _, [x]) => [mul(g!, exp(x!)), mul(g!, 0.5)],
+    });
+    const report = gradcheck(leaky, [f64([0.1, 0.2]), f64([1, 2])]);
+    expect(report.failures.map((f) => [f.kind, f.inputIndex])).toEqual([['no-influence', 1]]);
+    expect(report.failures[0]!.message).toContain('do not depend on input 1');
+    // A zero grad for it is right (core gives zeros, as JAX does).
+    expect(gradcheck((x: Tensor, _unused: Tensor) => exp(x), [f64([0.1]), f64([1])]).ok).toBe(true);
+  });
+
+  it('flags a backward that is not deterministic', () => {
+    let calls = 0;
+    const drifting = tanhWith((g, y) => mul(mul(g, sub(1, mul(y, y))), 1 + 1e-12 * ++calls));
+    const report = gradcheck(drifting, [f64([0.5])]);
+    expect(report.failures.map((f) => f.kind)).toEqual(['nondeterministic']);
+  });
+
+  it('flags a backward that is not linear in the output grad (invisible to one-hot seeds)', () => {
+    // g·|g|·(1 - y²) equals the right grad whenever g is 0 or 1, so only the linearity check sees it.
+    const squared = tanhWith((g, y) => mul(mul(g, absOf(g)), sub(1, mul(y, y))));
+    const report = gradcheck(squared, [f64([0.5, -0.3])]);
+    expect(report.failures.map((f) => f.kind)).toEqual(['nonlinear']);
+  });
+
+  it('flags outputs that change dtype under a nudge', () => {
+    const jumpy = (x: Tensor) =>
+      x.data[0]! > 0.5 ? mul(x, 2) : astype(astype(mul(x, 2), 'float32'), 'float64');
+    const sneaky = (x: Tensor) => (x.data[0]! > 0.5 ? mul(x, 2) : astype(mul(x, 2), 'float32'));
+    expect(gradcheck(jumpy, [f64([0.75])]).ok).toBe(true);
+    const report = gradcheck(sneaky, [f64([0.5])]);
+    expect(report.failures[0]).toMatchObject({ kind: 'output-signature', inputIndex: 0 });
+    expect(report.failures[0]!.message).toContain(
+      'nudging input 0 by 0.000001 changed output 0 from float32 [1] to float64 [1]',
+    );
+  });
+});
+
+const absOf = (g: Tensor): Tensor => tensor(Array.from(g.data, Math.abs), { dtype: g.dtype, shape: g.shape });
