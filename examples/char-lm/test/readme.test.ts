@@ -27,8 +27,8 @@ describe('README snippets', () => {
       dx: [0.5, -0.25, 0.3932238664829637, -0.19661193324148185],
       dw: [3.359343198897782, 5.14579093186371],
     };
-    (dx as number[][]).flat().forEach((v, i) => expect(v).toBeCloseTo(expected.dx[i]!, 14));
-    (dw as number[][]).flat().forEach((v, i) => expect(v).toBeCloseTo(expected.dw[i]!, 14));
+    for (const [i, v] of (dx as number[][]).flat().entries()) expect(v).toBeCloseTo(expected.dx[i]!, 14);
+    for (const [i, v] of (dw as number[][]).flat().entries()) expect(v).toBeCloseTo(expected.dw[i]!, 14);
   });
 
   it('an LSTM in twenty lines learns to repeat its input one step late', async () => {
@@ -51,7 +51,7 @@ describe('README snippets', () => {
     const [[a41], [gap]] = (await printed('notebook')) as [[number[]], [number]];
     // What the seed notebook prints for rnn_forward (numpy, np.random.seed(1)).
     const notebook = [-0.99999375, 0.77911235, -0.99861469, -0.99833267];
-    (a41 as number[]).forEach((v, i) => expect(v).toBeCloseTo(notebook[i]!, 8));
+    for (const [i, v] of (a41 as number[]).entries()) expect(v).toBeCloseTo(notebook[i]!, 8);
     expect(gap).toBeLessThan(1e-12);
   });
 });
