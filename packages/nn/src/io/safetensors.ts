@@ -90,6 +90,28 @@ const fail = (message: string): never => {
   throw new CheckpointError(`loadSafetensors: ${message}`);
 };
 
+/**
+ * How deep arrays and objects nest in a JSON text (strings skipped). A safetensors header nests 3
+ * deep at most ({ name: { shape: [...] } }); checking first keeps a hostile 10^5-deep header from
+ * costing JSON.parse hundreds of milliseconds.
+ */
+function nesting(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) deepest = Math.max(deepest, ++depth);
+    else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return deepest;
+}
+
 const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -155,6 +177,7 @@ export function decodeSafetensors(bytes: Uint8Array): Safetensors {
     return fail('the header is not valid UTF-8');
   }
   if (!text.startsWith('{')) fail('the header does not start with {');
+  if (nesting(text) > 3) fail('the header nests deeper than a safetensors header (3 levels)');
   let header: unknown;
   try {
     header = JSON.parse(text);
