@@ -28,8 +28,13 @@ export interface Timing {
 export type Reply = Check | Timing | Memory | { ok: true } | { error: string };
 
 const gc = (globalThis as { gc?: () => void }).gc;
-const liveBytes = () => {
-  gc?.();
+// ArrayBuffer backing stores are released by a task after the collection, so collect, let it run, and
+// collect again before reading.
+const liveBytes = async () => {
+  for (let i = 0; i < 3; i++) {
+    gc?.();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
   const usage = process.memoryUsage();
   return usage.heapUsed + usage.external;
 };
@@ -58,13 +63,13 @@ async function main(): Promise<void> {
           return { ms, cpuMs: (user + system) / 1000 };
         }
         case 'mark':
-          marked = liveBytes();
+          marked = await liveBytes();
           return { ok: true };
         case 'memory':
           return {
             peakRss: process.resourceUsage().maxRSS * 1024,
             baselineRss,
-            heapGrowth: gc && marked !== null ? liveBytes() - marked : null,
+            heapGrowth: gc && marked !== null ? (await liveBytes()) - marked : null,
           };
       }
     };
