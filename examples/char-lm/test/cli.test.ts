@@ -160,6 +160,23 @@ describe('a tiny training run', () => {
       expect(line).toMatch(/^step \d+\/6 {2}loss \S+ {2}smoothed \S+ {2}\S+ steps\/s {2}ETA \S+$/);
   });
 
+  it('on a terminal, redraws one live progress line instead of printing step lines', async () => {
+    const statuses: string[] = [];
+    let stdout = '';
+    const code = await main([...tiny, '--steps', '5', '--out', dir('tty')], {
+      write: (text) => {
+        stdout += text;
+      },
+      error: () => {},
+      status: (text) => statuses.push(text),
+    });
+    expect(code).toBe(0);
+    expect(stdout).not.toMatch(/^step /m);
+    const progress = statuses.filter((s) => s !== '');
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.at(-1)).toMatch(/^step 5\/5 {2}loss \S+ {2}smoothed \S+ {2}\S+ steps\/s {2}ETA 0s$/);
+  });
+
   it('runs the same under the same seed, bit for bit, and differently under another', async () => {
     const again = dir('again');
     expect((await run(...tiny, '--steps', '6', '--out', again)).code).toBe(0);
