@@ -211,7 +211,7 @@ export function gradcheck<A extends readonly unknown[]>(
     return rows;
   };
 
-  /** Element by element for input i; returns false if it does not influence the outputs at all. */
+  /** Element by element for input i: false if it does not influence the outputs, null if a nudge changed them. */
   const compareJacobian = (i: number, k: number): boolean | null => {
     const x = inputOf(i);
     const columns: Float64Array[][] = [];
