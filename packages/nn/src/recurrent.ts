@@ -1,10 +1,11 @@
 // Recurrent modules: RNNCell/LSTMCell/GRUCell around the fused cells, and RNN/LSTM/GRU layers that
-// unroll them over time. Each step is one cell customOp on the tape, so backward through time runs
-// the cells' own hand-derived backward, step by step in reverse. Names and layout are PyTorch's.
-import { DTypeError, reshape, ShapeError, split, stack, type Tensor, zeros } from '@tapegrad/core';
+// run each layer over the whole sequence as one customOp (cells/sequence.ts), so backward through time
+// is that op's hand-derived backward. Names and layout are PyTorch's.
+import { DTypeError, reshape, ShapeError, split, stack, type Tensor, transpose, zeros } from '@tapegrad/core';
 import { gruCell } from './cells/gru.js';
 import { lstmCell } from './cells/lstm.js';
 import { type RnnNonlinearity, rnnCell } from './cells/rnn.js';
+import { gruSequence, lstmSequence, rnnSequence } from './cells/sequence.js';
 import { type InitOptions, recurrentUniform } from './init.js';
 import { Module, Parameter } from './module.js';
 
@@ -65,6 +66,21 @@ function cellStep(
   if (kind === 'lstm') return lstmCell(x, h, c!, weightIh, weightHh, biasIh, biasHh);
   if (kind === 'gru') return [gruCell(x, h, weightIh, weightHh, biasIh, biasHh)];
   return [rnnCell(x, h, weightIh, weightHh, biasIh, biasHh, { nonlinearity })];
+}
+
+/** One layer over a sequence x [T, B, I]: [output [T, B, H], ...the final state ([h] or [h, c])]. */
+function sequenceStep(
+  kind: Kind,
+  nonlinearity: RnnNonlinearity,
+  x: Tensor,
+  state: Tensor[],
+  w: CellWeights,
+): Tensor[] {
+  const [h, c] = state as [Tensor, Tensor | undefined];
+  const { weightIh, weightHh, biasIh, biasHh } = w;
+  if (kind === 'lstm') return lstmSequence(x, h, c!, weightIh, weightHh, biasIh, biasHh);
+  if (kind === 'gru') return gruSequence(x, h, weightIh, weightHh, biasIh, biasHh);
+  return rnnSequence(x, h, weightIh, weightHh, biasIh, biasHh, { nonlinearity });
 }
 
 function checkSizes(label: string, sizes: Record<string, number>): void {
@@ -213,7 +229,7 @@ abstract class RecurrentLayer extends Module {
     }
   }
 
-  /** Unrolls over time; `initial` holds [h0] or [h0, c0], each [numLayers, B, H] (zeros when absent). */
+  /** Runs each layer over time; `initial` holds [h0] or [h0, c0], each [numLayers, B, H] (zeros when absent). */
   protected run(input: Tensor, initial: readonly (Tensor | undefined)[]): Tensor[] {
     const label = LABEL[this.kind];
     const dtype = this.layers[0]!.weightIh.dtype;
@@ -226,28 +242,31 @@ abstract class RecurrentLayer extends Module {
     }
     if (input.dtype !== dtype)
       throw new DTypeError(`${label}: input is ${input.dtype}, the weights are ${dtype}`);
-    const steps = input.shape[timeAxis]!;
     const batch = input.shape[1 - timeAxis]!;
     const stateShape = [batch, this.hiddenSize];
     // Per layer, the state it starts from: the slices of h0 (and c0), or zeros.
     const starts = initial.map((s, k) => {
       if (!s) return this.layers.map(() => zeros(stateShape, { dtype }));
       checkState(label, k === 0 ? 'h0' : 'c0', s, [this.numLayers, ...stateShape], dtype);
+      if (this.numLayers === 1) return [reshape(s, stateShape)];
       return split(s, this.numLayers, 0).map((t) => reshape(t, stateShape));
     });
-    let sequence = split(input, steps, timeAxis).map((t) => reshape(t, [batch, this.inputSize]));
+    // The sequence ops read and write [T, B, ·].
+    let sequence = this.batchFirst ? transpose(input, [1, 0, 2]) : input;
     const finals: Tensor[][] = initial.map(() => []);
     this.layers.forEach((weights, l) => {
-      let state = starts.map((perLayer) => perLayer[l]!);
-      sequence = sequence.map((x) => {
-        state = cellStep(this.kind, this.nonlinearity, x, state, weights);
-        return state[0]!;
-      });
-      state.forEach((s, k) => {
+      const state = starts.map((perLayer) => perLayer[l]!);
+      const [output, ...last] = sequenceStep(this.kind, this.nonlinearity, sequence, state, weights);
+      sequence = output!;
+      last.forEach((s, k) => {
         finals[k]!.push(s);
       });
     });
-    return [stack(sequence, timeAxis), ...finals.map((f) => stack(f, 0))];
+    const stateShapeAll = [this.numLayers, ...stateShape];
+    return [
+      this.batchFirst ? transpose(sequence, [1, 0, 2]) : sequence,
+      ...finals.map((f) => (f.length === 1 ? reshape(f[0]!, stateShapeAll) : stack(f, 0))),
+    ];
   }
 }
 
