@@ -113,17 +113,22 @@ export async function runWorkload(
         result.status = result.problems.length === 0 ? 'ok' : 'invalid';
         if (result.status === 'invalid')
           log(`  ${name}: INVALID, disagrees with tapegrad: ${result.problems.join('; ')}`);
-        // Warm-up: JIT compilers (V8's, jax-js's) settle; the last iteration sizes the samples.
+        // Warm-up: JIT compilers (V8's, jax-js's) settle. Batches double while short, so that fast
+        // contestants are not timed one call at a time; the last batch sizes the samples.
         let spent = 0;
-        let last = 0;
+        let batch = 1;
+        let perIteration = 0;
         for (let i = 0; i < 2 || spent < options.warmupMs; i++) {
-          last = (await child.request<Timing>({ cmd: 'time', iterations: 1 })).ms;
-          spent += last;
+          const { ms } = await child.request<Timing>({ cmd: 'time', iterations: batch });
+          spent += ms;
+          perIteration = ms / batch;
+          if (ms < options.sampleMs / 4) batch *= 2;
         }
-        result.iterationsPerSample = Math.max(1, Math.round(options.sampleMs / Math.max(last, 1e-3)));
+        result.iterationsPerSample = Math.max(1, Math.round(options.sampleMs / Math.max(perIteration, 1e-4)));
         await child.request({ cmd: 'mark' });
         log(
-          `  ${name}: ready, ${last.toFixed(2)} ms/iteration after warm-up, ${result.iterationsPerSample}/sample`,
+          `  ${name}: ready, ${perIteration.toPrecision(3)} ms/iteration after warm-up, ` +
+            `${result.iterationsPerSample}/sample`,
         );
       } catch (e) {
         failed(result, e);
