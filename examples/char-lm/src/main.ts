@@ -28,12 +28,21 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '
     if (abort.signal.aborted) process.exit(130);
     abort.abort();
   });
-  const tty = process.stdout.isTTY;
+  // A reader that goes away (`pnpm demo | head`) stops the run as Ctrl-C would, checkpoint first.
+  let closed = false;
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    closed = true;
+    abort.abort();
+  });
+  const write = (text: string) => {
+    if (!closed) process.stdout.write(text);
+  };
   const io: Io = {
-    write: (text) => process.stdout.write(text),
+    write,
     error: (text) => process.stderr.write(text),
     signal: abort.signal,
-    ...(tty ? { status: (text: string) => process.stdout.write(`\r\x1b[K${text}`) } : {}),
+    ...(process.stdout.isTTY ? { status: (text: string) => write(`\r\x1b[K${text}`) } : {}),
   };
   process.exitCode = await main(process.argv.slice(2), io);
 }

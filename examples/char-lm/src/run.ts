@@ -23,7 +23,8 @@ export interface RunConfig {
   training: { lr: number; batch: number; clip: number; seed: number; steps: number; text: string | null };
   /** Nats per character of the held-out lines under the unigram model: the baseline to beat. */
   baseline: number;
-  progress: { step: number; losses: number[]; rng: RandomStateSnapshot };
+  /** losses[i] is the training loss of step i + 1; heldOut holds [step, nats per character] pairs. */
+  progress: { step: number; losses: number[]; heldOut: [number, number][]; rng: RandomStateSnapshot };
 }
 
 async function writeAtomic(path: string, text: string): Promise<void> {
@@ -68,7 +69,12 @@ export function readConfig(checkpoint: string): RunConfig {
       isPositiveInt(model.layers)
     ) && 'bad model sizes',
     !(training && Number.isInteger(training.seed) && training.seed >= 0) && 'bad training settings',
-    !(progress && Number.isInteger(progress.step) && Array.isArray(progress.losses)) && 'bad progress',
+    !(
+      progress &&
+      Number.isInteger(progress.step) &&
+      Array.isArray(progress.losses) &&
+      Array.isArray(progress.heldOut)
+    ) && 'bad progress',
   ].filter(Boolean);
   if (problems.length > 0)
     throw new UsageError(`${path}: not a config this program wrote (${problems.join(', ')})`);

@@ -5,6 +5,8 @@ export interface CurveOptions {
   title: string;
   /** A horizontal reference line (the unigram cross-entropy), labelled. */
   baseline?: number;
+  /** [step, value] points measured on held-out lines, drawn as dots joined by a line. */
+  heldOut?: readonly (readonly [number, number])[];
 }
 
 const WIDTH = 760;
@@ -39,8 +41,15 @@ const escapeXml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, 
 /** `losses[i]` is the loss of step i + 1. */
 export function lossCurveSvg(losses: readonly number[], options: CurveOptions): string {
   const steps = Math.max(losses.length, 1);
+  // An average over about a fiftieth of the run (5 to 50 steps), so the smoothed curve does not lag far behind.
+  const beta = Number((1 - 1 / Math.min(50, Math.max(5, steps / 50))).toFixed(3));
   const finite = losses.filter(Number.isFinite);
-  const values = options.baseline === undefined ? finite : [...finite, options.baseline];
+  const held = options.heldOut ?? [];
+  const values = [
+    ...finite,
+    ...held.map(([, v]) => v),
+    ...(options.baseline === undefined ? [] : [options.baseline]),
+  ];
   // reduce, not Math.min(...values): a long run would overflow the argument list.
   const lowest = values.reduce((a, b) => Math.min(a, b), Infinity);
   const highest = values.reduce((a, b) => Math.max(a, b), -Infinity);
@@ -84,8 +93,16 @@ export function lossCurveSvg(losses: readonly number[], options: CurveOptions): 
     `<text x="${MARGIN.left + plotW / 2}" y="${HEIGHT - 12}" text-anchor="middle">training step</text>`,
     `<text transform="translate(18 ${MARGIN.top + plotH / 2}) rotate(-90)" text-anchor="middle">cross-entropy (nats per character)</text>`,
     `<polyline fill="none" stroke="#9ecae1" stroke-width="1" points="${line(losses)}"/>`,
-    `<polyline fill="none" stroke="#08519c" stroke-width="2" points="${line(smooth(losses))}"/>`,
+    `<polyline fill="none" stroke="#08519c" stroke-width="2" points="${line(smooth(losses, beta))}"/>`,
   );
+  if (held.length > 0) {
+    const points = held.map(([s, v]) => `${x(s).toFixed(1)},${y(v).toFixed(1)}`);
+    parts.push(`<polyline fill="none" stroke="#e6550d" stroke-width="1.5" points="${points.join(' ')}"/>`);
+    for (const point of points) {
+      const [cx, cy] = point.split(',');
+      parts.push(`<circle cx="${cx}" cy="${cy}" r="3.5" fill="#e6550d"/>`);
+    }
+  }
   if (options.baseline !== undefined) {
     const yb = y(options.baseline).toFixed(1);
     parts.push(
@@ -98,7 +115,9 @@ export function lossCurveSvg(losses: readonly number[], options: CurveOptions): 
     `<line x1="${WIDTH - 230}" x2="${WIDTH - 205}" y1="${legendY}" y2="${legendY}" stroke="#9ecae1" stroke-width="2"/>`,
     `<text x="${WIDTH - 200}" y="${legendY + 4}">loss per step</text>`,
     `<line x1="${WIDTH - 230}" x2="${WIDTH - 205}" y1="${legendY + 18}" y2="${legendY + 18}" stroke="#08519c" stroke-width="2"/>`,
-    `<text x="${WIDTH - 200}" y="${legendY + 22}">smoothed (EMA 0.98)</text>`,
+    `<text x="${WIDTH - 200}" y="${legendY + 22}">smoothed (EMA ${beta})</text>`,
+    `<circle cx="${WIDTH - 217.5}" cy="${legendY + 36}" r="3.5" fill="#e6550d"/>`,
+    `<text x="${WIDTH - 200}" y="${legendY + 40}">held-out lines</text>`,
     '</svg>',
   );
   return `${parts.join('\n')}\n`;

@@ -71,7 +71,19 @@ function prepare(options: TrainOptions) {
     const { lr, batch, clip, steps, seed } = options;
     const optimizer = new Adam(model.parameters(), { lr });
     const settings = { lr, batch, clip, steps, seed };
-    return { corpus, vocab, rng, split, model, optimizer, settings, step: 0, losses: [] as number[] };
+    const heldOut: [number, number][] = [];
+    return {
+      corpus,
+      vocab,
+      rng,
+      split,
+      model,
+      optimizer,
+      settings,
+      step: 0,
+      losses: [] as number[],
+      heldOut,
+    };
   }
   const { model, config, step } = loadModel(options.resume);
   const { training } = config;
@@ -111,13 +123,14 @@ function prepare(options: TrainOptions) {
   }
   rng.setState(config.progress.rng);
   const losses = [...config.progress.losses];
-  return { corpus, vocab: config.vocab, rng, split, model, optimizer, settings, step, losses };
+  const heldOut = [...config.progress.heldOut];
+  return { corpus, vocab: config.vocab, rng, split, model, optimizer, settings, step, losses, heldOut };
 }
 
 /** Trains, writing to the output folder; returns the exit code (0, or 130 when aborted). */
 export async function train(options: TrainOptions, io: Io): Promise<number> {
   const run = prepare(options);
-  const { corpus, vocab, rng, split, model, optimizer, settings, losses } = run;
+  const { corpus, vocab, rng, split, model, optimizer, settings, losses, heldOut } = run;
   let step = run.step;
   if (step >= settings.steps) {
     throw new UsageError(
@@ -138,13 +151,13 @@ export async function train(options: TrainOptions, io: Io): Promise<number> {
     model: model.config,
     training: { ...settings, text: corpus.path },
     baseline,
-    progress: { step, losses, rng: rng.getState() },
+    progress: { step, losses, heldOut, rng: rng.getState() },
   });
   const checkpoint = async () => {
     await saveRun(out, model, optimizer, config());
     writeFileSync(
       join(out, FILES.curve),
-      lossCurveSvg(losses, { title: `char-lm on ${corpus.source}`, baseline }),
+      lossCurveSvg(losses, { title: `char-lm on ${corpus.source}`, baseline, heldOut }),
     );
   };
 
@@ -195,8 +208,9 @@ export async function train(options: TrainOptions, io: Io): Promise<number> {
     if (step % sampleEvery === 0 && step < settings.steps) {
       const sampleRng = new RandomState((settings.seed + step) % 2 ** 32);
       const names = novelLines(model, vocab, sampleRng, 5, new Set());
+      heldOut.push([step, crossEntropyOf(model, heldEncoded)]);
       io.status?.('');
-      io.write(`  samples at step ${step}: ${names.join(', ')}\n`);
+      io.write(`  step ${step}: held-out ${heldOut.at(-1)![1].toFixed(3)}; samples: ${names.join(', ')}\n`);
       await checkpoint();
     }
     // Let a pending Ctrl-C through between steps.
@@ -207,10 +221,10 @@ export async function train(options: TrainOptions, io: Io): Promise<number> {
     }
   }
   io.status?.('');
-  await checkpoint();
   const near = relative(process.cwd(), out);
   const where = near === '' ? '.' : near.startsWith('..') ? resolve(out) : near;
   if (interrupted) {
+    await checkpoint();
     io.write(
       `stopped at step ${step}/${settings.steps}; checkpoint saved: resume with --resume ${join(where, FILES.checkpoint)}\n`,
     );
@@ -219,6 +233,8 @@ export async function train(options: TrainOptions, io: Io): Promise<number> {
   const seconds = (now() - started) / 1000;
   const heldLoss = crossEntropyOf(model, heldEncoded);
   const trainLoss = crossEntropyOf(model, trainEncoded);
+  heldOut.push([step, heldLoss]);
+  await checkpoint();
   io.write(
     `done: ${step - firstStep} steps in ${fmtDuration(seconds)}\n` +
       `cross-entropy, nats per character: held-out ${heldLoss.toFixed(3)}, training ${trainLoss.toFixed(3)}; ` +

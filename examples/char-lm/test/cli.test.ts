@@ -116,6 +116,8 @@ describe('a tiny training run', () => {
     expect(config.training).toMatchObject({ batch: 4, seed: 3, steps: 6, text: names });
     expect(config.progress.step).toBe(6);
     expect(config.progress.losses).toHaveLength(6);
+    // Held-out cross-entropy every fifth of the run (rounded up to 2 steps) and at the end.
+    expect(config.progress.heldOut.map(([step]) => step)).toEqual([2, 4, 6]);
     const { tensors, metadata } = decodeSafetensors(readFileSync(join(out, 'checkpoint.safetensors')));
     expect(metadata).toMatchObject({ step: '6' });
     expect(Object.keys(tensors).sort()).toEqual([
@@ -134,7 +136,8 @@ describe('a tiny training run', () => {
     expect(svg).toMatch(/^<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
     expect(svg).toContain('training step');
     expect(svg).toContain('cross-entropy (nats per character)');
-    expect(svg.match(/<polyline/g)).toHaveLength(2);
+    expect(svg.match(/<polyline/g)).toHaveLength(3); // loss, smoothed loss, held-out
+    expect(svg.match(/<circle/g)).toHaveLength(3 + 1); // held-out points and the legend's
   });
 
   it('holds out the lines numpy holds out and measures the unigram baseline as numpy does', async () => {
@@ -196,6 +199,11 @@ describe('a tiny training run', () => {
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toContain('resuming at step 3');
     expect(configOf(halves).progress.losses).toEqual(configOf(out).progress.losses);
+    // The held-out measurements follow each session's own schedule; where both measured, they agree.
+    const straight = new Map(configOf(out).progress.heldOut);
+    const common = configOf(halves).progress.heldOut.filter(([step]) => straight.has(step));
+    expect(common.map(([step]) => step)).toEqual([2, 4, 6]);
+    for (const [step, value] of common) expect(value).toBe(straight.get(step));
     expect(readFileSync(join(halves, 'checkpoint.safetensors'))).toEqual(
       readFileSync(join(out, 'checkpoint.safetensors')),
     );
