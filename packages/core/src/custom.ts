@@ -25,6 +25,12 @@ export interface CustomOp<R = unknown> {
 }
 
 export function customOp<R>(spec: CustomOpSpec<R>): CustomOp<R> {
+  if (typeof spec?.name !== 'string' || spec.name === '')
+    throw new TypeError('customOp: the spec needs a name');
+  for (const key of ['forward', 'backward'] as const) {
+    if (typeof spec[key] !== 'function')
+      throw new TypeError(`customOp '${spec.name}': ${key} must be a function`);
+  }
   const apply = (...inputs: Tensor[]): Tensor | Tensor[] => {
     inputs.forEach((t, i) => {
       if (!(t instanceof Tensor)) throw new TypeError(`${spec.name}: input ${i} is not a Tensor`);

@@ -276,6 +276,12 @@ function sizeToShape(method: string, size: SizeArg): number[] {
 /** rand/randn take dims as numbers, then optionally an options object. */
 function splitArgs(method: string, args: readonly (number | RandomOptions)[]): [number[], DType] {
   const last = args[args.length - 1];
+  // numpy's randn(2, 3); an array here would otherwise be read as the options and give one draw.
+  if (args.some((a) => Array.isArray(a))) {
+    throw new TypeError(
+      `RandomState.${method}: takes dims as separate numbers (${method}(2, 3)), not an array; for a shape array use normal/uniform with size`,
+    );
+  }
   if (typeof last === 'object' && last !== null) {
     return [checkDims(method, args.slice(0, -1)), checkDType(method, last.dtype)];
   }

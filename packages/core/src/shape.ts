@@ -9,6 +9,9 @@ export class ShapeError extends RangeError {
 
 export const fmt = (shape: Shape): string => `[${shape.join(',')}]`;
 
+/** The most elements a typed array can hold (V8's limit). */
+const MAX_ELEMENTS = 2 ** 32;
+
 /** Checks that every dimension is a non-negative integer (NaN, -1 and 2.5 are refused). */
 export function checkShape(op: string, shape: unknown): Shape {
   if (!Array.isArray(shape))
@@ -17,6 +20,12 @@ export function checkShape(op: string, shape: unknown): Shape {
     if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) {
       throw new ShapeError(`${op}: invalid size ${String(d)} in shape [${shape.map(String).join(',')}]`);
     }
+  }
+  const size = sizeOf(shape as Shape);
+  if (size > MAX_ELEMENTS) {
+    throw new ShapeError(
+      `${op}: shape [${shape.join(',')}] has ${size} elements, more than a typed array holds (2^32)`,
+    );
   }
   return shape as Shape;
 }

@@ -34,6 +34,7 @@ export const isGradEnabled = (): boolean => gradEnabled;
 
 /** Runs fn with recording off: nothing it computes is attached to the tape. */
 export function noGrad<T>(fn: () => T): T {
+  if (typeof fn !== 'function') throw new TypeError('noGrad: expected a function to run');
   const previous = gradEnabled;
   gradEnabled = false;
   try {
@@ -169,6 +170,9 @@ export function runBackward(
       );
       const inputGrads = anomalyEnabled ? checkedBackward(node, grads) : node.backward!(grads);
       if (!options.retainGraph) node.backward = null;
+      if (!Array.isArray(inputGrads)) {
+        throw new TypeError(`backward: '${node.op}' returned ${String(inputGrads)}, not an array of grads`);
+      }
       if (inputGrads.length !== node.inputs.length) {
         throw new Error(
           `backward: '${node.op}' returned ${inputGrads.length} grads for ${node.inputs.length} inputs`,
@@ -176,6 +180,11 @@ export function runBackward(
       }
       node.inputs.forEach((input, i) => {
         const g = inputGrads[i];
+        if (g !== null && g !== undefined && !(g instanceof Tensor)) {
+          throw new TypeError(
+            `backward: '${node.op}' returned ${String(g)} for input ${i} (a Tensor or null expected)`,
+          );
+        }
         if (g) deliver(input, fitGrad(node.op, i, input, g));
       });
     }
@@ -185,6 +194,9 @@ export function runBackward(
 
 /** Checks a seed against its output and returns it (ones for a one-element output without a seed). */
 export function seedFor(op: string, output: Tensor, seed?: Tensor): Tensor {
+  if (seed !== undefined && !(seed instanceof Tensor)) {
+    throw new TypeError(`${op}: the seed must be a Tensor, got ${seed === null ? 'null' : typeof seed}`);
+  }
   if (seed === undefined) {
     if (output.size !== 1) {
       throw new ShapeError(
@@ -219,5 +231,8 @@ export function backward(output: Tensor, seed?: Tensor, options: BackwardOptions
 
 /** Clears `.grad` of each tensor. */
 export function zeroGrad(tensors: Iterable<Tensor>): void {
-  for (const t of tensors) t.grad = null;
+  if (tensors === null || typeof (tensors as Partial<Iterable<Tensor>>)?.[Symbol.iterator] !== 'function') {
+    throw new TypeError('zeroGrad: expected an iterable of tensors');
+  }
+  for (const t of tensors) if (t instanceof Tensor) t.grad = null;
 }

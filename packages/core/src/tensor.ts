@@ -134,6 +134,8 @@ export function tensor(
 
 export function full(shape: readonly number[], value: number, options: TensorOptions = {}): Tensor {
   checkShape('full', shape);
+  if (typeof value !== 'number')
+    throw new TypeError(`full: the fill value must be a number, got ${typeof value}`);
   const data = allocate(checkDType('full', options.dtype ?? 'float32'), sizeOf(shape));
   if (value !== 0) data.fill(value);
   return new Tensor(data, shape, options.requiresGrad ?? false);
@@ -142,9 +144,15 @@ export function full(shape: readonly number[], value: number, options: TensorOpt
 export const zeros = (shape: readonly number[], options?: TensorOptions): Tensor => full(shape, 0, options);
 export const ones = (shape: readonly number[], options?: TensorOptions): Tensor => full(shape, 1, options);
 export const zerosLike = (t: Tensor, options: TensorOptions = {}): Tensor =>
-  full(t.shape, 0, { dtype: t.dtype, ...options });
+  full(like('zerosLike', t).shape, 0, { dtype: t.dtype, ...options });
 export const onesLike = (t: Tensor, options: TensorOptions = {}): Tensor =>
-  full(t.shape, 1, { dtype: t.dtype, ...options });
+  full(like('onesLike', t).shape, 1, { dtype: t.dtype, ...options });
+
+function like(op: string, t: unknown): Tensor {
+  if (!(t instanceof Tensor))
+    throw new TypeError(`${op}: expected a Tensor, got ${t === null ? 'null' : typeof t}`);
+  return t;
+}
 
 /** numpy's arange: [start, stop) by step; arange(n) counts 0..n-1. */
 export function arange(start: number, stop?: number, step = 1, options: TensorOptions = {}): Tensor {
@@ -155,6 +163,7 @@ export function arange(start: number, stop?: number, step = 1, options: TensorOp
     );
   }
   const n = Math.max(0, Math.ceil((stop - start) / step));
+  checkShape('arange', [n]);
   const data = allocate(checkDType('arange', options.dtype ?? 'float32'), n);
   for (let i = 0; i < n; i++) data[i] = start + i * step;
   return new Tensor(data, [n], options.requiresGrad ?? false);

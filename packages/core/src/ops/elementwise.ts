@@ -167,7 +167,13 @@ export const abs = (x: TensorLike): Tensor =>
 
 /** Clamps into [min, max]; the grad passes where min ≤ x ≤ max (PyTorch's clamp). */
 export function clip(x: TensorLike, min: number, max: number): Tensor {
-  if (Number.isNaN(min) || Number.isNaN(max) || min > max) {
+  if (
+    typeof min !== 'number' ||
+    typeof max !== 'number' ||
+    Number.isNaN(min) ||
+    Number.isNaN(max) ||
+    min > max
+  ) {
     throw new RangeError(`clip: needs min ≤ max, got min ${min}, max ${max}`);
   }
   return unary(

@@ -344,6 +344,11 @@ function badIndex(op: string, value: number, at: string, axis: number, length: n
 export function indexSelect(x: Tensor, axis: number, indices: Tensor | readonly number[]): Tensor {
   const a = need('indexSelect', x);
   const ax = normalizeAxis('indexSelect', axis, a.rank);
+  if (!(indices instanceof Tensor) && !Array.isArray(indices)) {
+    throw new TypeError(
+      `indexSelect: indices must be a Tensor or an array of integers, got ${String(indices)}`,
+    );
+  }
   const index = indices instanceof Tensor ? indices : tensor([...indices], { dtype: 'float64' });
   if (index.rank !== 1)
     throw new ShapeError(`indexSelect: indices must be 1-D, got shape ${fmt(index.shape)}`);
