@@ -28,8 +28,6 @@ export interface Io {
   status?: (text: string) => void;
   /** Aborting stops training after the current step and saves a checkpoint first (Ctrl-C). */
   signal?: AbortSignal;
-  /** Time in ms, for steps/s and the ETA (tests pass a fake clock). */
-  now?: () => number;
 }
 
 export const EMBEDDING = 32;
@@ -163,10 +161,11 @@ export async function train(options: TrainOptions, io: Io): Promise<number> {
 
   io.write(
     `training an LSTM (hidden ${model.config.hidden}, layers ${model.config.layers}) on ${split.train.length} lines of ` +
-      `${corpus.source} (${vocab.length} characters), ${split.held.length} held out; ` +
+      `${corpus.source} (${vocab.length} characters), ` +
+      `${split.held === split.train ? 'too few to hold any out' : `${split.held.length} held out`}; ` +
       `${options.resume ? `resuming at step ${step}, ` : ''}${settings.steps} steps, batch ${settings.batch}, lr ${settings.lr}\n`,
   );
-  const now = io.now ?? (() => performance.now());
+  const now = () => performance.now();
   const started = now();
   const firstStep = step;
   const sampleEvery = Math.max(1, Math.ceil(settings.steps / 5));

@@ -3,6 +3,7 @@
 import {
   assertGradcheck,
   checkOverrideAt,
+  defaultTolerance,
   type GradcheckReport,
   gradcheck,
   OverrideError,
@@ -17,15 +18,12 @@ export interface Row {
   /** 'override' (three oracles) or 'gradient' (finite differences). */
   kind: 'override' | 'gradient';
   cases: number;
-  /** Worst |analytic − numeric| / max(|analytic|, |numeric|) over the Jacobian entries compared. */
+  /** Worst |analytic − numeric| / max(|analytic|, |numeric|, atol) over the Jacobian entries compared. */
   worstRelError: number;
   ok: boolean;
   /** The shrunk failing inputs and what failed, when not ok. */
   witness?: string;
 }
-
-// Entries smaller than this in both gradients are round-off, not a relative error worth showing.
-const TINY = 1e-8;
 
 /** The worst relative error of f's gradient at args: a full gradcheck with zero tolerance, so every entry reports. */
 function worstError(op: Check['op'], args: readonly unknown[], check: Check): number {
@@ -35,11 +33,12 @@ function worstError(op: Check['op'], args: readonly unknown[], check: Check): nu
     atol: 0,
     rtol: 0,
   });
+  // Below atol an entry is judged by its absolute error (as gradcheck does), so it is the floor of the scale.
+  const floor = check.options?.atol ?? defaultTolerance.atol;
   let worst = 0;
   for (const f of report.failures) {
     if (f.kind !== 'jacobian') continue;
-    const scale = Math.max(Math.abs(f.analytic!), Math.abs(f.numeric!));
-    if (scale > TINY) worst = Math.max(worst, f.absError! / scale);
+    worst = Math.max(worst, f.absError! / Math.max(Math.abs(f.analytic!), Math.abs(f.numeric!), floor));
   }
   return worst;
 }
@@ -81,7 +80,9 @@ export function runCheck(check: Check, numRuns: number): Row {
           : [];
     for (const report of reports) {
       for (const f of report.failures) {
-        if (f.relError !== undefined && Number.isFinite(f.relError)) worst = Math.max(worst, f.relError);
+        if (f.absError === undefined) continue;
+        const scale = Math.max(Math.abs(f.analytic ?? 0), Math.abs(f.numeric ?? 0), report.tolerance.atol);
+        worst = Math.max(worst, f.absError / scale);
       }
     }
     return { name: check.name, group: check.group, kind, cases, worstRelError: worst, ok: false, witness };
