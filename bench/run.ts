@@ -9,7 +9,7 @@ import { formatLegend, formatWorkload } from './src/report.js';
 import { workloadNamed, workloads } from './src/workloads.js';
 
 const usage = `usage: pnpm bench [--rounds N] [--only lstm-big,...] [--contestants tapegrad,jax-js,...]
-                  [--json] [--seed S] [--sample-ms MS] [--warmup-ms MS] [--clock wall|cpu]
+                  [--json] [--seed S] [--sample-ms MS] [--warmup-ms MS] [--clock wall|cpu] [--soak N]
 workloads:   ${workloads.map((w) => w.name).join(', ')}
 contestants: ${contestantNames.join(', ')} (numpy only where python3 has numpy)`;
 
@@ -28,6 +28,7 @@ const { values } = parseArgs({
     'sample-ms': { type: 'string', default: '300' },
     'warmup-ms': { type: 'string', default: '1000' },
     clock: { type: 'string', default: 'wall' },
+    soak: { type: 'string', default: '0' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -63,6 +64,7 @@ const options: Options = {
   sampleMs: positive('sample-ms', values['sample-ms']),
   warmupMs: positive('warmup-ms', values['warmup-ms']),
   clock: values.clock === 'cpu' ? 'cpu' : 'wall',
+  soak: Math.round(positive('soak', values.soak)),
 };
 if (values.clock !== 'wall' && values.clock !== 'cpu')
   throw new Error(`--clock must be wall or cpu\n${usage}`);
@@ -102,7 +104,7 @@ if (values.json) {
       '(other work on the machine), so compare with --clock cpu.',
       'Memory: each contestant runs in a process of its own, so peak RSS is its own; "over base" subtracts the',
       'RSS before its library loaded; heap growth is JS heap + external (typed arrays, wasm memory) after the',
-      'timed rounds minus before them, both after a full GC (n/a for numpy).',
+      'timed rounds (and --soak iterations) minus before them, both after a full GC (n/a for numpy).',
       `Machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; load average ` +
         `${machine.loadAverageAtStart.join(' ')} at start, ${loadAverageAtEnd.join(' ')} at end.`,
     ].join('\n'),

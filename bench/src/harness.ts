@@ -19,6 +19,8 @@ export interface Options {
    * threads), which on a machine shared with other work leaves out the time spent descheduled.
    */
   clock: 'wall' | 'cpu';
+  /** Extra iterations after the rounds, untimed, so that heap growth covers a long run (e.g. 1,000). */
+  soak: number;
 }
 
 export interface ContestantResult {
@@ -29,6 +31,8 @@ export interface ContestantResult {
   problems: string[];
   check: Check | null;
   iterationsPerSample: number;
+  /** Iterations between the heap marks: the timed rounds and the soak. */
+  iterationsMeasured: number;
   /** Wall-clock milliseconds per iteration, one per round, in round order. */
   samples: number[];
   /** CPU milliseconds per iteration, likewise. */
@@ -84,6 +88,7 @@ export async function runWorkload(
     problems: [],
     check: null,
     iterationsPerSample: 0,
+    iterationsMeasured: 0,
     samples: [],
     cpuSamples: [],
     medianMs: null,
@@ -156,10 +161,16 @@ export async function runWorkload(
       log(`  round ${round + 1}/${options.rounds}: ${order.map((c) => c.name).join(', ')}`);
     }
     for (const child of live()) {
+      const result = results.get(child.name)!;
       try {
-        results.get(child.name)!.memory = await child.request<Memory>({ cmd: 'memory' });
+        if (options.soak > 0) {
+          log(`  ${child.name}: soak, ${options.soak} iterations`);
+          await child.request<Timing>({ cmd: 'time', iterations: options.soak });
+        }
+        result.iterationsMeasured = result.samples.length * result.iterationsPerSample + options.soak;
+        result.memory = await child.request<Memory>({ cmd: 'memory' });
       } catch (e) {
-        failed(results.get(child.name)!, e);
+        failed(result, e);
       }
     }
   } finally {
