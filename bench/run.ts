@@ -66,8 +66,7 @@ const options: Options = {
   clock: values.clock === 'cpu' ? 'cpu' : 'wall',
   soak: Math.round(positive('soak', values.soak)),
 };
-if (values.clock !== 'wall' && values.clock !== 'cpu')
-  throw new Error(`--clock must be wall or cpu\n${usage}`);
+if (values.clock !== 'wall' && values.clock !== 'cpu') fail('--clock must be wall or cpu');
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const machine = {
