@@ -6,7 +6,12 @@ export interface ClipNormOptions {
   normType?: number;
 }
 
-const withGrad = (params: Iterable<Tensor>): Tensor[] => [...params].filter((p) => p.grad !== null);
+function withGrad(op: string, params: Iterable<Tensor>): Tensor[] {
+  if (typeof (params as Partial<Iterable<Tensor>> | null)?.[Symbol.iterator] !== 'function') {
+    throw new TypeError(`${op}: expected an iterable of parameters, got ${String(params)}`);
+  }
+  return [...params].filter((p) => p.grad !== null);
+}
 
 /**
  * Scales every grad by min(1, maxNorm / (total + 1e-6)), where total is the norm of all grads taken
@@ -20,7 +25,7 @@ export function clipGradNorm(
   const normType = options.normType ?? 2;
   if (!(maxNorm >= 0)) throw new RangeError(`clipGradNorm: maxNorm must be ≥ 0, got ${maxNorm}`);
   if (!(normType > 0)) throw new RangeError(`clipGradNorm: normType must be > 0, got ${normType}`);
-  const grads = withGrad(params);
+  const grads = withGrad('clipGradNorm', params);
   let total = 0;
   for (const p of grads) {
     for (const v of p.grad!.data) {
@@ -41,6 +46,6 @@ export function clipGradNorm(
 export function clipGradValue(params: Iterable<Tensor>, clipValue: number): void {
   if (!(clipValue >= 0)) throw new RangeError(`clipGradValue: clipValue must be ≥ 0, got ${clipValue}`);
   noGrad(() => {
-    for (const p of withGrad(params)) p.grad = clip(p.grad!, -clipValue, clipValue);
+    for (const p of withGrad('clipGradValue', params)) p.grad = clip(p.grad!, -clipValue, clipValue);
   });
 }

@@ -29,6 +29,11 @@ export function xavierUniform(
   shape: readonly [number, number],
   options: InitOptions & { gain?: number } = {},
 ): Tensor {
+  if (!Array.isArray(shape) || shape.length !== 2 || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new RangeError(
+      `xavierUniform: needs a weight shape [fanOut, fanIn] of integers ≥ 0, got [${String(shape)}]`,
+    );
+  }
   const [fanOut, fanIn] = shape;
   const bound = (options.gain ?? 1) * Math.sqrt(6 / (fanIn + fanOut));
   return uniform(shape, bound, options);
@@ -40,6 +45,9 @@ export function recurrentUniform(
   hiddenSize: number,
   options: InitOptions = {},
 ): Tensor {
+  if (!Number.isInteger(hiddenSize) || hiddenSize < 1) {
+    throw new RangeError(`recurrentUniform: hiddenSize must be a positive integer, got ${hiddenSize}`);
+  }
   return uniform(shape, 1 / Math.sqrt(hiddenSize), options);
 }
 

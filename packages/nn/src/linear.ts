@@ -109,6 +109,13 @@ export class Linear extends Module {
     options: LinearOptions = {},
   ) {
     super();
+    for (const [name, n] of [
+      ['inFeatures', inFeatures],
+      ['outFeatures', outFeatures],
+    ] as const) {
+      if (!Number.isInteger(n) || n < 0)
+        throw new RangeError(`Linear: ${name} must be an integer ≥ 0, got ${n}`);
+    }
     this.weight = this.registerParameter(
       'weight',
       new Parameter(xavierUniform([outFeatures, inFeatures], options)),

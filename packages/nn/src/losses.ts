@@ -1,5 +1,6 @@
 // Losses: cross-entropy over integer class targets (stable for large logits) and mean squared error.
 import {
+  DTypeError,
   gather,
   logSoftmax,
   mean,
@@ -8,7 +9,7 @@ import {
   ShapeError,
   sub,
   sum,
-  type Tensor,
+  Tensor,
   tensor,
 } from '@tapegrad/core';
 
@@ -37,6 +38,10 @@ export function crossEntropy(
   targets: Tensor | readonly number[],
   options: LossOptions = {},
 ): Tensor {
+  if (!(logits instanceof Tensor)) throw new TypeError('crossEntropy: logits must be a Tensor');
+  if (!Array.isArray(targets) && !(targets instanceof Tensor)) {
+    throw new TypeError('crossEntropy: targets must be a Tensor or an array of class indices');
+  }
   if (logits.rank !== 2)
     throw new ShapeError(`crossEntropy: logits must be [N, C], got ${fmt(logits.shape)}`);
   const [rows, classes] = logits.shape as [number, number];
@@ -59,6 +64,14 @@ export function crossEntropy(
 
 /** (prediction - target)², averaged (or summed); the shapes must be equal (no silent broadcasting). */
 export function mse(prediction: Tensor, target: Tensor, options: LossOptions = {}): Tensor {
+  if (!(prediction instanceof Tensor) || !(target instanceof Tensor)) {
+    throw new TypeError('mse: prediction and target must be Tensors');
+  }
+  if (prediction.dtype !== target.dtype) {
+    throw new DTypeError(
+      `mse: prediction is ${prediction.dtype}, target is ${target.dtype} (cast one with astype)`,
+    );
+  }
   if (
     prediction.shape.length !== target.shape.length ||
     prediction.shape.some((d, i) => d !== target.shape[i])

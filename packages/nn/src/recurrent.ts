@@ -1,7 +1,7 @@
 // Recurrent modules: RNNCell/LSTMCell/GRUCell around the fused cells, and RNN/LSTM/GRU layers that
 // run each layer over the whole sequence as one customOp (cells/sequence.ts), so backward through time
 // is that op's hand-derived backward. Names and layout are PyTorch's.
-import { DTypeError, reshape, ShapeError, split, stack, type Tensor, transpose, zeros } from '@tapegrad/core';
+import { DTypeError, reshape, ShapeError, split, stack, Tensor, transpose, zeros } from '@tapegrad/core';
 import { gruCell } from './cells/gru.js';
 import { lstmCell } from './cells/lstm.js';
 import { type RnnNonlinearity, rnnCell } from './cells/rnn.js';
@@ -98,10 +98,18 @@ function checkNonlinearity(label: string, nonlinearity: unknown): RnnNonlinearit
 }
 
 function checkState(label: string, name: string, t: Tensor, want: number[], dtype: string): void {
+  if (!(t instanceof Tensor)) throw new TypeError(`${label}: ${name} must be a Tensor, got ${String(t)}`);
   if (t.rank !== want.length || t.shape.some((d, i) => d !== want[i])) {
     throw new ShapeError(`${label}: ${name} has shape ${fmt(t.shape)}, expected ${fmt(want)}`);
   }
   if (t.dtype !== dtype) throw new DTypeError(`${label}: ${name} is ${t.dtype}, the weights are ${dtype}`);
+}
+
+/** An LSTM state is a pair; a lone tensor would otherwise be read as no state at all. */
+function checkPair(label: string, state: unknown, names: string): void {
+  if (state !== undefined && (!Array.isArray(state) || state.length !== 2)) {
+    throw new TypeError(`${label}: the state must be a pair [${names}], got ${String(state)}`);
+  }
 }
 
 /** The cell modules' shared part: parameters weight_ih, weight_hh, bias_ih, bias_hh. */
@@ -132,6 +140,7 @@ abstract class CellModule extends Module {
   /** The state after x [B, I], from `state` (zeros when absent). */
   protected run(x: Tensor, state: readonly (Tensor | undefined)[]): Tensor[] {
     const label = `${LABEL[this.kind]}Cell`;
+    if (!(x instanceof Tensor)) throw new TypeError(`${label}: x must be a Tensor, got ${String(x)}`);
     if (x.rank !== 2)
       throw new ShapeError(`${label}: x must be [batch, ${this.inputSize}], got ${fmt(x.shape)}`);
     const want = [x.shape[0]!, this.hiddenSize];
@@ -166,6 +175,7 @@ export class LSTMCell extends CellModule {
   }
 
   forward(x: Tensor, state?: readonly [Tensor, Tensor]): [Tensor, Tensor] {
+    checkPair('LSTMCell', state, 'h, c');
     return this.run(x, state ? [state[0], state[1]] : [undefined, undefined]) as [Tensor, Tensor];
   }
 }
@@ -235,6 +245,8 @@ abstract class RecurrentLayer extends Module {
     const dtype = this.layers[0]!.weightIh.dtype;
     const timeAxis = this.batchFirst ? 1 : 0;
     const layout = this.batchFirst ? '[batch, time, input]' : '[time, batch, input]';
+    if (!(input instanceof Tensor))
+      throw new TypeError(`${label}: input must be a Tensor, got ${String(input)}`);
     if (input.rank !== 3 || input.shape[2] !== this.inputSize || input.shape[timeAxis] === 0) {
       throw new ShapeError(
         `${label}: input has shape ${fmt(input.shape)}, expected ${layout} with input ${this.inputSize} and time ≥ 1`,
@@ -289,6 +301,7 @@ export class LSTM extends RecurrentLayer {
   }
 
   forward(input: Tensor, state?: readonly [Tensor, Tensor]): LSTMOutput {
+    checkPair('LSTM', state, 'h0, c0');
     const [output, hN, cN] = this.run(input, state ? [state[0], state[1]] : [undefined, undefined]) as [
       Tensor,
       Tensor,

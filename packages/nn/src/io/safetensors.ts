@@ -42,6 +42,9 @@ export function saveSafetensors(
   source: Module | StateDict,
   metadata: Record<string, string> = {},
 ): Uint8Array {
+  if (typeof source !== 'object' || source === null) {
+    throw new CheckpointError('saveSafetensors: expected a Module or a record of name → Tensor');
+  }
   const dict = source instanceof Module ? source.stateDict() : source;
   const entries = Object.keys(dict).map((name): [string, Tensor] => {
     checkName(name);

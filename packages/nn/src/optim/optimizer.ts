@@ -1,6 +1,6 @@
 // The optimizer base: the parameters, their per-parameter state (PyTorch's slot names), zeroGrad,
 // and a state dict of tensors (`<index>.<slot>`) that saveSafetensors can write as it is.
-import { type DType, noGrad, Tensor } from '@tapegrad/core';
+import { type DType, DTypeError, noGrad, ShapeError, Tensor } from '@tapegrad/core';
 import { CheckpointError, Parameter } from '../module.js';
 
 /** One parameter's state: its step count (if the rule counts) and its buffers by slot name. */
@@ -26,6 +26,9 @@ export abstract class Optimizer {
   protected abstract readonly countsSteps: boolean;
 
   constructor(params: Iterable<Parameter>) {
+    if (typeof (params as Partial<Iterable<Parameter>> | null)?.[Symbol.iterator] !== 'function') {
+      throw new TypeError(`${new.target.name}: expected an iterable of Parameters, got ${String(params)}`);
+    }
     const list = [...params];
     list.forEach((p, i) => {
       if (!(p instanceof Parameter)) throw new TypeError(`optimizer: parameter ${i} is not a Parameter`);
@@ -36,6 +39,15 @@ export abstract class Optimizer {
 
   /** Applies one update to every parameter that has a grad. */
   step(): void {
+    // Every grad is checked before any parameter or state changes, so a bad one leaves nothing half-stepped.
+    this.params.forEach((p, i) => {
+      const g = p.grad;
+      if (g === null) return;
+      const what = `${this.constructor.name}.step: parameter ${i} is ${describe(p)} but its grad is`;
+      if (!(g instanceof Tensor)) throw new TypeError(`${what} not a Tensor`);
+      if (g.dtype !== p.dtype) throw new DTypeError(`${what} ${describe(g)}`);
+      if (!sameShape(g.shape, p.shape)) throw new ShapeError(`${what} ${describe(g)}`);
+    });
     noGrad(() => {
       for (const p of this.params) {
         if (p.grad === null) continue;
@@ -71,6 +83,9 @@ export abstract class Optimizer {
 
   /** Replaces all state; everything is checked first and nothing changes if anything is wrong. */
   loadStateDict(dict: Record<string, Tensor>): void {
+    if (typeof dict !== 'object' || dict === null) {
+      throw new CheckpointError('optimizer.loadStateDict: expected a record of key → Tensor');
+    }
     const loaded = new Map<number, ParamState>();
     const problems: string[] = [];
     for (const key of Object.keys(dict)) {
