@@ -29,7 +29,10 @@ export interface SampleOptions {
 
 export type Command = TrainOptions | SampleOptions | { command: 'help' };
 
-/** Tuned on a 2-core machine: about two minutes, well below the unigram baseline. */
+/**
+ * Tuned on the Pokémon names: held-out cross-entropy bottoms out near 2.5 nats (baseline 3.3) after
+ * 300–400 steps at any hidden size from 32 to 128, then rises as the model memorises 923 names.
+ */
 export const DEFAULTS = { hidden: 128, layers: 1, steps: 400, lr: 0.002, batch: 32, seed: 0, clip: 1 };
 
 export const HELP = `Train a character-level LSTM on short lines of text (one example per line), then sample new ones.
