@@ -84,7 +84,7 @@ interface Workspace {
   owner: Tensor | null;
 }
 
-/** Enough for a few layers' graphs alive at once; more are allocated afresh and not kept. */
+/** Enough for a few layers' graphs alive at once; past it, the pool forgets its oldest workspace. */
 const POOL_LIMIT = 8;
 const pool: Workspace[] = [];
 
