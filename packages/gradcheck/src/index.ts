@@ -27,6 +27,20 @@ export {
   type Tolerance,
 } from './gradcheck.js';
 export {
+  type Bounds,
+  checkGraphs,
+  type Graph,
+  GraphFailure,
+  type GraphOp,
+  type GraphOptions,
+  type GraphStep,
+  graphOps,
+  graphs,
+  graphToCode,
+  graphValues,
+  runGraph,
+} from './graphs.js';
+export {
   checkOverride,
   checkOverrideAt,
   formatOverrideReport,
