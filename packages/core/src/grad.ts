@@ -40,19 +40,22 @@ function trace(f: Fn, args: unknown[], indices: number[]) {
   return { value, pullback };
 }
 
+/** One grad for a single argnum, a list for a list (so `grad(f)(x)` is typed as a Tensor). */
+export type GradsOf<O extends GradOptions> = O extends { argnums: readonly number[] } ? Tensor[] : Tensor;
+
 /** grad(f) is a function returning df/dx for a scalar-valued f (of argument argnums). */
-export function grad<F extends Fn>(f: F, options: GradOptions = {}) {
-  const vg = valueAndGrad(f, options);
-  return (...args: Parameters<F>) => vg(...args)[1];
+export function grad<F extends Fn, const O extends GradOptions = { argnums: 0 }>(f: F, options?: O) {
+  const vg = valueAndGrad<F, O>(f, options);
+  return (...args: Parameters<F>): GradsOf<O> => vg(...args)[1];
 }
 
 /** Like grad, but returns [value, grads]. */
-export function valueAndGrad<F extends Fn>(f: F, options: GradOptions = {}) {
-  const argnums = options.argnums ?? 0;
-  return (...args: Parameters<F>): [Tensor, Tensor | Tensor[]] => {
+export function valueAndGrad<F extends Fn, const O extends GradOptions = { argnums: 0 }>(f: F, options?: O) {
+  const argnums = options?.argnums ?? 0;
+  return (...args: Parameters<F>): [Tensor, GradsOf<O>] => {
     const { value, pullback } = trace(f, args, argIndices(args, argnums));
     const grads = pullback(seedFor('grad', value), false);
-    return [value.detach(), typeof argnums === 'number' ? grads[0]! : grads];
+    return [value.detach(), (typeof argnums === 'number' ? grads[0]! : grads) as GradsOf<O>];
   };
 }
 

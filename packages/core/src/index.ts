@@ -3,7 +3,7 @@
 export { AnomalyError, detectAnomaly, isAnomalyEnabled, setDetectAnomaly } from './anomaly.js';
 export { type CustomOp, type CustomOpSpec, customOp } from './custom.js';
 export { type DType, DTypeError, type TypedArray } from './dtype.js';
-export { type GradOptions, grad, valueAndGrad, vjp } from './grad.js';
+export { type GradOptions, type GradsOf, grad, valueAndGrad, vjp } from './grad.js';
 export * as kernels from './kernels/index.js';
 export * from './ops/elementwise.js';
 export { type OpName, ops } from './ops/index.js';
