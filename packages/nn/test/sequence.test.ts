@@ -289,3 +289,72 @@ describe('saved activations across iterations', () => {
     });
   });
 });
+
+describe("float32 gate loops (their own exp) against float64's Math.exp and Math.tanh", () => {
+  // Pre-activations across the range: near 0 (tanh's series), moderate, saturating, past the ±100 clamp.
+  const pre = [
+    0, 1e-30, -3e-8, 0.01, -0.049, 0.05, 0.3, -0.7, 1, -2.5, 5, -9, 15, -20, 44, -88, 90, 150, -1e4,
+  ];
+  const hidden = pre.length;
+  const grid = (shift: number) => pre.map((_, j) => pre[(j + shift) % hidden]!);
+
+  it('lstmGatesForward: gates, c′, h′ and tanh c′ within 2 float32 ulps of float64', () => {
+    const gates64 = Float64Array.from([...grid(0), ...grid(3), ...grid(7), ...grid(11)]);
+    const c64 = Float64Array.from(grid(5));
+    const run = (dtype: 'float32' | 'float64') => {
+      const make = (size: number) => (dtype === 'float64' ? new Float64Array(size) : new Float32Array(size));
+      const gates = dtype === 'float64' ? Float64Array.from(gates64) : Float32Array.from(gates64);
+      const c = dtype === 'float64' ? Float64Array.from(c64) : Float32Array.from(c64);
+      const [zerosBias, cNext, hNext, tanhC] = [make(4 * hidden), make(hidden), make(hidden), make(hidden)];
+      kernels.lstmGatesForward(gates, zerosBias, zerosBias, c, cNext, hNext, tanhC, { batch: 1, hidden });
+      return [gates, cNext, hNext, tanhC];
+    };
+    const exact = run('float64');
+    run('float32').forEach((got, k) => {
+      got.forEach((v, i) => {
+        // What float64 gives, rounded once to float32, and 2 ulps of slack around it.
+        const want = Math.fround(exact[k]![i]!);
+        expect(Math.abs(v - want), `buffer ${k} [${i}]: ${v} vs ${want}`).toBeLessThanOrEqual(
+          2 * 2 ** -23 * Math.abs(want) + 1e-38,
+        );
+      });
+    });
+  });
+
+  it('rnn and GRU loops likewise, and NaN stays NaN', () => {
+    const x = [...pre, Number.NaN];
+    const width = x.length;
+    const rnn = (dtype: 'float32' | 'float64') => {
+      const gates = dtype === 'float64' ? Float64Array.from(x) : Float32Array.from(x);
+      const zerosBias = dtype === 'float64' ? new Float64Array(width) : new Float32Array(width);
+      kernels.rnnGatesForward(gates, zerosBias, zerosBias, { batch: 1, hidden: width }, 'tanh');
+      return gates;
+    };
+    const gru = (dtype: 'float32' | 'float64') => {
+      const of = (v: number[]) => (dtype === 'float64' ? Float64Array.from(v) : Float32Array.from(v));
+      const gates = of([...x, ...x.slice(5), ...x.slice(0, 5), ...x.slice(9), ...x.slice(0, 9)]);
+      const hiddenGates = of([...x.slice(2), ...x.slice(0, 2), ...x.slice(7), ...x.slice(0, 7), ...x]);
+      const zerosBias = of(new Array(3 * width).fill(0));
+      const [h, hNext, hiddenN] = [of(x.map((v) => Math.tanh(v / 3))), of(x), of(x)];
+      kernels.gruGatesForward(gates, hiddenGates, zerosBias, zerosBias, h, hNext, hiddenN, {
+        batch: 1,
+        hidden: width,
+      });
+      return [...gates, ...hNext];
+    };
+    for (const [name, run] of [
+      ['rnn', rnn],
+      ['gru', gru],
+    ] as const) {
+      const exact = Array.from(run('float64'));
+      Array.from(run('float32')).forEach((v, i) => {
+        const want = Math.fround(exact[i]!);
+        if (Number.isNaN(want)) expect(v, `${name} [${i}]`).toBeNaN();
+        else
+          expect(Math.abs(v - want), `${name} [${i}]: ${v} vs ${want}`).toBeLessThanOrEqual(
+            4 * 2 ** -23 * Math.abs(want) + 1e-38,
+          );
+      });
+    }
+  });
+});
