@@ -18,7 +18,7 @@ export class AnomalyError extends Error {
     readonly op: string,
     readonly phase: 'forward' | 'backward',
     readonly inputShapes: readonly Shape[],
-    /** The first stack frame outside core: where the op was called. */
+    /** The first stack frame outside tapegrad's packages: the user's line that led to the op. */
     readonly callSite: string,
   ) {
     super(message);
@@ -63,10 +63,23 @@ const isCoreFrame = (line: string): boolean => {
   return frame.includes(coreDir) && !frame.includes('.test.');
 };
 
+// nn's and gradcheck's sources, in this workspace or installed; an nn layer's op is reported at the user's line.
+const LIBRARY_FRAME = /(@tapegrad|packages)\/(core|nn|gradcheck)\/(src|dist)\//;
+
 /** The caller's frames of a captured stack (core's own dropped), one per line. */
 function userFrames(origin: Error | null): string[] {
   const lines = (origin?.stack ?? '').split('\n').slice(1);
   return lines.filter((line) => !isCoreFrame(line)).map((line) => line.trim());
+}
+
+/** The first frame in a user's file (not tapegrad's, not the runtime's), else the first outside core. */
+function callSiteOf(frames: readonly string[]): string {
+  const user = frames.find(
+    (f) =>
+      (!LIBRARY_FRAME.test(decodeURIComponent(f)) || f.includes('.test.')) &&
+      !/\(<anonymous>\)$|\(node:|^at node:/.test(f),
+  );
+  return (user ?? frames[0])?.replace(/^at /, '') ?? 'unknown (no stack)';
 }
 
 const fmtShape = (shape: Shape): string => `[${shape.join(',')}]`;
@@ -109,12 +122,12 @@ function anomaly(
     return found ? [`input ${i} (${describe(t)}) already held ${found.value} at ${fmtShape(found.at)}`] : [];
   });
   const frames = userFrames(origin);
-  const callSite = frames[0]?.replace(/^at /, '') ?? 'unknown (no stack)';
+  const callSite = callSiteOf(frames);
   const message = [
     `detectAnomaly: ${what}`,
     `  inputs: ${inputs.map(describe).join(', ') || 'none'}; ${bad.length > 0 ? bad.join('; ') : 'all finite'}`,
     `  '${op}' was called at ${callSite}`,
-    ...frames.slice(1, 8).map((f) => `    ${f}`),
+    ...frames.slice(0, 8).map((f) => `    ${f}`),
   ].join('\n');
   return new AnomalyError(
     message,
@@ -179,7 +192,7 @@ export function checkSeed(seed: Tensor): void {
       'backward',
       'backward',
       [seed.shape],
-      userFrames(new Error())[0] ?? 'unknown',
+      callSiteOf(userFrames(new Error())),
     );
   }
 }

@@ -509,7 +509,7 @@ describe('error families of core', () => {
       ],
       [
         'grad of a non-function result',
-        () => grad(() => 3 as never)(x4),
+        () => grad((_t: Tensor) => 3 as never)(x4),
         TypeError,
         /^grad: the function must return a Tensor/,
       ],
