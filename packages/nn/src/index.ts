@@ -23,7 +23,14 @@ export { type InitOptions, manualSeed, normal, recurrentUniform, uniform, xavier
 export { load, save } from './io/node.js';
 export { decodeSafetensors, loadSafetensors, type Safetensors, saveSafetensors } from './io/safetensors.js';
 export { Linear, type LinearOptions, linear, linearOp } from './linear.js';
-export { crossEntropy, type LossOptions, mse, type Reduction } from './losses.js';
+export {
+  crossEntropy,
+  crossEntropyOps,
+  crossEntropyReference,
+  type LossOptions,
+  mse,
+  type Reduction,
+} from './losses.js';
 export { CheckpointError, type LoadResult, Module, Parameter, type StateDict } from './module.js';
 export * from './optim/index.js';
 export {

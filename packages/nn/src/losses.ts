@@ -1,5 +1,7 @@
 // Losses: cross-entropy over integer class targets (stable for large logits) and mean squared error.
 import {
+  type CustomOp,
+  customOp,
   DTypeError,
   gather,
   logSoftmax,
@@ -10,6 +12,7 @@ import {
   sub,
   sum,
   Tensor,
+  type TypedArray,
   tensor,
 } from '@tapegrad/core';
 
@@ -28,16 +31,76 @@ function reduce(op: string, losses: Tensor, reduction: Reduction = 'mean'): Tens
   throw new RangeError(`${op}: reduction must be 'mean' or 'sum', got ${String(reduction)}`);
 }
 
-/**
- * -log softmax(logits)[target], averaged (or summed) over the rows: logits [N, C], targets N class
- * indices in [0, C) (an integer-valued Tensor [N] or numbers). logSoftmax shifts by the row max, so
- * logits near 1e4 stay finite. d logits = softmax(logits) - onehot(target), over N for 'mean'
- */
-export function crossEntropy(
-  logits: Tensor,
-  targets: Tensor | readonly number[],
-  options: LossOptions = {},
-): Tensor {
+interface CrossEntropyResiduals {
+  /** softmax(logits) [N, C], row by row; null when nothing is recorded. */
+  probabilities: TypedArray | null;
+  targets: Int32Array;
+}
+
+/** The loss of each row is lse(row) - row[target]; summed in float64 whatever the logits' dtype. */
+function crossEntropyForward(logits: Tensor, targets: Int32Array, probabilities: TypedArray | null): number {
+  const [rows, classes] = logits.shape as [number, number];
+  const x = logits.data;
+  let total = 0;
+  for (let i = 0, row = 0; i < rows; i++, row += classes) {
+    // Shifting by the row max keeps exp finite for logits near ±1e4.
+    let max = Number.NEGATIVE_INFINITY;
+    for (let j = row; j < row + classes; j++) if (x[j]! > max) max = x[j]!;
+    let sumExp = 0;
+    if (probabilities) {
+      for (let j = row; j < row + classes; j++) {
+        const e = Math.exp(x[j]! - max);
+        probabilities[j] = e;
+        sumExp += e;
+      }
+      const inverse = 1 / sumExp;
+      for (let j = row; j < row + classes; j++) probabilities[j]! *= inverse;
+    } else {
+      for (let j = row; j < row + classes; j++) sumExp += Math.exp(x[j]! - max);
+    }
+    total += max + Math.log(sumExp) - x[row + targets[i]!]!;
+  }
+  return total;
+}
+
+/** Softmax cross-entropy over rows as one op, 'mean' or 'sum'; (logits [N, C], targets [N]) → []. */
+function crossEntropyOpOf(reduction: Reduction): CustomOp<CrossEntropyResiduals> {
+  return customOp<CrossEntropyResiduals>({
+    name: 'crossEntropy',
+    forward([logits, targets], { needsGrad }) {
+      const size = logits!.size;
+      const probabilities = needsGrad
+        ? logits!.dtype === 'float64'
+          ? new Float64Array(size)
+          : new Float32Array(size)
+        : null;
+      const classIndices = Int32Array.from(targets!.data);
+      const total = crossEntropyForward(logits!, classIndices, probabilities);
+      const rows = logits!.shape[0]!;
+      const loss = tensor(reduction === 'mean' ? total / rows : total, { dtype: logits!.dtype });
+      return { outputs: loss, residuals: { probabilities, targets: classIndices } };
+    },
+    // d logits = (softmax(logits) - onehot(target))·g, over N for 'mean'; targets get no grad
+    backward([g], { probabilities, targets }, [logits]) {
+      const classes = logits!.shape[1]!;
+      const scale = g!.data[0]! / (reduction === 'mean' ? targets.length : 1);
+      const dLogits = probabilities!.slice();
+      for (let j = 0; j < dLogits.length; j++) dLogits[j]! *= scale;
+      for (let i = 0; i < targets.length; i++) dLogits[i * classes + targets[i]!]! -= scale;
+      return [new Tensor(dLogits, logits!.shape), null];
+    },
+    reference: (logits, targets) => crossEntropyReference(logits!, targets!, { reduction }),
+  });
+}
+
+/** The fused ops, one per reduction (checkOverride holds each against crossEntropyReference). */
+export const crossEntropyOps: Readonly<Record<Reduction, CustomOp<CrossEntropyResiduals>>> = {
+  mean: crossEntropyOpOf('mean'),
+  sum: crossEntropyOpOf('sum'),
+};
+
+/** Checks logits [N, C] and N class indices in [0, C); the targets as a Tensor [N]. */
+function checkCrossEntropy(logits: Tensor, targets: Tensor | readonly number[]): Tensor {
   if (!(logits instanceof Tensor)) throw new TypeError('crossEntropy: logits must be a Tensor');
   if (!Array.isArray(targets) && !(targets instanceof Tensor)) {
     throw new TypeError('crossEntropy: targets must be a Tensor or an array of class indices');
@@ -58,7 +121,36 @@ export function crossEntropy(
       throw new RangeError(`crossEntropy: target ${t} at row ${i} is not a class index in [0, ${classes})`);
     }
   }
-  const index = tensor(Array.from(values), { dtype: 'float64', shape: [rows, 1] });
+  return targets instanceof Tensor ? targets : tensor(Array.from(values), { dtype: 'float64' });
+}
+
+/**
+ * -log softmax(logits)[target], averaged (or summed) over the rows: logits [N, C], targets N class
+ * indices in [0, C) (an integer-valued Tensor [N] or numbers). One fused op: the log-sum-exp of each
+ * row shifted by its max, so logits near 1e4 stay finite; its backward is softmax - onehot.
+ */
+export function crossEntropy(
+  logits: Tensor,
+  targets: Tensor | readonly number[],
+  options: LossOptions = {},
+): Tensor {
+  const classIndices = checkCrossEntropy(logits, targets);
+  const reduction = options.reduction ?? 'mean';
+  if (reduction !== 'mean' && reduction !== 'sum') {
+    throw new RangeError(`crossEntropy: reduction must be 'mean' or 'sum', got ${String(reduction)}`);
+  }
+  return crossEntropyOps[reduction](logits, classIndices) as Tensor;
+}
+
+/** crossEntropy composed from core ops (logSoftmax, gather): the reference the fused op is checked against. */
+export function crossEntropyReference(
+  logits: Tensor,
+  targets: Tensor | readonly number[],
+  options: LossOptions = {},
+): Tensor {
+  const classIndices = checkCrossEntropy(logits, targets);
+  const rows = logits.shape[0]!;
+  const index = tensor(Array.from(classIndices.data), { dtype: 'float64', shape: [rows, 1] });
   return reduce('crossEntropy', neg(gather(logSoftmax(logits, 1), 1, index)), options.reduction);
 }
 
