@@ -1,7 +1,9 @@
-// Adam (Kingma & Ba) with PyTorch's defaults and its exact update rule, bias correction included.
-import { add, div, mul, sqrt, sub, type Tensor, zerosLike } from '@tapegrad/core';
+// Adam (Kingma & Ba) with PyTorch's defaults and its exact update rule, bias correction included;
+// each parameter's update is one fused loop (adamUpdate) that writes the new value and both moments.
+import { customOp, Tensor } from '@tapegrad/core';
+import { buffer } from '../cells/common.js';
 import type { Parameter } from '../module.js';
-import { Optimizer, type ParamState } from './optimizer.js';
+import { Optimizer, type ParamState, type ParamUpdate } from './optimizer.js';
 
 export interface AdamOptions {
   lr?: number;
@@ -10,6 +12,40 @@ export interface AdamOptions {
   /** L2 penalty added to the grad (Adam's, not AdamW's decoupled decay). */
   weightDecay?: number;
 }
+
+/**
+ * (param, grad, [lr, β₁, β₂, ε, λ, step] float64, expAvg, expAvgSq) → [param', expAvg', expAvgSq'],
+ * moments absent on the first step (zeros). An op so that anomaly mode checks it like any other.
+ */
+const adamUpdate = customOp<null>({
+  name: 'adamUpdate',
+  // g += λp; m = lerp(m, g, 1-β₁); v = β₂v + (1-β₂)g²; p -= lr/(1-β₁ᵗ) · m / (√v/√(1-β₂ᵗ) + ε)
+  forward([param, grad, hyper, expAvg, expAvgSq]) {
+    const [lr, beta1, beta2, eps, weightDecay, step] = hyper!.data as unknown as number[];
+    const p = param!.data;
+    const g = grad!.data;
+    const m = expAvg?.data;
+    const v = expAvgSq?.data;
+    const size = param!.size;
+    const value = buffer(param!.dtype, size);
+    const newM = buffer(param!.dtype, size);
+    const newV = buffer(param!.dtype, size);
+    const stepSize = lr! / (1 - beta1! ** step!);
+    const correction2 = Math.sqrt(1 - beta2! ** step!);
+    for (let i = 0; i < size; i++) {
+      const gi = weightDecay !== 0 ? g[i]! + weightDecay! * p[i]! : g[i]!;
+      const mPrev = m ? m[i]! : 0;
+      // Stored first, then read back: a float32 moment is rounded before it is used, as in PyTorch.
+      newM[i] = mPrev + (1 - beta1!) * (gi - mPrev);
+      newV[i] = beta2! * (v ? v[i]! : 0) + (1 - beta2!) * gi * gi;
+      value[i] = p[i]! - stepSize * (newM[i]! / (Math.sqrt(newV[i]!) / correction2 + eps!));
+    }
+    const shape = param!.shape;
+    return { outputs: [value, newM, newV].map((data) => new Tensor(data, shape)), residuals: null };
+  },
+  // Never differentiated: an optimizer steps under noGrad.
+  backward: (_grads, _residuals, inputs) => inputs.map(() => null),
+});
 
 export class Adam extends Optimizer {
   lr: number;
@@ -34,20 +70,20 @@ export class Adam extends Optimizer {
     this.weightDecay = weightDecay;
   }
 
-  // m = β₁m + (1-β₁)g; v = β₂v + (1-β₂)g²; p -= lr/(1-β₁ᵗ) · m / (√v/√(1-β₂ᵗ) + ε)
-  protected update(param: Parameter, grad: Tensor, state: ParamState): Tensor {
+  protected update(param: Parameter, grad: Tensor, state: Readonly<ParamState>): ParamUpdate {
     const [beta1, beta2] = this.betas;
-    const step = ++state.step;
-    const g = this.weightDecay !== 0 ? add(grad, mul(param, this.weightDecay)) : grad;
-    const expAvg = add(mul(state.buffers.get('exp_avg') ?? zerosLike(param), beta1), mul(g, 1 - beta1));
-    const expAvgSq = add(
-      mul(state.buffers.get('exp_avg_sq') ?? zerosLike(param), beta2),
-      mul(mul(g, g), 1 - beta2),
+    const hyper = new Tensor(
+      Float64Array.of(this.lr, beta1, beta2, this.eps, this.weightDecay, state.step),
+      [6],
     );
-    state.buffers.set('exp_avg', expAvg);
-    state.buffers.set('exp_avg_sq', expAvgSq);
-    const stepSize = this.lr / (1 - beta1 ** step);
-    const denom = add(div(sqrt(expAvgSq), Math.sqrt(1 - beta2 ** step)), this.eps);
-    return sub(param, mul(div(expAvg, denom), stepSize));
+    const moments = ['exp_avg', 'exp_avg_sq'].flatMap((slot) => state.buffers.get(slot) ?? []);
+    const [value, expAvg, expAvgSq] = adamUpdate(param, grad, hyper, ...moments) as Tensor[];
+    return {
+      value: value!,
+      buffers: new Map([
+        ['exp_avg', expAvg!],
+        ['exp_avg_sq', expAvgSq!],
+      ]),
+    };
   }
 }

@@ -9,6 +9,12 @@ export interface ParamState {
   buffers: Map<string, Tensor>;
 }
 
+/** What one update makes: the parameter's new value and its new buffers by slot (nothing is changed yet). */
+export interface ParamUpdate {
+  value: Tensor;
+  buffers: Map<string, Tensor>;
+}
+
 const STATE_KEY = /^(0|[1-9][0-9]*)\.([a-z_]+)$/;
 
 const sameShape = (a: readonly number[], b: readonly number[]): boolean =>
@@ -48,21 +54,27 @@ export abstract class Optimizer {
       if (g.dtype !== p.dtype) throw new DTypeError(`${what} ${describe(g)}`);
       if (!sameShape(g.shape, p.shape)) throw new ShapeError(`${what} ${describe(g)}`);
     });
-    noGrad(() => {
-      for (const p of this.params) {
-        if (p.grad === null) continue;
-        let state = this.#state.get(p);
-        if (!state) {
-          state = { step: 0, buffers: new Map() };
-          this.#state.set(p, state);
-        }
-        p.assign(this.update(p, p.grad, state));
-      }
-    });
+    // Every update is computed before any is applied, so an update that throws (anomaly mode's NaN
+    // check) leaves every parameter and its state as they were.
+    const updates = noGrad(() =>
+      this.params.flatMap((p) => {
+        if (p.grad === null) return [];
+        const state = this.#state.get(p);
+        const next: ParamState = { step: (state?.step ?? 0) + 1, buffers: state?.buffers ?? new Map() };
+        return [{ param: p, step: next.step, ...this.update(p, p.grad, next) }];
+      }),
+    );
+    for (const { param, step, value, buffers } of updates) {
+      param.assign(value);
+      this.#state.set(param, { step, buffers });
+    }
   }
 
-  /** The rule: the parameter's new value from its grad, updating `state` in place (runs under noGrad). */
-  protected abstract update(param: Parameter, grad: Tensor, state: ParamState): Tensor;
+  /**
+   * The rule: the parameter's new value and new buffers from its grad and its state, whose step is
+   * already this update's (1 on the first); runs under noGrad and must not change `state`.
+   */
+  protected abstract update(param: Parameter, grad: Tensor, state: Readonly<ParamState>): ParamUpdate;
 
   /** Clears `.grad` of every parameter (PyTorch's default set_to_none). */
   zeroGrad(): void {

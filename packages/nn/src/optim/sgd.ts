@@ -1,7 +1,9 @@
-// SGD with momentum, dampening, Nesterov and L2 weight decay: PyTorch's torch.optim.SGD rule.
-import { add, mul, sub, type Tensor } from '@tapegrad/core';
+// SGD with momentum, dampening, Nesterov and L2 weight decay: PyTorch's torch.optim.SGD rule;
+// each parameter's update is one fused loop (sgdUpdate) that writes the new value and momentum buffer.
+import { customOp, Tensor } from '@tapegrad/core';
+import { buffer } from '../cells/common.js';
 import type { Parameter } from '../module.js';
-import { Optimizer, type ParamState } from './optimizer.js';
+import { Optimizer, type ParamState, type ParamUpdate } from './optimizer.js';
 
 export interface SGDOptions {
   lr: number;
@@ -10,6 +12,38 @@ export interface SGDOptions {
   nesterov?: boolean;
   weightDecay?: number;
 }
+
+/**
+ * (param, grad, [lr, μ, τ, nesterov 0|1, λ] float64, momentumBuffer) → [param', momentumBuffer'] (the
+ * buffer absent on the first step), or → param' alone without momentum. An op so that anomaly mode checks it.
+ */
+const sgdUpdate = customOp<null>({
+  name: 'sgdUpdate',
+  // g += λp; b = g on the first step, else μb + (1-τ)g; g = nesterov ? g + μb : b; p -= lr·g
+  forward([param, grad, hyper, previous]) {
+    const [lr, momentum, dampening, nesterov, weightDecay] = hyper!.data as unknown as number[];
+    const p = param!.data;
+    const g = grad!.data;
+    const b = previous?.data;
+    const size = param!.size;
+    const value = buffer(param!.dtype, size);
+    const newB = momentum !== 0 ? buffer(param!.dtype, size) : null;
+    for (let i = 0; i < size; i++) {
+      let step = weightDecay !== 0 ? g[i]! + weightDecay! * p[i]! : g[i]!;
+      if (newB) {
+        // Stored first, then read back: a float32 buffer is rounded before it is used, as in PyTorch.
+        newB[i] = b ? momentum! * b[i]! + (1 - dampening!) * step : step;
+        step = nesterov ? step + momentum! * newB[i]! : newB[i]!;
+      }
+      value[i] = p[i]! - lr! * step;
+    }
+    const shape = param!.shape;
+    const outputs = newB ? [new Tensor(value, shape), new Tensor(newB, shape)] : new Tensor(value, shape);
+    return { outputs, residuals: null };
+  },
+  // Never differentiated: an optimizer steps under noGrad.
+  backward: (_grads, _residuals, inputs) => inputs.map(() => null),
+});
 
 export class SGD extends Optimizer {
   /** Hyperparameters are plain fields, so a schedule may change them between steps. */
@@ -37,15 +71,12 @@ export class SGD extends Optimizer {
     this.weightDecay = weightDecay;
   }
 
-  // g += λ·p; b = g on the first step, else μ·b + (1 - τ)·g; g = nesterov ? g + μ·b : b; p -= lr·g
-  protected update(param: Parameter, grad: Tensor, state: ParamState): Tensor {
-    let g = this.weightDecay !== 0 ? add(grad, mul(param, this.weightDecay)) : grad;
-    if (this.momentum !== 0) {
-      const previous = state.buffers.get('momentum_buffer');
-      const buffer = previous ? add(mul(previous, this.momentum), mul(g, 1 - this.dampening)) : g;
-      state.buffers.set('momentum_buffer', buffer);
-      g = this.nesterov ? add(g, mul(buffer, this.momentum)) : buffer;
-    }
-    return sub(param, mul(g, this.lr));
+  protected update(param: Parameter, grad: Tensor, state: Readonly<ParamState>): ParamUpdate {
+    const { lr, momentum, dampening, nesterov, weightDecay } = this;
+    const hyper = new Tensor(Float64Array.of(lr, momentum, dampening, nesterov ? 1 : 0, weightDecay), [5]);
+    if (momentum === 0) return { value: sgdUpdate(param, grad, hyper) as Tensor, buffers: state.buffers };
+    const previous = state.buffers.get('momentum_buffer');
+    const [value, buffer] = sgdUpdate(param, grad, hyper, ...(previous ? [previous] : [])) as Tensor[];
+    return { value: value!, buffers: new Map([['momentum_buffer', buffer!]]) };
   }
 }
