@@ -1,19 +1,19 @@
-// tapegrad: the fused nn cells unrolled over time on the tape, then nn's linear and crossEntropy over
-// all steps at once; valueAndGrad over the six parameters. One contestant per gemm backend.
-import { concat, kernels, type Tensor, tensor, valueAndGrad } from '@tapegrad/core';
-import { crossEntropy, gruCell, linear, lstmCell, rnnCell } from '@tapegrad/nn';
+// tapegrad: nn's whole-sequence recurrent op (what the RNN/LSTM/GRU layers run: every step's input
+// projection in one gemm, BPTT by hand), then nn's linear and crossEntropy over all steps at once;
+// valueAndGrad over the six parameters. One contestant per gemm backend.
+import { kernels, reshape, type Tensor, tensor, valueAndGrad } from '@tapegrad/core';
+import { crossEntropy, gruSequence, linear, lstmSequence, rnnSequence } from '@tapegrad/nn';
 import { type Contestant, type Runner, summarize } from '../contestant.js';
 import { type CellKind, type ParamName, type Problem, paramNames } from '../workloads.js';
 
 type Backend = kernels.GemmBackend;
 
-// state is [h] or [h, c]; p is [weightIh, weightHh, biasIh, biasHh].
-type Step = (x: Tensor, state: Tensor[], p: Tensor[]) => Tensor[];
-
-const cells: Record<CellKind, Step> = {
-  rnn: (x, [h], [wIh, wHh, bIh, bHh]) => [rnnCell(x, h!, wIh!, wHh!, bIh!, bHh!, { nonlinearity: 'tanh' })],
-  lstm: (x, [h, c], [wIh, wHh, bIh, bHh]) => lstmCell(x, h!, c!, wIh!, wHh!, bIh!, bHh!),
-  gru: (x, [h], [wIh, wHh, bIh, bHh]) => [gruCell(x, h!, wIh!, wHh!, bIh!, bHh!)],
+// p is [weightIh, weightHh, biasIh, biasHh, ...]; the LSTM's c0 is the same zeros as h0.
+type Seq = (x: Tensor, h0: Tensor, p: Tensor[]) => Tensor;
+const cells: Record<CellKind, Seq> = {
+  rnn: (x, h0, [a, b, c, d]) => rnnSequence(x, h0, a!, b!, c!, d!)[0],
+  lstm: (x, h0, [a, b, c, d]) => lstmSequence(x, h0, h0, a!, b!, c!, d!)[0],
+  gru: (x, h0, [a, b, c, d]) => gruSequence(x, h0, a!, b!, c!, d!)[0],
 };
 
 const label: Record<Backend, string> = {
@@ -25,29 +25,19 @@ const label: Record<Backend, string> = {
 function tapegrad(backend: Backend): Contestant {
   return {
     name: backend === 'auto' ? 'tapegrad' : `tapegrad-${backend}`,
-    describe: () => `tapegrad, fused nn cells, ${label[backend]}, one thread`,
+    describe: () => `tapegrad, fused whole-sequence nn ops, ${label[backend]}, one thread`,
     async create(problem: Problem): Promise<Runner> {
       const { steps: T, batch: B, input: I, hidden: H, cell } = problem.workload;
       const params = paramNames.map((name) =>
         tensor(problem.params[name].data, { shape: problem.params[name].shape }),
       );
-      const xs = Array.from({ length: T }, (_, t) =>
-        tensor(problem.inputs.subarray(t * B * I, (t + 1) * B * I), { shape: [B, I] }),
-      );
-      // Row t·B + b of the stacked logits has target targets[t·B + b].
+      const x = tensor(problem.inputs.subarray(0, T * B * I), { shape: [T, B, I] });
       const targets = tensor(Float64Array.from(problem.targets), { shape: [T * B] });
       const step = cells[cell];
-
+      const h0 = tensor(new Float32Array(B * H), { shape: [B, H] });
       const loss = (...p: Tensor[]): Tensor => {
-        const zeros = () => tensor(new Float32Array(B * H), { shape: [B, H] });
-        let state = cell === 'lstm' ? [zeros(), zeros()] : [zeros()];
-        const hs: Tensor[] = [];
-        for (const x of xs) {
-          state = step(x, state, p);
-          hs.push(state[0]!);
-        }
-        // logits = h·W_outᵀ + b_out for every (t, b) at once; loss = Σ -log softmax(logits)[target]
-        const logits = linear(concat(hs, 0), p[4]!, p[5]!);
+        const out = step(x, h0, p);
+        const logits = linear(reshape(out, [T * B, H]), p[4]!, p[5]!);
         return crossEntropy(logits, targets, { reduction: 'sum' });
       };
       const lossAndGrads = valueAndGrad(loss, { argnums: [0, 1, 2, 3, 4, 5] });
