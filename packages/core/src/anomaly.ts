@@ -57,7 +57,12 @@ export function detectAnomaly<T>(fn: () => T): T {
 
 // Frames from core's own files (src/ under vitest and tsx, dist/ when built) are not the caller's;
 // core's tests beside its sources are.
-const coreDir = decodeURIComponent(new URL('.', import.meta.url).pathname);
+// The directory is read off this module's own stack frame (import.meta.url does not exist in the CJS build).
+const coreDir = ((): string => {
+  const frame = decodeURIComponent((new Error().stack ?? '').split('\n')[1] ?? '');
+  const path = /(?:\(|at )(?:file:\/\/)?(.+[\\/])[^\\/]+:\d+:\d+\)?$/.exec(frame.trim())?.[1];
+  return path ?? '\0'; // no stack: no frame is taken for core's own
+})();
 const isCoreFrame = (line: string): boolean => {
   const frame = decodeURIComponent(line);
   return frame.includes(coreDir) && !frame.includes('.test.');
