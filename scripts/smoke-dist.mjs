@@ -19,5 +19,6 @@ const x = core.tensor([[1, 2]], { requiresGrad: true });
 core.sum(core.tanh(x)).backward();
 const lstm = new nn.LSTM(2, 3);
 const { output } = lstm.forward(core.tensor(new Float32Array(2 * 1 * 2), { shape: [2, 1, 2] }));
-if (x.grad?.shape.join() !== '1,2' || output.shape.join() !== '2,1,3') throw new Error('built packages misbehave');
+if (x.grad?.shape.join() !== '1,2' || output.shape.join() !== '2,1,3')
+  throw new Error('built packages misbehave');
 console.log('built packages load as ESM and CJS and run');
