@@ -63,6 +63,7 @@ export function record<T extends Tensor | Tensor[]>(
   const origin = anomalyEnabled ? checkForward(op, inputs, outputs) : null;
   if (!needsGrad(inputs)) return outputs;
   const list = Array.isArray(outputs) ? outputs : [outputs];
+  // Only the shapes and dtypes of the outputs: the node must not keep an unused output's values alive.
   const node: Node = {
     op,
     seq: seq++,
@@ -71,11 +72,12 @@ export function record<T extends Tensor | Tensor[]>(
     backward,
     origin,
   };
-  list.forEach((t, i) => {
+  for (let i = 0; i < list.length; i++) {
+    const t = list[i]!;
     t.node = node;
     t.outputIndex = i;
     t.requiresGrad = true;
-  });
+  }
   return outputs;
 }
 
@@ -165,9 +167,11 @@ export function runBackward(
       const slots = nodeGrads.get(node);
       if (!slots) continue; // every path to it was cut (a vjp returned null)
       nodeGrads.delete(node);
-      const grads = node.outputs.map(
-        (o, i) => slots[i] ?? new Tensor(allocate(o.dtype, sizeOf(o.shape)), o.shape),
-      );
+      const grads: Tensor[] = [];
+      for (let i = 0; i < node.outputs.length; i++) {
+        const o = node.outputs[i]!;
+        grads.push(slots[i] ?? new Tensor(allocate(o.dtype, sizeOf(o.shape)), o.shape));
+      }
       const inputGrads = anomalyEnabled ? checkedBackward(node, grads) : node.backward!(grads);
       if (!options.retainGraph) node.backward = null;
       if (!Array.isArray(inputGrads)) {
@@ -178,15 +182,15 @@ export function runBackward(
           `backward: '${node.op}' returned ${inputGrads.length} grads for ${node.inputs.length} inputs`,
         );
       }
-      node.inputs.forEach((input, i) => {
+      for (let i = 0; i < node.inputs.length; i++) {
         const g = inputGrads[i];
         if (g !== null && g !== undefined && !(g instanceof Tensor)) {
           throw new TypeError(
             `backward: '${node.op}' returned ${String(g)} for input ${i} (a Tensor or null expected)`,
           );
         }
-        if (g) deliver(input, fitGrad(node.op, i, input, g));
-      });
+        if (g) deliver(node.inputs[i]!, fitGrad(node.op, i, node.inputs[i]!, g));
+      }
     }
   });
   return leafGrads;

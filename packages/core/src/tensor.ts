@@ -31,7 +31,8 @@ export class Tensor {
       throw new ShapeError(`tensor: ${data.length} values do not fill shape [${shape.join(',')}] (${size})`);
     }
     this.data = data;
-    this.shape = Object.freeze([...shape]);
+    // A frozen shape (every tensor's own) is shared as it is; any other is copied so that it cannot change.
+    this.shape = Object.isFrozen(shape) ? shape : Object.freeze([...shape]);
     this.dtype = dtypeOf(data);
     this.size = size;
     this.requiresGrad = requiresGrad;
