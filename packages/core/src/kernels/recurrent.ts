@@ -152,15 +152,28 @@ export function lstmGatesForward(
   tanhCNext: TypedArray,
   dims: CellDims,
 ): void {
-  lstmForwardAt(gates, 0, biasIh, biasHh, c, 0, cNext, hNext, tanhCNext, 0, dims);
+  lstmForwardAt(gates, 0, sumBiases(biasIh, biasHh), c, 0, cNext, hNext, tanhCNext, 0, dims);
 }
 
-/** lstmGatesForward on the [B, 4H] block of gates at gatesAt, c's [B, H] block at cAt, the outputs' at nextAt. */
+/** Grown as needed and reused: the sums are read only within the call that wrote them. */
+let biasSums = new Float64Array(0);
+
+/** biasIh + biasHh in float64, added once per call rather than once per row; biasSums itself. */
+function sumBiases(biasIh: TypedArray, biasHh: TypedArray): Float64Array {
+  const n = biasIh.length;
+  if (biasSums.length < n) biasSums = new Float64Array(n);
+  for (let k = 0; k < n; k++) biasSums[k] = biasIh[k]! + biasHh[k]!;
+  return biasSums;
+}
+
+/**
+ * lstmGatesForward on the [B, 4H] block of gates at gatesAt, c's [B, H] block at cAt, the outputs' at
+ * nextAt; bias is biasIh + biasHh (sumBiases).
+ */
 function lstmForwardAt(
   gates: TypedArray,
   gatesAt: number,
-  biasIh: TypedArray,
-  biasHh: TypedArray,
+  bias: Float64Array,
   c: TypedArray,
   cAt: number,
   cNext: TypedArray,
@@ -176,9 +189,9 @@ function lstmForwardAt(
     const prev = cAt + b * H;
     const next = nextAt + b * H;
     // One activation per loop (i and f, the first 2H; g; o): small call sites that V8 inlines.
-    for (let k = 0; k < 2 * H; k++) gates[row + k] = sigmoid(gates[row + k]! + biasIh[k]! + biasHh[k]!);
-    for (let k = 2 * H; k < 3 * H; k++) gates[row + k] = tanh(gates[row + k]! + biasIh[k]! + biasHh[k]!);
-    for (let k = 3 * H; k < 4 * H; k++) gates[row + k] = sigmoid(gates[row + k]! + biasIh[k]! + biasHh[k]!);
+    for (let k = 0; k < 2 * H; k++) gates[row + k] = sigmoid(gates[row + k]! + bias[k]!);
+    for (let k = 2 * H; k < 3 * H; k++) gates[row + k] = tanh(gates[row + k]! + bias[k]!);
+    for (let k = 3 * H; k < 4 * H; k++) gates[row + k] = sigmoid(gates[row + k]! + bias[k]!);
     for (let j = 0; j < H; j++) {
       // c' = f⊙c + i⊙g, h' = o⊙tanh(c')
       const cj = gates[row + H + j]! * c[prev + j]! + gates[row + j]! * gates[row + 2 * H + j]!;
@@ -460,13 +473,14 @@ export function lstmSequenceForward(
 ): void {
   const { steps, batch, hidden: H } = dims;
   const block = batch * H;
+  const bias = sumBiases(biasIh, biasHh);
   for (let t = 0; t < steps; t++) {
     const gatesAt = t * 4 * block;
     const recurrent = { m: batch, n: 4 * H, k: H, transB: true, accumulate: true, cOffset: gatesAt };
     if (t === 0) gemm(h0, weightHh, gates, recurrent);
     else gemm(output, weightHh, gates, { ...recurrent, aOffset: (t - 1) * block });
     const [c, cAt] = t === 0 ? [c0, 0] : [cells, (t - 1) * block];
-    lstmForwardAt(gates, gatesAt, biasIh, biasHh, c, cAt, cells, output, tanhCells, t * block, dims);
+    lstmForwardAt(gates, gatesAt, bias, c, cAt, cells, output, tanhCells, t * block, dims);
   }
 }
 
