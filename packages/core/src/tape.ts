@@ -81,17 +81,21 @@ export function record<T extends Tensor | Tensor[]>(
   return outputs;
 }
 
+// The helpers of collect and runBackward are module functions rather than closures made per call:
+// a backward of a small graph is mostly such overhead.
+
+function visit(node: Node | null, seen: Set<Node>, stack: Node[]): void {
+  if (node && !seen.has(node)) {
+    seen.add(node);
+    stack.push(node);
+  }
+}
+
 /** Collects the nodes reachable from the roots, without recursion, newest first. */
 function collect(roots: readonly Tensor[]): Node[] {
   const seen = new Set<Node>();
   const stack: Node[] = [];
-  const visit = (node: Node | null): void => {
-    if (node && !seen.has(node)) {
-      seen.add(node);
-      stack.push(node);
-    }
-  };
-  for (const r of roots) visit(r.node);
+  for (const r of roots) visit(r.node, seen, stack);
   while (stack.length > 0) {
     const node = stack.pop()!;
     if (node.backward === null) {
@@ -100,7 +104,7 @@ function collect(roots: readonly Tensor[]): Node[] {
           'pass { retainGraph: true } to the first backward to walk it again',
       );
     }
-    for (const input of node.inputs) if (input.requiresGrad) visit(input.node);
+    for (const input of node.inputs) if (input.requiresGrad) visit(input.node, seen, stack);
   }
   return [...seen].sort((a, b) => b.seq - a.seq);
 }
@@ -132,6 +136,24 @@ function fitGrad(op: string, index: number, input: Tensor, g: Tensor): Tensor {
   return new Tensor(g.dtype === 'float64' ? sums : Float32Array.from(sums), input.shape);
 }
 
+/** The grads that have reached each node's outputs so far. */
+type NodeGrads = Map<Node, (Tensor | undefined)[]>;
+
+/** Adds g to the grad of t: in its node's slot for t, or for a leaf in leafGrads. */
+function deliver(t: Tensor, g: Tensor, nodeGrads: NodeGrads, leafGrads: Map<Tensor, Tensor>): void {
+  if (!t.requiresGrad) return;
+  if (t.node) {
+    let slots = nodeGrads.get(t.node);
+    if (!slots) {
+      slots = new Array(t.node.outputs.length);
+      nodeGrads.set(t.node, slots);
+    }
+    slots[t.outputIndex] = accumulate(slots[t.outputIndex], g);
+  } else {
+    leafGrads.set(t, accumulate(leafGrads.get(t), g));
+  }
+}
+
 /**
  * Runs the vjps from roots (seeded with seeds) and returns the grads that reach leaves which
  * require grad. Saved values are freed unless retainGraph. Everything is checked before any
@@ -143,24 +165,11 @@ export function runBackward(
   options: BackwardOptions = {},
 ): Map<Tensor, Tensor> {
   const nodes = collect(roots);
-  const nodeGrads = new Map<Node, (Tensor | undefined)[]>();
+  const nodeGrads: NodeGrads = new Map();
   const leafGrads = new Map<Tensor, Tensor>();
-  const deliver = (t: Tensor, g: Tensor): void => {
-    if (!t.requiresGrad) return;
-    if (t.node) {
-      let slots = nodeGrads.get(t.node);
-      if (!slots) {
-        slots = new Array(t.node.outputs.length);
-        nodeGrads.set(t.node, slots);
-      }
-      slots[t.outputIndex] = accumulate(slots[t.outputIndex], g);
-    } else {
-      leafGrads.set(t, accumulate(leafGrads.get(t), g));
-    }
-  };
   roots.forEach((r, i) => {
     if (anomalyEnabled) checkSeed(seeds[i]!);
-    deliver(r, seeds[i]!);
+    deliver(r, seeds[i]!, nodeGrads, leafGrads);
   });
   noGrad(() => {
     for (const node of nodes) {
@@ -189,7 +198,7 @@ export function runBackward(
             `backward: '${node.op}' returned ${String(g)} for input ${i} (a Tensor or null expected)`,
           );
         }
-        if (g) deliver(node.inputs[i]!, fitGrad(node.op, i, node.inputs[i]!, g));
+        if (g) deliver(node.inputs[i]!, fitGrad(node.op, i, node.inputs[i]!, g), nodeGrads, leafGrads);
       }
     }
   });

@@ -43,6 +43,14 @@ function checkLinear(inputs: readonly Tensor[]): Dims {
   return { rows: x.size / inFeatures, inFeatures, outFeatures };
 }
 
+/** A grad for t computed into a fresh buffer, or null if t is absent or does not require grad. */
+function grad(t: Tensor | undefined, compute: (out: TypedArray) => void): Tensor | null {
+  if (!t?.requiresGrad) return null;
+  const out = buffer(t, t.size);
+  compute(out);
+  return new Tensor(out, t.shape);
+}
+
 /** y [..., out] = x [..., in] · weightᵀ (+ bias [out]); the leading axes of x are rows. */
 export const linearOp = customOp<Dims>({
   name: 'linear',
@@ -64,12 +72,6 @@ export const linearOp = customOp<Dims>({
   backward([g], { rows, inFeatures, outFeatures }, inputs) {
     const [x, weight, bias] = inputs as [Tensor, Tensor, Tensor | undefined];
     const gy = g!.data;
-    const grad = (t: Tensor | undefined, compute: (out: TypedArray) => void): Tensor | null => {
-      if (!t?.requiresGrad) return null;
-      const out = buffer(t, t.size);
-      compute(out);
-      return new Tensor(out, t.shape);
-    };
     // dx = g·W, dW = gᵀ·x, db = Σ_rows g
     const grads = [
       grad(x, (out) => kernels.gemm(gy, weight.data, out, { m: rows, n: inFeatures, k: outFeatures })),

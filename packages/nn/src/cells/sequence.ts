@@ -53,21 +53,16 @@ function checkSequence(
   const hidden = h0.shape[1]!;
   const width = gateCount * hidden;
   const states = names.length - 5;
-  const expected = [
-    ...Array.from({ length: states }, () => [batch, hidden]),
-    [width, input],
-    [width, hidden],
-    [width],
-    [width],
-  ];
-  expected.forEach((want, k) => {
-    const t = inputs[k + 1]!;
-    if (t.rank !== want.length || t.shape.some((d, a) => d !== want[a])) {
+  const expected = [[width, input], [width, hidden], [width], [width]];
+  for (let k = 1; k < inputs.length; k++) {
+    const want = k <= states ? [batch, hidden] : expected[k - states - 1]!;
+    const t = inputs[k]!;
+    if (t.rank !== want.length || t.shape[0] !== want[0] || t.shape[1] !== want[1]) {
       throw new ShapeError(
-        `${op}: ${names[k + 1]} has shape ${fmt(t.shape)}, expected ${fmt(want)} for x ${fmt(x.shape)} and ${names[1]} ${fmt(h0.shape)}`,
+        `${op}: ${names[k]} has shape ${fmt(t.shape)}, expected ${fmt(want)} for x ${fmt(x.shape)} and ${names[1]} ${fmt(h0.shape)}`,
       );
     }
-  });
+  }
   return { steps, batch, input, hidden, width };
 }
 
@@ -113,14 +108,14 @@ function lend(workspace: Workspace, outputs: readonly Tensor[], recording: boole
  * Scratch that lives within one forward or backward call (they never nest): one growing buffer per
  * role and dtype, so backward through time allocates nothing but the grads it returns.
  */
-const scratchBuffers = new Map<string, TypedArray>();
+const scratchBuffers: Record<DType, Map<string, TypedArray>> = { float32: new Map(), float64: new Map() };
 
 function scratch(role: string, dtype: DType, size: number): TypedArray {
-  const key = `${role}:${dtype}`;
-  let held = scratchBuffers.get(key);
+  const buffers = scratchBuffers[dtype];
+  let held = buffers.get(role);
   if (!held || held.length < size) {
     held = buffer(dtype, size);
-    scratchBuffers.set(key, held);
+    buffers.set(role, held);
   }
   return held.length === size ? held : held.subarray(0, size);
 }
@@ -137,6 +132,14 @@ const lastStep = (data: TypedArray, s: SequenceShape): Tensor => {
 /** gates [T·B, G·H] = X·W_ihᵀ for every step at once. */
 function projectInputs(s: SequenceShape, x: Tensor, weightIh: Tensor, gates: TypedArray): void {
   kernels.gemm(x.data, weightIh.data, gates, { m: s.steps * s.batch, n: s.width, k: s.input, transB: true });
+}
+
+/** A grad for t computed into a fresh buffer, or null if t does not require grad. */
+function grad(t: Tensor, compute: (out: TypedArray) => void): Tensor | null {
+  if (!t.requiresGrad) return null;
+  const out = buffer(t.dtype, t.size);
+  compute(out);
+  return wrap(out, t.shape);
 }
 
 /**
@@ -156,12 +159,6 @@ function projectionGrads(
 ): { dx: Tensor | null; dWeightIh: Tensor | null; dWeightHh: Tensor | null } {
   const { steps, batch, input, hidden, width } = s;
   const rows = steps * batch;
-  const grad = (t: Tensor, compute: (out: TypedArray) => void): Tensor | null => {
-    if (!t.requiresGrad) return null;
-    const out = buffer(t.dtype, t.size);
-    compute(out);
-    return wrap(out, t.shape);
-  };
   return {
     // dX = dGates_ih · W_ih
     dx: grad(x, (out) => kernels.gemm(dInputGates, weightIh.data, out, { m: rows, n: input, k: width })),
