@@ -63,6 +63,18 @@ function crossEntropyForward(logits: Tensor, targets: Int32Array, probabilities:
   return total;
 }
 
+/** A targets tensor's data never changes, so its class indices are converted once and then reused. */
+const classIndexCache = new WeakMap<Tensor, Int32Array>();
+
+function classIndicesOf(targets: Tensor): Int32Array {
+  let indices = classIndexCache.get(targets);
+  if (!indices) {
+    indices = Int32Array.from(targets.data);
+    classIndexCache.set(targets, indices);
+  }
+  return indices;
+}
+
 /** Softmax cross-entropy over rows as one op, 'mean' or 'sum'; (logits [N, C], targets [N]) → []. */
 function crossEntropyOpOf(reduction: Reduction): CustomOp<CrossEntropyResiduals> {
   return customOp<CrossEntropyResiduals>({
@@ -74,7 +86,7 @@ function crossEntropyOpOf(reduction: Reduction): CustomOp<CrossEntropyResiduals>
           ? new Float64Array(size)
           : new Float32Array(size)
         : null;
-      const classIndices = Int32Array.from(targets!.data);
+      const classIndices = classIndicesOf(targets!);
       const total = crossEntropyForward(logits!, classIndices, probabilities);
       const rows = logits!.shape[0]!;
       const loss = tensor(reduction === 'mean' ? total / rows : total, { dtype: logits!.dtype });

@@ -123,10 +123,14 @@ function scratch(role: string, dtype: DType, size: number): TypedArray {
 /** A tensor over a buffer made here (no copy; nothing writes to it after). */
 const wrap = (data: TypedArray, shape: readonly number[]): Tensor => new Tensor(data, shape);
 
-/** A tensor of one [B, H] step block of a [T·B, H] buffer (a copy: the buffer may be a reused workspace). */
-const lastStep = (data: TypedArray, s: SequenceShape): Tensor => {
+/**
+ * A tensor of the last [B, H] step block of a [T·B, H] buffer: a view of the output's own buffer (never
+ * written again), else a copy (the buffer may be a reused workspace).
+ */
+const lastStep = (data: TypedArray, s: SequenceShape, view = false): Tensor => {
   const block = s.batch * s.hidden;
-  return wrap(data.slice((s.steps - 1) * block, s.steps * block), [s.batch, s.hidden]);
+  const [start, end] = [(s.steps - 1) * block, s.steps * block];
+  return wrap(view ? data.subarray(start, end) : data.slice(start, end), [s.batch, s.hidden]);
 };
 
 /** gates [T·B, G·H] = X·W_ihᵀ for every step at once. */
@@ -193,6 +197,13 @@ function projectionGrads(
 const biasGrad = (bias: Tensor, dBias: TypedArray): Tensor | null =>
   bias.requiresGrad ? wrap(dBias.slice(), bias.shape) : null;
 
+/** The equal grads of biasIh and biasHh (RNN, LSTM): one copy of dBias, shared, as tensors never change. */
+function sharedBiasGrads(biasIh: Tensor, biasHh: Tensor, dBias: TypedArray): [Tensor | null, Tensor | null] {
+  if (!biasIh.requiresGrad || !biasHh.requiresGrad) return [biasGrad(biasIh, dBias), biasGrad(biasHh, dBias)];
+  const copy = dBias.slice();
+  return [wrap(copy, biasIh.shape), wrap(copy, biasHh.shape)];
+}
+
 /** A state grad [B, H] from a carry buffer, or null. */
 const stateGrad = (state: Tensor, carry: TypedArray): Tensor | null =>
   state.requiresGrad ? wrap(carry.slice(), state.shape) : null;
@@ -238,7 +249,7 @@ function rnnSequenceOp(nonlinearity: RnnNonlinearity): CustomOp<RnnResiduals | n
         nonlinearity,
       );
       return {
-        outputs: [wrap(output, [steps, batch, hidden]), lastStep(output, shape)],
+        outputs: [wrap(output, [steps, batch, hidden]), lastStep(output, shape, true)],
         residuals: needsGrad ? { shape, output } : null,
       };
     },
@@ -262,14 +273,7 @@ function rnnSequenceOp(nonlinearity: RnnNonlinearity): CustomOp<RnnResiduals | n
       );
       const d = projectionGrads(shape, x, h0, output, weightIh, weightHh, dGates, dGates);
       // db_ih = db_hh = Σ_{t,b} dGates
-      return [
-        d.dx,
-        stateGrad(h0, dh),
-        d.dWeightIh,
-        d.dWeightHh,
-        biasGrad(biasIh, dBias),
-        biasGrad(biasHh, dBias),
-      ];
+      return [d.dx, stateGrad(h0, dh), d.dWeightIh, d.dWeightHh, ...sharedBiasGrads(biasIh, biasHh, dBias)];
     },
     reference: (x, h0, weightIh, weightHh, biasIh, biasHh) =>
       unrolled(x!, [h0!], (xt, [h]) => [
@@ -343,7 +347,11 @@ export const lstmSequenceOp: CustomOp<LstmResiduals | null> = customOp<LstmResid
       tanhCells,
       shape,
     );
-    const outputs = [wrap(output, [steps, batch, hidden]), lastStep(output, shape), lastStep(cells, shape)];
+    const outputs = [
+      wrap(output, [steps, batch, hidden]),
+      lastStep(output, shape, true),
+      lastStep(cells, shape),
+    ];
     lend(workspace, outputs, needsGrad);
     return { outputs, residuals: needsGrad ? { shape, output, workspace } : null };
   },
@@ -379,8 +387,7 @@ export const lstmSequenceOp: CustomOp<LstmResiduals | null> = customOp<LstmResid
       stateGrad(c0, dc),
       d.dWeightIh,
       d.dWeightHh,
-      biasGrad(biasIh, dBias),
-      biasGrad(biasHh, dBias),
+      ...sharedBiasGrads(biasIh, biasHh, dBias),
     ];
   },
   reference: (x, h0, c0, weightIh, weightHh, biasIh, biasHh) =>
@@ -433,7 +440,7 @@ export const gruSequenceOp: CustomOp<GruResiduals | null> = customOp<GruResidual
       hiddenN,
       shape,
     );
-    const outputs = [wrap(output, [steps, batch, hidden]), lastStep(output, shape)];
+    const outputs = [wrap(output, [steps, batch, hidden]), lastStep(output, shape, true)];
     lend(workspace, outputs, needsGrad);
     return { outputs, residuals: needsGrad ? { shape, output, workspace } : null };
   },
