@@ -4,6 +4,7 @@ import {
   customOp,
   DTypeError,
   gather,
+  kernels,
   logSoftmax,
   mean,
   mul,
@@ -37,32 +38,6 @@ interface CrossEntropyResiduals {
   targets: Int32Array;
 }
 
-/** The loss of each row is lse(row) - row[target]; summed in float64 whatever the logits' dtype. */
-function crossEntropyForward(logits: Tensor, targets: Int32Array, probabilities: TypedArray | null): number {
-  const [rows, classes] = logits.shape as [number, number];
-  const x = logits.data;
-  let total = 0;
-  for (let i = 0, row = 0; i < rows; i++, row += classes) {
-    // Shifting by the row max keeps exp finite for logits near ±1e4.
-    let max = Number.NEGATIVE_INFINITY;
-    for (let j = row; j < row + classes; j++) if (x[j]! > max) max = x[j]!;
-    let sumExp = 0;
-    if (probabilities) {
-      for (let j = row; j < row + classes; j++) {
-        const e = Math.exp(x[j]! - max);
-        probabilities[j] = e;
-        sumExp += e;
-      }
-      const inverse = 1 / sumExp;
-      for (let j = row; j < row + classes; j++) probabilities[j]! *= inverse;
-    } else {
-      for (let j = row; j < row + classes; j++) sumExp += Math.exp(x[j]! - max);
-    }
-    total += max + Math.log(sumExp) - x[row + targets[i]!]!;
-  }
-  return total;
-}
-
 /** A targets tensor's data never changes, so its class indices are converted once and then reused. */
 const classIndexCache = new WeakMap<Tensor, Int32Array>();
 
@@ -87,8 +62,9 @@ function crossEntropyOpOf(reduction: Reduction): CustomOp<CrossEntropyResiduals>
           : new Float32Array(size)
         : null;
       const classIndices = classIndicesOf(targets!);
-      const total = crossEntropyForward(logits!, classIndices, probabilities);
-      const rows = logits!.shape[0]!;
+      const [rows, classes] = logits!.shape as [number, number];
+      // Σ_rows lse(row) - row[target], in float64 whatever the logits' dtype
+      const total = kernels.softmaxCrossEntropy(logits!.data, rows, classes, classIndices, probabilities);
       const loss = tensor(reduction === 'mean' ? total / rows : total, { dtype: logits!.dtype });
       return { outputs: loss, residuals: { probabilities, targets: classIndices } };
     },
@@ -97,8 +73,7 @@ function crossEntropyOpOf(reduction: Reduction): CustomOp<CrossEntropyResiduals>
       const classes = logits!.shape[1]!;
       const scale = g!.data[0]! / (reduction === 'mean' ? targets.length : 1);
       const dLogits = probabilities!.slice();
-      for (let j = 0; j < dLogits.length; j++) dLogits[j]! *= scale;
-      for (let i = 0; i < targets.length; i++) dLogits[i * classes + targets[i]!]! -= scale;
+      kernels.softmaxCrossEntropyBackward(dLogits, classes, targets, scale);
       return [new Tensor(dLogits, logits!.shape), null];
     },
     reference: (logits, targets) => crossEntropyReference(logits!, targets!, { reduction }),

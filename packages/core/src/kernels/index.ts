@@ -21,3 +21,11 @@ export {
 } from './recurrent.js';
 export { reduceAxes, sumToShape } from './reduce.js';
 export { copyBox, gatherOffsets, permuteInto, scatterAdd, selectOffsets, takeInto } from './shape.js';
+export {
+  type AdamHyper,
+  adamStep,
+  type SgdHyper,
+  sgdStep,
+  softmaxCrossEntropy,
+  softmaxCrossEntropyBackward,
+} from './training.js';

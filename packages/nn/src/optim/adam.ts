@@ -1,6 +1,6 @@
 // Adam (Kingma & Ba) with PyTorch's defaults and its exact update rule, bias correction included;
 // each parameter's update is one fused loop (adamUpdate) that writes the new value and both moments.
-import { customOp, Tensor } from '@tapegrad/core';
+import { customOp, kernels, Tensor } from '@tapegrad/core';
 import { buffer } from '../cells/common.js';
 import type { Parameter } from '../module.js';
 import { Optimizer, type ParamState, type ParamUpdate } from './optimizer.js';
@@ -22,24 +22,18 @@ const adamUpdate = customOp<null>({
   // g += λp; m = lerp(m, g, 1-β₁); v = β₂v + (1-β₂)g²; p -= lr/(1-β₁ᵗ) · m / (√v/√(1-β₂ᵗ) + ε)
   forward([param, grad, hyper, expAvg, expAvgSq]) {
     const [lr, beta1, beta2, eps, weightDecay, step] = hyper!.data as unknown as number[];
-    const p = param!.data;
-    const g = grad!.data;
-    const m = expAvg?.data;
-    const v = expAvgSq?.data;
     const size = param!.size;
     const value = buffer(param!.dtype, size);
     const newM = buffer(param!.dtype, size);
     const newV = buffer(param!.dtype, size);
-    const stepSize = lr! / (1 - beta1! ** step!);
-    const correction2 = Math.sqrt(1 - beta2! ** step!);
-    for (let i = 0; i < size; i++) {
-      const gi = weightDecay !== 0 ? g[i]! + weightDecay! * p[i]! : g[i]!;
-      const mPrev = m ? m[i]! : 0;
-      // Stored first, then read back: a float32 moment is rounded before it is used, as in PyTorch.
-      newM[i] = mPrev + (1 - beta1!) * (gi - mPrev);
-      newV[i] = beta2! * (v ? v[i]! : 0) + (1 - beta2!) * gi * gi;
-      value[i] = p[i]! - stepSize * (newM[i]! / (Math.sqrt(newV[i]!) / correction2 + eps!));
-    }
+    kernels.adamStep(param!.data, grad!.data, expAvg?.data, expAvgSq?.data, value, newM, newV, {
+      lr: lr!,
+      beta1: beta1!,
+      beta2: beta2!,
+      eps: eps!,
+      weightDecay: weightDecay!,
+      step: step!,
+    });
     const shape = param!.shape;
     return { outputs: [value, newM, newV].map((data) => new Tensor(data, shape)), residuals: null };
   },

@@ -1,6 +1,6 @@
 // SGD with momentum, dampening, Nesterov and L2 weight decay: PyTorch's torch.optim.SGD rule;
 // each parameter's update is one fused loop (sgdUpdate) that writes the new value and momentum buffer.
-import { customOp, Tensor } from '@tapegrad/core';
+import { customOp, kernels, Tensor } from '@tapegrad/core';
 import { buffer } from '../cells/common.js';
 import type { Parameter } from '../module.js';
 import { Optimizer, type ParamState, type ParamUpdate } from './optimizer.js';
@@ -22,21 +22,16 @@ const sgdUpdate = customOp<null>({
   // g += λp; b = g on the first step, else μb + (1-τ)g; g = nesterov ? g + μb : b; p -= lr·g
   forward([param, grad, hyper, previous]) {
     const [lr, momentum, dampening, nesterov, weightDecay] = hyper!.data as unknown as number[];
-    const p = param!.data;
-    const g = grad!.data;
-    const b = previous?.data;
     const size = param!.size;
     const value = buffer(param!.dtype, size);
     const newB = momentum !== 0 ? buffer(param!.dtype, size) : null;
-    for (let i = 0; i < size; i++) {
-      let step = weightDecay !== 0 ? g[i]! + weightDecay! * p[i]! : g[i]!;
-      if (newB) {
-        // Stored first, then read back: a float32 buffer is rounded before it is used, as in PyTorch.
-        newB[i] = b ? momentum! * b[i]! + (1 - dampening!) * step : step;
-        step = nesterov ? step + momentum! * newB[i]! : newB[i]!;
-      }
-      value[i] = p[i]! - lr! * step;
-    }
+    kernels.sgdStep(param!.data, grad!.data, previous?.data, value, newB, {
+      lr: lr!,
+      momentum: momentum!,
+      dampening: dampening!,
+      nesterov: nesterov !== 0,
+      weightDecay: weightDecay!,
+    });
     const shape = param!.shape;
     const outputs = newB ? [new Tensor(value, shape), new Tensor(newB, shape)] : new Tensor(value, shape);
     return { outputs, residuals: null };

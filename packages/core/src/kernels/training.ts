@@ -1,0 +1,114 @@
+// The loops of a training step outside the cells: softmax cross-entropy over rows, and the SGD and
+// Adam parameter updates (PyTorch's rules), each one pass over typed arrays.
+import type { TypedArray } from '../dtype.js';
+
+/**
+ * Σ_rows lse(row) - row[target] over x [rows, classes], summed in float64 whatever x's dtype; writes
+ * softmax(x) row by row into probabilities when given (backward needs it).
+ */
+export function softmaxCrossEntropy(
+  x: TypedArray,
+  rows: number,
+  classes: number,
+  targets: Int32Array,
+  probabilities: TypedArray | null,
+): number {
+  let total = 0;
+  for (let i = 0, row = 0; i < rows; i++, row += classes) {
+    // Shifting by the row max keeps exp finite for logits near ±1e4.
+    let max = Number.NEGATIVE_INFINITY;
+    for (let j = row; j < row + classes; j++) if (x[j]! > max) max = x[j]!;
+    let sumExp = 0;
+    if (probabilities) {
+      for (let j = row; j < row + classes; j++) {
+        const e = Math.exp(x[j]! - max);
+        probabilities[j] = e;
+        sumExp += e;
+      }
+      const inverse = 1 / sumExp;
+      for (let j = row; j < row + classes; j++) probabilities[j]! *= inverse;
+    } else {
+      for (let j = row; j < row + classes; j++) sumExp += Math.exp(x[j]! - max);
+    }
+    total += max + Math.log(sumExp) - x[row + targets[i]!]!;
+  }
+  return total;
+}
+
+/** In place on a copy of softmax: d logits = (softmax - onehot(target))·scale. */
+export function softmaxCrossEntropyBackward(
+  dLogits: TypedArray,
+  classes: number,
+  targets: Int32Array,
+  scale: number,
+): void {
+  for (let j = 0; j < dLogits.length; j++) dLogits[j]! *= scale;
+  for (let i = 0; i < targets.length; i++) dLogits[i * classes + targets[i]!]! -= scale;
+}
+
+export interface AdamHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** 1-based step count, for the bias corrections. */
+  step: number;
+}
+
+/**
+ * g += λp; m = lerp(m, g, 1-β₁); v = β₂v + (1-β₂)g²; p -= lr/(1-β₁ᵗ) · m / (√v/√(1-β₂ᵗ) + ε).
+ * m and v absent mean zeros (the first step); writes value, newM, newV.
+ */
+export function adamStep(
+  p: TypedArray,
+  g: TypedArray,
+  m: TypedArray | undefined,
+  v: TypedArray | undefined,
+  value: TypedArray,
+  newM: TypedArray,
+  newV: TypedArray,
+  { lr, beta1, beta2, eps, weightDecay, step }: AdamHyper,
+): void {
+  const stepSize = lr / (1 - beta1 ** step);
+  const correction2 = Math.sqrt(1 - beta2 ** step);
+  for (let i = 0; i < p.length; i++) {
+    const gi = weightDecay !== 0 ? g[i]! + weightDecay * p[i]! : g[i]!;
+    const mPrev = m ? m[i]! : 0;
+    // Stored first, then read back: a float32 moment is rounded before it is used, as in PyTorch.
+    newM[i] = mPrev + (1 - beta1) * (gi - mPrev);
+    newV[i] = beta2 * (v ? v[i]! : 0) + (1 - beta2) * gi * gi;
+    value[i] = p[i]! - stepSize * (newM[i]! / (Math.sqrt(newV[i]!) / correction2 + eps));
+  }
+}
+
+export interface SgdHyper {
+  lr: number;
+  momentum: number;
+  dampening: number;
+  nesterov: boolean;
+  weightDecay: number;
+}
+
+/**
+ * g += λp; b = g on the first step (b absent), else μb + (1-τ)g; g = nesterov ? g + μb : b;
+ * p -= lr·g. newB is null without momentum.
+ */
+export function sgdStep(
+  p: TypedArray,
+  g: TypedArray,
+  b: TypedArray | undefined,
+  value: TypedArray,
+  newB: TypedArray | null,
+  { lr, momentum, dampening, nesterov, weightDecay }: SgdHyper,
+): void {
+  for (let i = 0; i < p.length; i++) {
+    let step = weightDecay !== 0 ? g[i]! + weightDecay * p[i]! : g[i]!;
+    if (newB) {
+      // Stored first, then read back: a float32 buffer is rounded before it is used, as in PyTorch.
+      newB[i] = b ? momentum * b[i]! + (1 - dampening) * step : step;
+      step = nesterov ? step + momentum * newB[i]! : newB[i]!;
+    }
+    value[i] = p[i]! - lr * step;
+  }
+}
