@@ -24,7 +24,10 @@ export class Tensor {
   /** @internal */
   outputIndex = 0;
 
-  /** @internal use `tensor()` or an op; the data is taken, not copied, and must not change. */
+  /**
+   * The no-copy constructor, for op and customOp authors: the buffer is taken as it is and must never
+   * be written again. Everyone else: `tensor()`, which copies.
+   */
   constructor(data: TypedArray, shape: Shape, requiresGrad = false) {
     const size = sizeOf(shape);
     if (data.length !== size) {

@@ -4,6 +4,7 @@ import {
   add,
   customOp,
   DTypeError,
+  formatShape as fmt,
   kernels,
   matmul,
   ShapeError,
@@ -15,7 +16,6 @@ import {
 import { type InitOptions, xavierUniform } from './init.js';
 import { Module, Parameter } from './module.js';
 
-const fmt = (shape: readonly number[]): string => `[${shape.join(',')}]`;
 const buffer = (like: Tensor, size: number): TypedArray =>
   like.dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
 

@@ -3,6 +3,7 @@ import {
   type CustomOp,
   customOp,
   DTypeError,
+  formatShape as fmt,
   gather,
   kernels,
   logSoftmax,
@@ -23,8 +24,6 @@ export interface LossOptions {
   /** Average over the elements (default) or add them up. */
   reduction?: Reduction;
 }
-
-const fmt = (shape: readonly number[]): string => `[${shape.join(',')}]`;
 
 function reduce(op: string, losses: Tensor, reduction: Reduction = 'mean'): Tensor {
   if (reduction === 'mean') return mean(losses);

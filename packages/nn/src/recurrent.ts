@@ -1,7 +1,17 @@
 // Recurrent modules: RNNCell/LSTMCell/GRUCell around the fused cells, and RNN/LSTM/GRU layers that
 // run each layer over the whole sequence as one customOp (cells/sequence.ts), so backward through time
 // is that op's hand-derived backward. Names and layout are PyTorch's.
-import { DTypeError, reshape, ShapeError, split, stack, Tensor, transpose, zeros } from '@tapegrad/core';
+import {
+  DTypeError,
+  formatShape as fmt,
+  reshape,
+  ShapeError,
+  split,
+  stack,
+  Tensor,
+  transpose,
+  zeros,
+} from '@tapegrad/core';
 import { gruCell } from './cells/gru.js';
 import { lstmCell } from './cells/lstm.js';
 import { type RnnNonlinearity, rnnCell } from './cells/rnn.js';
@@ -12,8 +22,6 @@ import { Module, Parameter } from './module.js';
 type Kind = 'rnn' | 'lstm' | 'gru';
 const GATES: Record<Kind, number> = { rnn: 1, lstm: 4, gru: 3 };
 const LABEL: Record<Kind, string> = { rnn: 'RNN', lstm: 'LSTM', gru: 'GRU' };
-
-const fmt = (shape: readonly number[]): string => `[${shape.join(',')}]`;
 
 export interface RecurrentCellOptions extends InitOptions {
   /** Learn the biases b_ih and b_hh (default true); without them the cells get zeros. */

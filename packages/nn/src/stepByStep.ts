@@ -3,6 +3,7 @@
 import {
   add,
   concat,
+  formatShape as fmt,
   kernels,
   matmul,
   mul,
@@ -17,7 +18,6 @@ import {
   sum,
   Tensor,
   tanh,
-  tensor,
   zeros,
 } from '@tapegrad/core';
 
@@ -73,8 +73,6 @@ export interface LstmCaches {
   x: Tensor;
 }
 
-const fmt = (shape: readonly number[]): string => `[${shape.join(',')}]`;
-
 /** Checks each named tensor against its expected shape; the error names the function and both shapes. */
 function expectShapes(fn: string, expected: Record<string, [Tensor, readonly number[]]>): void {
   for (const [name, [t, shape]] of Object.entries(expected)) {
@@ -110,7 +108,7 @@ function transposedTimes(weights: readonly Tensor[], grads: readonly Tensor[]): 
   weights.forEach((w, i) => {
     kernels.gemm(w.data, grads[i]!.data, out, { m: cols, n, k: rows, transA: true, accumulate: true });
   });
-  return tensor(out, { shape: [cols, n] });
+  return new Tensor(out, [cols, n]);
 }
 
 /** d·vᵀ: a weight's grad from its pre-activation grad d (k, m) and its input v (n, m). */
@@ -119,7 +117,7 @@ function timesTransposed(d: Tensor, v: Tensor): Tensor {
   const n = v.shape[0]!;
   const out = newBuffer(d, k * n);
   kernels.gemm(d.data, v.data, out, { m: k, n, k: m, transB: true });
-  return tensor(out, { shape: [k, n] });
+  return new Tensor(out, [k, n]);
 }
 
 /** A bias's grad: the pre-activation grad summed over the examples (columns). */

@@ -78,3 +78,10 @@ export function broadcastInto(x: TypedArray, shape: Shape, out: TypedArray, outS
   }
   return zipBroadcast(x, shape, x.subarray(0, Math.min(1, x.length)), [], out, outShape, (v) => v);
 }
+
+/** 1/(1+e^-x), computed from the side where the exponential cannot overflow. */
+export function stableSigmoid(v: number): number {
+  if (v >= 0) return 1 / (1 + Math.exp(-v));
+  const e = Math.exp(v);
+  return e / (1 + e);
+}

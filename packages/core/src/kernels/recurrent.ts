@@ -2,6 +2,7 @@
 // row-major [batch, gates·hidden] buffers, and whole-sequence loops that run them with the recurrent gemm
 // for every step of buffers laid out [T·B, ·] (a step's block at an offset, never a copy).
 import type { TypedArray } from '../dtype.js';
+import { stableSigmoid as sigmoid } from './elementwise.js';
 import { gemm } from './matmul.js';
 
 export interface CellDims {
@@ -10,13 +11,6 @@ export interface CellDims {
 }
 
 export type RnnNonlinearity = 'tanh' | 'relu';
-
-/** 1/(1+e^-x) from the side where the exponential cannot overflow. */
-function sigmoid(v: number): number {
-  if (v >= 0) return 1 / (1 + Math.exp(-v));
-  const e = Math.exp(v);
-  return e / (1 + e);
-}
 
 /**
  * e^x for float32 results, about twice as fast as Math.exp: 2^k·e^r with |r| ≤ ln2/2, e^r by a

@@ -1,7 +1,14 @@
 // Elementwise ops with numpy broadcasting. Each vjp is one line of maths; the engine sums grads
 // back over broadcast axes, so no rule here has to.
 import { allocate, type DType, DTypeError, isDType } from '../dtype.js';
-import { type Binary, broadcastInto, map, type Unary, zipBroadcast } from '../kernels/elementwise.js';
+import {
+  type Binary,
+  broadcastInto,
+  map,
+  stableSigmoid,
+  type Unary,
+  zipBroadcast,
+} from '../kernels/elementwise.js';
 import { broadcastShapes } from '../shape.js';
 import { record } from '../tape.js';
 import { Tensor } from '../tensor.js';
@@ -135,12 +142,6 @@ export const tanh = (x: TensorLike): Tensor =>
     ),
   );
 
-/** 1/(1+e^-x), computed from the side where the exponential cannot overflow. */
-export const stableSigmoid = (v: number): number => {
-  if (v >= 0) return 1 / (1 + Math.exp(-v));
-  const e = Math.exp(v);
-  return e / (1 + e);
-};
 // d sigmoid = g·y·(1 - y)
 export const sigmoid = (x: TensorLike): Tensor =>
   unary('sigmoid', x, stableSigmoid, (g, _, y) =>

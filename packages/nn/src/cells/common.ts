@@ -3,12 +3,12 @@
 import {
   type DType,
   DTypeError,
+  formatShape as fmt,
   kernels,
   matmul,
   ShapeError,
-  type Tensor,
+  Tensor,
   type TypedArray,
-  tensor,
   transpose,
 } from '@tapegrad/core';
 
@@ -20,14 +20,13 @@ export interface CellShape {
   width: number;
 }
 
-const fmt = (shape: readonly number[]): string => `[${shape.join(',')}]`;
-
 /** A fresh zero-filled buffer. */
 export const buffer = (dtype: DType, size: number): TypedArray =>
   dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
 
 /** A tensor of the buffer's values. */
-export const toTensor = (data: TypedArray, shape: readonly number[]): Tensor => tensor(data, { shape });
+// Takes the buffer, no copy: each one is fresh from this call and never written after.
+export const toTensor = (data: TypedArray, shape: readonly number[]): Tensor => new Tensor(data, shape);
 
 /**
  * Checks the inputs of a cell, named by `names` (x, the states, weightIh, weightHh, biasIh,

@@ -5,6 +5,7 @@ import {
   customOp,
   type DType,
   DTypeError,
+  formatShape as fmt,
   kernels,
   reshape,
   ShapeError,
@@ -23,8 +24,6 @@ interface SequenceShape extends kernels.SequenceDims {
   /** gates·hidden: the rows of the stacked weights. */
   width: number;
 }
-
-const fmt = (shape: readonly number[]): string => `[${shape.join(',')}]`;
 
 /**
  * Checks x [T, B, I], the states [B, H], weights [G·H, I] and [G·H, H], biases [G·H], all of one dtype;
