@@ -242,6 +242,14 @@ export function backward(output: Tensor, seed?: Tensor, options: BackwardOptions
   for (const [leaf, g] of grads) leaf.grad = leaf.grad ? accumulate(leaf.grad, g) : g;
 }
 
+/**
+ * Whether what was saved for the backward through t is gone: t was not recorded, or a backward
+ * without retainGraph freed it. An op may then reuse buffers it lent to that graph.
+ */
+export function savedValuesFreed(t: Tensor): boolean {
+  return t.node === null || t.node.backward === null;
+}
+
 /** Clears `.grad` of each tensor. */
 export function zeroGrad(tensors: Iterable<Tensor>): void {
   if (tensors === null || typeof (tensors as Partial<Iterable<Tensor>>)?.[Symbol.iterator] !== 'function') {

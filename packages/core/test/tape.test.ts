@@ -9,6 +9,7 @@ import {
   mul,
   noGrad,
   ShapeError,
+  savedValuesFreed,
   sum,
   type Tensor,
   tanh,
@@ -237,5 +238,18 @@ describe('a 10,000-step unrolled chain', () => {
     expectClose(h0.grad!, { shape: [3], values: want.h0 }, tol, 'h0');
     // Not a degenerate check: these grads are far from zero.
     expect(Math.min(...values(w.grad).map(Math.abs))).toBeGreaterThan(1e-3);
+  });
+});
+
+describe('savedValuesFreed', () => {
+  it('is true for unrecorded results and after a freeing backward, false while a graph may still run', () => {
+    const x = tensor([0.5, -1], { dtype: 'float64', requiresGrad: true });
+    expect(savedValuesFreed(noGrad(() => tanh(x)))).toBe(true);
+    const kept = tanh(x);
+    expect(savedValuesFreed(kept)).toBe(false);
+    sum(kept).backward(undefined, { retainGraph: true });
+    expect(savedValuesFreed(kept)).toBe(false);
+    sum(kept).backward();
+    expect(savedValuesFreed(kept)).toBe(true);
   });
 });

@@ -9,6 +9,7 @@ import {
   kernels,
   reshape,
   ShapeError,
+  savedValuesFreed,
   split,
   stack,
   Tensor,
@@ -68,7 +69,7 @@ function checkSequence(
 /**
  * Saved activations, reused across iterations. A workspace is lent to one forward and belongs to its
  * graph until that graph's saved values are dead: the forward recorded nothing (no node), or a
- * backward without retainGraph freed its node (node.backward is null, the tape's own mark). A graph
+ * backward without retainGraph freed it (core's savedValuesFreed, the tape's own mark). A graph
  * that is dropped without a backward keeps its buffers; the pool forgets them when it needs the slot.
  */
 interface Workspace {
@@ -82,7 +83,7 @@ interface Workspace {
 const POOL_LIMIT = 8;
 const pool: Workspace[] = [];
 
-const isFree = ({ owner }: Workspace): boolean => owner?.node == null || owner.node.backward === null;
+const isFree = ({ owner }: Workspace): boolean => owner === null || savedValuesFreed(owner);
 
 function acquire(dtype: DType, sizes: readonly number[]): Workspace {
   const key = `${dtype}:${sizes.join(',')}`;
