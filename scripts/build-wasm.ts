@@ -6,6 +6,9 @@ import wabtInit from 'wabt';
 
 const dir = fileURLToPath(new URL('../packages/core/src/kernels/wasm/', import.meta.url));
 
+/** The modules, each <name>.wat assembled into <name>Wasm.ts. */
+export const wasmModules = ['sgemm', 'recurrent'] as const;
+
 /** The module's bytes, assembled with SIMD enabled. */
 export async function assemble(watPath: string): Promise<Uint8Array> {
   const wabt = await wabtInit();
@@ -29,7 +32,9 @@ export function moduleText(name: string, bytes: Uint8Array): string {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const bytes = await assemble(`${dir}sgemm.wat`);
-  writeFileSync(`${dir}sgemmWasm.ts`, moduleText('sgemm', bytes));
-  console.log(`sgemmWasm.ts: ${bytes.length} bytes`);
+  for (const name of wasmModules) {
+    const bytes = await assemble(`${dir}${name}.wat`);
+    writeFileSync(`${dir}${name}Wasm.ts`, moduleText(name, bytes));
+    console.log(`${name}Wasm.ts: ${bytes.length} bytes`);
+  }
 }

@@ -20,7 +20,8 @@ export interface Gemm {
 
 /**
  * 'auto' (the default) takes the faster backend per call; 'wasm' forces it for every float32 call
- * (float64, and runtimes without wasm SIMD, stay on JS); 'js' is the reference loop everywhere.
+ * (float64, and runtimes without wasm SIMD, stay on JS); 'js' is the reference loop everywhere. The
+ * choice covers the whole-sequence recurrent loops too (kernels/recurrent.ts), whose steps are gemms.
  */
 export type GemmBackend = 'auto' | 'js' | 'wasm';
 
@@ -37,12 +38,10 @@ export function getGemmBackend(): GemmBackend {
 /** C[m, n] (+)= op(A)[m, k] · op(B)[k, n], on the wasm kernel for float32 when it pays, else in JS. */
 export function gemm(a: TypedArray, b: TypedArray, c: TypedArray, spec: Gemm): void {
   if (
-    backend !== 'js' &&
     a instanceof Float32Array &&
     b instanceof Float32Array &&
     c instanceof Float32Array &&
-    (backend === 'wasm' || paysForCopies(spec)) &&
-    wasmAvailable()
+    onWasm(spec.m * spec.n * spec.k)
   ) {
     gemmWasm(a, b, c, spec);
   } else {
@@ -57,8 +56,12 @@ export function gemm(a: TypedArray, b: TypedArray, c: TypedArray, spec: Gemm): v
  */
 const WASM_MIN_WORK = 256;
 
-function paysForCopies({ m, n, k }: Gemm): boolean {
-  return m * n * k >= WASM_MIN_WORK;
+/**
+ * Whether float32 work of `work` multiply-adds (a product, or one step of a recurrent sequence) runs on
+ * the wasm kernels under the backend choice; float64 always stays on JS.
+ */
+export function onWasm(work: number): boolean {
+  return backend !== 'js' && (backend === 'wasm' || work >= WASM_MIN_WORK) && wasmAvailable();
 }
 
 /** The reference backend: plain loops, any dtype. */

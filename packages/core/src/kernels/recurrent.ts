@@ -3,7 +3,15 @@
 // for every step of buffers laid out [T·B, ·] (a step's block at an offset, never a copy).
 import type { TypedArray } from '../dtype.js';
 import { stableSigmoid as sigmoid } from './elementwise.js';
-import { gemm } from './matmul.js';
+import { gemm, onWasm } from './matmul.js';
+import {
+  gruSequenceBackwardWasm,
+  gruSequenceForwardWasm,
+  lstmSequenceBackwardWasm,
+  lstmSequenceForwardWasm,
+  rnnSequenceBackwardWasm,
+  rnnSequenceForwardWasm,
+} from './wasm/recurrent.js';
 
 export interface CellDims {
   batch: number;
@@ -396,6 +404,19 @@ export interface SequenceDims extends CellDims {
   steps: number;
 }
 
+/**
+ * Whether a whole sequence runs on the wasm loops (recurrent.wat): float32 throughout, a hidden size
+ * that splits into 4-lane vectors, and a per-step product the gemm backend would send to wasm.
+ */
+function sequenceOnWasm(dims: SequenceDims, gateCount: number, arrays: readonly TypedArray[]): boolean {
+  const { batch, hidden } = dims;
+  return (
+    hidden % 4 === 0 &&
+    arrays.every((a) => a instanceof Float32Array) &&
+    onWasm(batch * gateCount * hidden * hidden)
+  );
+}
+
 /** carry[0..n] += gradOutput[at..at+n]: step t's output grad joins the grad flowing back from t+1. */
 function addBlock(carry: TypedArray, gradOutput: TypedArray, at: number, n: number): void {
   for (let i = 0; i < n; i++) carry[i] = carry[i]! + gradOutput[at + i]!;
@@ -414,6 +435,10 @@ export function rnnSequenceForward(
   dims: SequenceDims,
   nonlinearity: RnnNonlinearity,
 ): void {
+  if (sequenceOnWasm(dims, 1, [output, weightHh, biasIh, biasHh, h0])) {
+    rnnSequenceForwardWasm(output, weightHh, biasIh, biasHh, h0, dims, nonlinearity === 'relu');
+    return;
+  }
   const { steps, batch, hidden: H } = dims;
   const block = batch * H;
   for (let t = 0; t < steps; t++) {
@@ -438,6 +463,10 @@ export function rnnSequenceBackward(
   dims: SequenceDims,
   nonlinearity: RnnNonlinearity,
 ): void {
+  if (sequenceOnWasm(dims, 1, [gradOutput, output, weightHh, dGates, dh, dBias])) {
+    rnnSequenceBackwardWasm(gradOutput, output, weightHh, dGates, dh, dBias, dims, nonlinearity === 'relu');
+    return;
+  }
   const { steps, batch, hidden: H } = dims;
   const block = batch * H;
   for (let t = steps - 1; t >= 0; t--) {
@@ -465,6 +494,10 @@ export function lstmSequenceForward(
   tanhCells: TypedArray,
   dims: SequenceDims,
 ): void {
+  if (sequenceOnWasm(dims, 4, [gates, weightHh, biasIh, biasHh, h0, c0, output, cells, tanhCells])) {
+    lstmSequenceForwardWasm(gates, weightHh, biasIh, biasHh, h0, c0, output, cells, tanhCells, dims);
+    return;
+  }
   const { steps, batch, hidden: H } = dims;
   const block = batch * H;
   const bias = sumBiases(biasIh, biasHh);
@@ -495,6 +528,10 @@ export function lstmSequenceBackward(
   dBias: TypedArray,
   dims: SequenceDims,
 ): void {
+  if (sequenceOnWasm(dims, 4, [gradOutput, gates, c0, cells, tanhCells, weightHh, dGates, dh, dc, dBias])) {
+    lstmSequenceBackwardWasm(gradOutput, gates, c0, cells, tanhCells, weightHh, dGates, dh, dc, dBias, dims);
+    return;
+  }
   const { steps, batch, hidden: H } = dims;
   const block = batch * H;
   for (let t = steps - 1; t >= 0; t--) {
@@ -524,6 +561,10 @@ export function gruSequenceForward(
   hiddenN: TypedArray,
   dims: SequenceDims,
 ): void {
+  if (sequenceOnWasm(dims, 3, [gates, weightHh, biasIh, biasHh, h0, output, hiddenN])) {
+    gruSequenceForwardWasm(gates, weightHh, biasIh, biasHh, h0, output, hiddenN, dims);
+    return;
+  }
   const { steps, batch, hidden: H } = dims;
   const block = batch * H;
   for (let t = 0; t < steps; t++) {
@@ -552,6 +593,37 @@ export function gruSequenceBackward(
   dBiasHh: TypedArray,
   dims: SequenceDims,
 ): void {
+  if (
+    sequenceOnWasm(dims, 3, [
+      gradOutput,
+      gates,
+      hiddenN,
+      h0,
+      output,
+      weightHh,
+      dInputGates,
+      dHiddenGates,
+      dh,
+      dBiasIh,
+      dBiasHh,
+    ])
+  ) {
+    gruSequenceBackwardWasm(
+      gradOutput,
+      gates,
+      hiddenN,
+      h0,
+      output,
+      weightHh,
+      dInputGates,
+      dHiddenGates,
+      dh,
+      dBiasIh,
+      dBiasHh,
+      dims,
+    );
+    return;
+  }
   const { steps, batch, hidden: H } = dims;
   const block = batch * H;
   for (let t = steps - 1; t >= 0; t--) {

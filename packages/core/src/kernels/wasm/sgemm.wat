@@ -1,4 +1,5 @@
-;; sgemm: C[m,n] += op(A)[m,k] · op(B)[k,n] in float32 over row-major buffers, with 128-bit SIMD.
+;; sgemm: C[m,n] += op(A)[m,k] · op(B)[k,n] in float32 over row-major buffers, with 128-bit SIMD;
+;; packB and sgemmPacked let a B shared by many products (a recurrent weight) be packed once.
 ;; Assembled by scripts/build-wasm.ts into sgemmWasm.ts (base64); edit this file, then `pnpm build:wasm`.
 ;;
 ;; Per k-block of depth KC, B is packed once into panels of 8 columns, then per MC rows A is packed
@@ -194,14 +195,50 @@
       (local.set $cp (i32.add (local.get $cp) (local.get $ldc)))
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br_if $rowsLoop (i32.lt_u (local.get $r) (local.get $rows)))))
+  ;; C[m,n] += op(A)[m,kc] · Bblock[kc,n] for one k-block whose B is already packed (at bpack): A is
+  ;; packed MC rows at a time into apack and every 4×8 tile of C gets one micro-kernel call.
+  ;; A(i, p) is the f32 at a + i·sai + p·sap (byte strides).
+  (func $multiplyBlock (param $a i32) (param $sai i32) (param $sap i32) (param $bpack i32) (param $c i32)
+                       (param $m i32) (param $n i32) (param $kc i32) (param $apack i32)
+    (local $ic i32) (local $mc i32) (local $jp i32) (local $ip i32)
+    (loop $mBlocks
+      (local.set $mc (i32.sub (local.get $m) (local.get $ic)))
+      (if (i32.gt_u (local.get $mc) (global.get $MC)) (then (local.set $mc (global.get $MC))))
+      (call $pack (i32.add (local.get $a) (i32.mul (local.get $ic) (local.get $sai)))
+        (local.get $apack) (local.get $mc) (local.get $kc) (local.get $sai) (local.get $sap) (i32.const 4))
+      (local.set $jp (i32.const 0))
+      (loop $bPanels
+        (local.set $ip (i32.const 0))
+        (loop $aPanels
+          (call $tile
+            (i32.add (local.get $apack) (i32.shl (i32.mul (local.get $ip) (local.get $kc)) (i32.const 2)))
+            (i32.add (local.get $bpack) (i32.shl (i32.mul (local.get $jp) (local.get $kc)) (i32.const 2)))
+            (i32.add (local.get $c) (i32.shl (i32.add (i32.mul (i32.add (local.get $ic) (local.get $ip))
+              (local.get $n)) (local.get $jp)) (i32.const 2)))
+            (i32.shl (local.get $n) (i32.const 2))
+            (local.get $kc)
+            (select (i32.const 4) (i32.sub (local.get $mc) (local.get $ip))
+              (i32.ge_u (i32.sub (local.get $mc) (local.get $ip)) (i32.const 4)))
+            (select (i32.const 8) (i32.sub (local.get $n) (local.get $jp))
+              (i32.ge_u (i32.sub (local.get $n) (local.get $jp)) (i32.const 8))))
+          (local.set $ip (i32.add (local.get $ip) (i32.const 4)))
+          (br_if $aPanels (i32.lt_u (local.get $ip) (local.get $mc))))
+        (local.set $jp (i32.add (local.get $jp) (i32.const 8)))
+        (br_if $bPanels (i32.lt_u (local.get $jp) (local.get $n))))
+      (local.set $ic (i32.add (local.get $ic) (global.get $MC)))
+      (br_if $mBlocks (i32.lt_u (local.get $ic) (local.get $m)))))
+
+  ;; The k-block depth at pc: min(KC, k - pc).
+  (func $depthAt (param $pc i32) (param $k i32) (result i32)
+    (select (global.get $KC) (i32.sub (local.get $k) (local.get $pc))
+      (i32.gt_u (i32.sub (local.get $k) (local.get $pc)) (global.get $KC))))
 
   ;; C[m,n] += op(A)·op(B). A is stored [k,m] if transA else [m,k]; B is stored [n,k] if transB else
   ;; [k,n]; C is [m,n]. apack needs MC·KC floats, bpack ⌈n/8⌉·8·KC floats (both 16-byte aligned).
   (func (export "sgemm") (param $a i32) (param $b i32) (param $c i32) (param $m i32) (param $n i32)
                          (param $k i32) (param $transA i32) (param $transB i32) (param $apack i32)
                          (param $bpack i32)
-    (local $sai i32) (local $sap i32) (local $sbj i32) (local $sbp i32)
-    (local $pc i32) (local $kc i32) (local $ic i32) (local $mc i32) (local $jp i32) (local $ip i32)
+    (local $sai i32) (local $sap i32) (local $sbj i32) (local $sbp i32) (local $pc i32) (local $kc i32)
     ;; Byte strides of A(i, p) along i and p, and of B(p, j) along j and p.
     (local.set $sai (select (i32.const 4) (i32.shl (local.get $k) (i32.const 2)) (local.get $transA)))
     (local.set $sap (select (i32.shl (local.get $m) (i32.const 2)) (i32.const 4) (local.get $transA)))
@@ -211,39 +248,49 @@
     (block $kDone
       (loop $kBlocks
         (br_if $kDone (i32.ge_u (local.get $pc) (local.get $k)))
-        (local.set $kc (i32.sub (local.get $k) (local.get $pc)))
-        (if (i32.gt_u (local.get $kc) (global.get $KC)) (then (local.set $kc (global.get $KC))))
+        (local.set $kc (call $depthAt (local.get $pc) (local.get $k)))
         (call $pack (i32.add (local.get $b) (i32.mul (local.get $pc) (local.get $sbp))) (local.get $bpack)
           (local.get $n) (local.get $kc) (local.get $sbj) (local.get $sbp) (i32.const 8))
-        (local.set $ic (i32.const 0))
-        (loop $mBlocks
-          (local.set $mc (i32.sub (local.get $m) (local.get $ic)))
-          (if (i32.gt_u (local.get $mc) (global.get $MC)) (then (local.set $mc (global.get $MC))))
-          (call $pack
-            (i32.add (i32.add (local.get $a) (i32.mul (local.get $ic) (local.get $sai)))
-              (i32.mul (local.get $pc) (local.get $sap)))
-            (local.get $apack) (local.get $mc) (local.get $kc) (local.get $sai) (local.get $sap) (i32.const 4))
-          (local.set $jp (i32.const 0))
-          (loop $bPanels
-            (local.set $ip (i32.const 0))
-            (loop $aPanels
-              (call $tile
-                (i32.add (local.get $apack) (i32.shl (i32.mul (local.get $ip) (local.get $kc)) (i32.const 2)))
-                (i32.add (local.get $bpack) (i32.shl (i32.mul (local.get $jp) (local.get $kc)) (i32.const 2)))
-                (i32.add (local.get $c) (i32.shl (i32.add (i32.mul (i32.add (local.get $ic) (local.get $ip))
-                  (local.get $n)) (local.get $jp)) (i32.const 2)))
-                (i32.shl (local.get $n) (i32.const 2))
-                (local.get $kc)
-                (select (i32.const 4) (i32.sub (local.get $mc) (local.get $ip))
-                  (i32.ge_u (i32.sub (local.get $mc) (local.get $ip)) (i32.const 4)))
-                (select (i32.const 8) (i32.sub (local.get $n) (local.get $jp))
-                  (i32.ge_u (i32.sub (local.get $n) (local.get $jp)) (i32.const 8))))
-              (local.set $ip (i32.add (local.get $ip) (i32.const 4)))
-              (br_if $aPanels (i32.lt_u (local.get $ip) (local.get $mc))))
-            (local.set $jp (i32.add (local.get $jp) (i32.const 8)))
-            (br_if $bPanels (i32.lt_u (local.get $jp) (local.get $n))))
-          (local.set $ic (i32.add (local.get $ic) (global.get $MC)))
-          (br_if $mBlocks (i32.lt_u (local.get $ic) (local.get $m))))
+        (call $multiplyBlock (i32.add (local.get $a) (i32.mul (local.get $pc) (local.get $sap)))
+          (local.get $sai) (local.get $sap) (local.get $bpack) (local.get $c) (local.get $m) (local.get $n)
+          (local.get $kc) (local.get $apack))
+        (local.set $pc (i32.add (local.get $pc) (global.get $KC)))
+        (br $kBlocks))))
+
+  ;; Packs all of op(B)[k,n] once, for a B that several products share (a recurrent weight over every
+  ;; step of a sequence): k-block pc's panels start at bpack + pc·⌈n/8⌉·8 floats, ⌈n/8⌉·8·k floats in all.
+  (func (export "packB") (param $b i32) (param $bpack i32) (param $n i32) (param $k i32) (param $transB i32)
+    (local $sbj i32) (local $sbp i32) (local $pc i32) (local $blockBytes i32)
+    (local.set $sbj (select (i32.shl (local.get $k) (i32.const 2)) (i32.const 4) (local.get $transB)))
+    (local.set $sbp (select (i32.const 4) (i32.shl (local.get $n) (i32.const 2)) (local.get $transB)))
+    ;; bytes per row of k in the packed form: ⌈n/8⌉·8 floats
+    (local.set $blockBytes (i32.shl (i32.and (i32.add (local.get $n) (i32.const 7)) (i32.const -8)) (i32.const 2)))
+    (block $kDone
+      (loop $kBlocks
+        (br_if $kDone (i32.ge_u (local.get $pc) (local.get $k)))
+        (call $pack (i32.add (local.get $b) (i32.mul (local.get $pc) (local.get $sbp)))
+          (i32.add (local.get $bpack) (i32.mul (local.get $pc) (local.get $blockBytes)))
+          (local.get $n) (call $depthAt (local.get $pc) (local.get $k)) (local.get $sbj) (local.get $sbp)
+          (i32.const 8))
+        (local.set $pc (i32.add (local.get $pc) (global.get $KC)))
+        (br $kBlocks))))
+
+  ;; C[m,n] += op(A)·B with B packed by packB (same n and k): no packing of B per call.
+  (func (export "sgemmPacked") (param $a i32) (param $bpack i32) (param $c i32) (param $m i32) (param $n i32)
+                               (param $k i32) (param $transA i32) (param $apack i32)
+    (local $sai i32) (local $sap i32) (local $pc i32) (local $blockBytes i32)
+    (local.set $sai (select (i32.const 4) (i32.shl (local.get $k) (i32.const 2)) (local.get $transA)))
+    (local.set $sap (select (i32.shl (local.get $m) (i32.const 2)) (i32.const 4) (local.get $transA)))
+    (local.set $blockBytes (i32.shl (i32.and (i32.add (local.get $n) (i32.const 7)) (i32.const -8)) (i32.const 2)))
+    (if (i32.or (i32.eqz (local.get $m)) (i32.eqz (local.get $n))) (then (return)))
+    (block $kDone
+      (loop $kBlocks
+        (br_if $kDone (i32.ge_u (local.get $pc) (local.get $k)))
+        (call $multiplyBlock (i32.add (local.get $a) (i32.mul (local.get $pc) (local.get $sap)))
+          (local.get $sai) (local.get $sap)
+          (i32.add (local.get $bpack) (i32.mul (local.get $pc) (local.get $blockBytes)))
+          (local.get $c) (local.get $m) (local.get $n) (call $depthAt (local.get $pc) (local.get $k))
+          (local.get $apack))
         (local.set $pc (i32.add (local.get $pc) (global.get $KC)))
         (br $kBlocks))))
 )

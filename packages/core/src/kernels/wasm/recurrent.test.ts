@@ -1,0 +1,288 @@
+// The wasm sequence loops (recurrent.wat) against the plain-JS loops of kernels/recurrent.ts run in
+// float64: every output of every forward and backward, at sizes that take the packed gemm's edge tiles
+// and two k-blocks, and the activations alone over a grid that includes saturation, 0, NaN and ±Inf.
+import { describe, expect, it } from 'vitest';
+import type { TypedArray } from '../../dtype.js';
+import { RandomState } from '../../rng.js';
+import { setGemmBackend } from '../matmul.js';
+import * as loops from '../recurrent.js';
+import { wasmAvailable } from './sgemm.js';
+
+type Kind = 'lstm' | 'gru' | 'rnnTanh' | 'rnnRelu';
+const gateCount: Record<Kind, number> = { lstm: 4, gru: 3, rnnTanh: 1, rnnRelu: 1 };
+
+/** Runs `body` with the gemm backend set to `choice`, restoring the default after. */
+function on<T>(choice: 'js' | 'wasm', body: () => T): T {
+  setGemmBackend(choice);
+  try {
+    return body();
+  } finally {
+    setGemmBackend('auto');
+  }
+}
+
+/** Named buffers: the inputs (random) and the outputs (zero) of one kind's forward then backward. */
+type Buffers = Record<string, TypedArray>;
+
+function buffers(
+  kind: Kind,
+  dims: loops.SequenceDims,
+  seed: number,
+  make: (n: number) => TypedArray,
+): Buffers {
+  const { steps, batch, hidden } = dims;
+  const rng = new RandomState(seed);
+  const random = (n: number, scale = 1) => {
+    const out = make(n);
+    out.set(Array.from(rng.randn(n).data as Float64Array, (v) => v * scale));
+    return out;
+  };
+  const width = gateCount[kind] * hidden;
+  const rows = steps * batch;
+  const common = {
+    // x·W_ihᵀ of every step, as the caller's gemm leaves it
+    gates: random(rows * width),
+    weightHh: random(width * hidden, 1 / Math.sqrt(hidden)),
+    biasIh: random(width, 0.5),
+    biasHh: random(width, 0.5),
+    h0: random(batch * hidden, 0.5),
+    gradOutput: random(rows * hidden),
+    gradHN: random(batch * hidden),
+    output: make(rows * hidden),
+  };
+  if (kind === 'lstm') {
+    return {
+      ...common,
+      c0: random(batch * hidden),
+      gradCN: random(batch * hidden),
+      cells: make(rows * hidden),
+      tanhCells: make(rows * hidden),
+      dGates: make(rows * width),
+      dBias: make(width),
+    };
+  }
+  if (kind === 'gru') {
+    return {
+      ...common,
+      hiddenGates: make(batch * width),
+      hiddenN: make(rows * hidden),
+      dInputGates: make(rows * width),
+      dHiddenGates: make(rows * width),
+      dBiasIh: make(width),
+      dBiasHh: make(width),
+    };
+  }
+  return { ...common, dGates: make(rows * width), dBias: make(width) };
+}
+
+/** Forward then backward through time; returns every buffer either wrote (dh, dc: the carries). */
+function run(kind: Kind, dims: loops.SequenceDims, b: Buffers): Buffers {
+  const dh = b.gradHN!.slice();
+  if (kind === 'lstm') {
+    const dc = b.gradCN!.slice();
+    loops.lstmSequenceForward(
+      b.gates!,
+      b.weightHh!,
+      b.biasIh!,
+      b.biasHh!,
+      b.h0!,
+      b.c0!,
+      b.output!,
+      b.cells!,
+      b.tanhCells!,
+      dims,
+    );
+    loops.lstmSequenceBackward(
+      b.gradOutput!,
+      b.gates!,
+      b.c0!,
+      b.cells!,
+      b.tanhCells!,
+      b.weightHh!,
+      b.dGates!,
+      dh,
+      dc,
+      b.dBias!,
+      dims,
+    );
+    return {
+      gates: b.gates!,
+      output: b.output!,
+      cells: b.cells!,
+      tanhCells: b.tanhCells!,
+      dGates: b.dGates!,
+      dh,
+      dc,
+      dBias: b.dBias!,
+    };
+  }
+  if (kind === 'gru') {
+    loops.gruSequenceForward(
+      b.gates!,
+      b.hiddenGates!,
+      b.weightHh!,
+      b.biasIh!,
+      b.biasHh!,
+      b.h0!,
+      b.output!,
+      b.hiddenN!,
+      dims,
+    );
+    loops.gruSequenceBackward(
+      b.gradOutput!,
+      b.gates!,
+      b.hiddenN!,
+      b.h0!,
+      b.output!,
+      b.weightHh!,
+      b.dInputGates!,
+      b.dHiddenGates!,
+      dh,
+      b.dBiasIh!,
+      b.dBiasHh!,
+      dims,
+    );
+    return {
+      gates: b.gates!,
+      output: b.output!,
+      hiddenN: b.hiddenN!,
+      dInputGates: b.dInputGates!,
+      dHiddenGates: b.dHiddenGates!,
+      dh,
+      dBiasIh: b.dBiasIh!,
+      dBiasHh: b.dBiasHh!,
+    };
+  }
+  const nonlinearity = kind === 'rnnTanh' ? 'tanh' : 'relu';
+  // The RNN's pre-activations start in the output buffer.
+  b.output!.set(b.gates!.subarray(0, b.output!.length));
+  loops.rnnSequenceForward(b.output!, b.weightHh!, b.biasIh!, b.biasHh!, b.h0!, dims, nonlinearity);
+  loops.rnnSequenceBackward(
+    b.gradOutput!,
+    b.output!,
+    b.weightHh!,
+    b.dGates!,
+    dh,
+    b.dBias!,
+    dims,
+    nonlinearity,
+  );
+  return { output: b.output!, dGates: b.dGates!, dh, dBias: b.dBias! };
+}
+
+/** |a - e| ≤ tol·(1 + scale), scale the largest |e| of the buffer: float32 against a float64 oracle. */
+function expectClose(actual: TypedArray, expected: TypedArray, tol: number, what: string): void {
+  expect(actual.length, what).toBe(expected.length);
+  let scale = 0;
+  for (const v of expected) scale = Math.max(scale, Math.abs(v));
+  for (let i = 0; i < expected.length; i++) {
+    if (!(Math.abs(actual[i]! - expected[i]!) <= tol * (1 + scale))) {
+      throw new Error(`${what}[${i}]: wasm ${actual[i]}, float64 JS ${expected[i]} (scale ${scale})`);
+    }
+  }
+}
+
+describe.runIf(wasmAvailable())('wasm sequence loops against the float64 JS loops', () => {
+  // B 5 and H 68: edge tiles in m (5 rows) and in n (68, 204 columns); the backward product of the
+  // LSTM and GRU has k = 4H = 272 or 3H = 204 (two k-blocks past 256 for the LSTM). B 8, H 4: the least.
+  const sizes: loops.SequenceDims[] = [
+    { steps: 3, batch: 5, hidden: 68 },
+    { steps: 6, batch: 8, hidden: 4 },
+    { steps: 1, batch: 32, hidden: 16 },
+    // Not a multiple of 4: the JS loops run (with the wasm gemm) rather than the vector loops.
+    { steps: 2, batch: 8, hidden: 10 },
+  ];
+  for (const kind of ['lstm', 'gru', 'rnnTanh', 'rnnRelu'] as const) {
+    for (const dims of sizes) {
+      it(`${kind}, T ${dims.steps}, B ${dims.batch}, H ${dims.hidden}: every forward and backward output`, () => {
+        const wasm = on('wasm', () =>
+          run(
+            kind,
+            dims,
+            buffers(kind, dims, 3, (n) => new Float32Array(n)),
+          ),
+        );
+        const reference = on('js', () =>
+          run(
+            kind,
+            dims,
+            buffers(kind, dims, 3, (n) => new Float64Array(n)),
+          ),
+        );
+        for (const [name, expected] of Object.entries(reference)) {
+          expect(wasm[name]).toBeInstanceOf(Float32Array);
+          expectClose(wasm[name]!, expected, 2e-5, `${kind} ${name}`);
+        }
+      });
+    }
+  }
+});
+
+describe.runIf(wasmAvailable())('the wasm activations', () => {
+  // One step from h0 = c0 = 0 with W_hh = 0 and zero biases: the gates are the activations of the
+  // values placed in them (i, f, o sigmoid; g tanh), and the tanh RNN's output is tanh of its input.
+  const grid = [
+    ...Array.from({ length: 401 }, (_, i) => (i - 200) / 8),
+    ...[1e-3, -1e-3, 1e-6, 0.049, 0.051, -0.0499, 1e-30, -0, 0, 40, 86, 87.5, 89, 100, 1e4, -1e4, 3.4e38],
+    ...[Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY],
+  ];
+  const values = Float32Array.from(grid);
+  const hidden = Math.ceil(values.length / 4) * 4;
+  const dims = { steps: 1, batch: 1, hidden };
+  const zeros = (n: number) => new Float32Array(n);
+  const expectActivation = (actual: Float32Array, f: (v: number) => number, what: string) => {
+    values.forEach((v, i) => {
+      const expected = f(v);
+      const ok = Number.isNaN(expected)
+        ? Number.isNaN(actual[i]!)
+        : actual[i] === expected || Math.abs(actual[i]! - expected) <= 4e-7 * Math.abs(expected) + 1e-37;
+      if (!ok) throw new Error(`${what}(${v}): wasm ${actual[i]}, expected ${expected}`);
+    });
+  };
+
+  it('sigmoid and tanh are within 4e-7 relative of float64, and NaN stays NaN', () => {
+    const gates = zeros(4 * hidden);
+    for (let block = 0; block < 4; block++) gates.set(values, block * hidden);
+    on('wasm', () =>
+      loops.lstmSequenceForward(
+        gates,
+        zeros(4 * hidden * hidden),
+        zeros(4 * hidden),
+        zeros(4 * hidden),
+        zeros(hidden),
+        zeros(hidden),
+        zeros(hidden),
+        zeros(hidden),
+        zeros(hidden),
+        dims,
+      ),
+    );
+    const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+    expectActivation(gates.subarray(0, values.length), sigmoid, 'sigmoid');
+    expectActivation(gates.subarray(2 * hidden, 2 * hidden + values.length), Math.tanh, 'tanh');
+    expectActivation(gates.subarray(3 * hidden, 3 * hidden + values.length), sigmoid, 'sigmoid');
+  });
+
+  it("the tanh RNN's tanh and the relu RNN's relu (NaN stays NaN, -0 becomes 0)", () => {
+    for (const [nonlinearity, f] of [
+      ['tanh', Math.tanh],
+      ['relu', (v: number) => (Number.isNaN(v) ? v : Math.max(v, 0))],
+    ] as const) {
+      const output = zeros(hidden);
+      output.set(values);
+      on('wasm', () =>
+        loops.rnnSequenceForward(
+          output,
+          zeros(hidden * hidden),
+          zeros(hidden),
+          zeros(hidden),
+          zeros(hidden),
+          dims,
+          nonlinearity,
+        ),
+      );
+      expectActivation(output.subarray(0, values.length), f, nonlinearity);
+      if (nonlinearity === 'relu') expect(Object.is(output[grid.indexOf(-0)], 0)).toBe(true);
+    }
+  });
+});

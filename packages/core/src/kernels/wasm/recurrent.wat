@@ -1,0 +1,420 @@
+;; Whole-sequence RNN, LSTM and GRU loops in float32 with 128-bit SIMD: for every step, the recurrent
+;; product (sgemm.wat's sgemmPacked, the weight packed once per sequence) then the fused gate loop,
+;; all inside wasm memory. The maths is kernels/recurrent.ts's, four lanes of the hidden axis at a time,
+;; so the hidden size must be a multiple of 4. All addresses are byte offsets into the imported memory.
+;; Assembled by scripts/build-wasm.ts into recurrentWasm.ts (base64); edit this file, then `pnpm build:wasm`.
+(module
+  (import "env" "memory" (memory 1))
+  ;; sgemmPacked(a, bpack, c, m, n, k, transA, apack): C[m,n] += op(A)·B
+  (import "env" "sgemmPacked" (func $gemm (param i32 i32 i32 i32 i32 i32 i32 i32)))
+
+  ;; e^x: x = k·ln2 + r with |r| ≤ ln2/2, e^r by Cephes' degree-7 polynomial, 2^k built in the exponent
+  ;; bits. x is clamped to [-87, 88] so 2^k stays a normal float (every use here saturates past it);
+  ;; NaN passes through min and max as NaN. Relative error about 2e-7.
+  (func $exp (param $x v128) (result v128)
+    (local $k v128) (local $r v128) (local $p v128)
+    (local.set $x (f32x4.max (f32x4.min (local.get $x) (v128.const f32x4 88 88 88 88))
+      (v128.const f32x4 -87 -87 -87 -87)))
+    (local.set $k (f32x4.nearest (f32x4.mul (local.get $x)
+      (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))))
+    ;; r = x - k·ln2, with ln2 split in two so k·ln2_hi is exact
+    (local.set $r (f32x4.sub
+      (f32x4.sub (local.get $x) (f32x4.mul (local.get $k) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375)))
+      (f32x4.mul (local.get $k) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
+    (local.set $p (f32x4.add (f32x4.mul (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4)
+      (local.get $r)) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r))
+      (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r))
+      (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r))
+      (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r))
+      (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
+    ;; e^r = 1 + r + r²·p
+    (local.set $p (f32x4.add (f32x4.add (f32x4.mul (f32x4.mul (local.get $p) (local.get $r)) (local.get $r))
+      (local.get $r)) (v128.const f32x4 1 1 1 1)))
+    ;; 2^k: (k + 127) << 23 in the exponent field
+    (f32x4.mul (local.get $p)
+      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (v128.const i32x4 127 127 127 127))
+        (i32.const 23))))
+
+  ;; 1 / (1 + e^-x)
+  (func $sigmoid (param $x v128) (result v128)
+    (f32x4.div (v128.const f32x4 1 1 1 1)
+      (f32x4.add (v128.const f32x4 1 1 1 1) (call $exp (f32x4.neg (local.get $x))))))
+
+  ;; 1 - 2/(e^2x + 1), which cancels near 0: there (|x| < 0.05) the odd series to x^7 is exact to float32.
+  (func $tanh (param $x v128) (result v128)
+    (local $x2 v128)
+    (local.set $x2 (f32x4.mul (local.get $x) (local.get $x)))
+    (v128.bitselect
+      ;; x·(1 - x²·(1/3 - x²·(2/15 - x²·17/315)))
+      (f32x4.mul (local.get $x) (f32x4.sub (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $x2)
+        (f32x4.sub (v128.const f32x4 0.33333334 0.33333334 0.33333334 0.33333334) (f32x4.mul (local.get $x2)
+          (f32x4.sub (v128.const f32x4 0.13333334 0.13333334 0.13333334 0.13333334) (f32x4.mul (local.get $x2)
+            (v128.const f32x4 0.053968254 0.053968254 0.053968254 0.053968254))))))))
+      (f32x4.sub (v128.const f32x4 1 1 1 1) (f32x4.div (v128.const f32x4 2 2 2 2)
+        (f32x4.add (call $exp (f32x4.add (local.get $x) (local.get $x))) (v128.const f32x4 1 1 1 1))))
+      (f32x4.lt (f32x4.abs (local.get $x)) (v128.const f32x4 0.05 0.05 0.05 0.05))))
+
+  ;; dst[0..bytes) += src[0..bytes)
+  (func $addInto (param $dst i32) (param $src i32) (param $bytes i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $dst) (local.get $bytes)))
+    (loop $v
+      (v128.store (local.get $dst) (f32x4.add (v128.load (local.get $dst)) (v128.load (local.get $src))))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+      (local.set $src (i32.add (local.get $src) (i32.const 16)))
+      (br_if $v (i32.lt_u (local.get $dst) (local.get $end)))))
+
+  ;; dst[0..bytes) = 0
+  (func $zero (param $dst i32) (param $bytes i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $dst) (local.get $bytes)))
+    (loop $v
+      (v128.store (local.get $dst) (v128.const i32x4 0 0 0 0))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+      (br_if $v (i32.lt_u (local.get $dst) (local.get $end)))))
+
+  ;; out[width] = column sums of x [rows, width] (the bias grads); width in floats, a multiple of 4.
+  (func (export "sumRows") (param $x i32) (param $out i32) (param $rows i32) (param $width i32)
+    (local $bytes i32) (local $end i32)
+    (local.set $bytes (i32.shl (local.get $width) (i32.const 2)))
+    (call $zero (local.get $out) (local.get $bytes))
+    (local.set $end (i32.add (local.get $x) (i32.mul (local.get $rows) (local.get $bytes))))
+    (block $done
+      (loop $row
+        (br_if $done (i32.ge_u (local.get $x) (local.get $end)))
+        (call $addInto (local.get $out) (local.get $x) (local.get $bytes))
+        (local.set $x (i32.add (local.get $x) (local.get $bytes)))
+        (br $row))))
+
+  ;; ---- RNN ----
+
+  ;; output [T·B, H] holds X·W_ihᵀ on entry and h_1..h_T on exit: step t adds h_{t-1}·W_hhᵀ (whh packed
+  ;; by packB from W_hh transposed) and applies tanh (relu = 0) or relu (relu = 1) to it plus bias
+  ;; (b_ih + b_hh).
+  (func (export "rnnForward") (param $output i32) (param $whh i32) (param $bias i32) (param $h0 i32)
+                              (param $steps i32) (param $batch i32) (param $hidden i32) (param $relu i32)
+                              (param $apack i32)
+    (local $h i32) (local $t i32) (local $hb i32) (local $b i32) (local $j i32) (local $at i32) (local $pre v128)
+    (local.set $hb (i32.shl (local.get $hidden) (i32.const 2)))
+    (local.set $h (local.get $h0))
+    (loop $steps
+      (call $gemm (local.get $h) (local.get $whh) (local.get $output) (local.get $batch) (local.get $hidden)
+        (local.get $hidden) (i32.const 0) (local.get $apack))
+      (local.set $b (i32.const 0))
+      (loop $rows
+        (local.set $j (i32.const 0))
+        (loop $lanes
+          (local.set $at (i32.add (local.get $output) (local.get $j)))
+          (local.set $pre (f32x4.add (v128.load (local.get $at)) (v128.load (i32.add (local.get $bias) (local.get $j)))))
+          (v128.store (local.get $at)
+            (if (result v128) (local.get $relu)
+              (then (f32x4.max (local.get $pre) (v128.const f32x4 0 0 0 0)))
+              (else (call $tanh (local.get $pre)))))
+          (local.set $j (i32.add (local.get $j) (i32.const 16)))
+          (br_if $lanes (i32.lt_u (local.get $j) (local.get $hb))))
+        (local.set $output (i32.add (local.get $output) (local.get $hb)))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br_if $rows (i32.lt_u (local.get $b) (local.get $batch))))
+      ;; h_t is the block just written
+      (local.set $h (i32.sub (local.get $output) (i32.mul (local.get $batch) (local.get $hb))))
+      (local.set $t (i32.add (local.get $t) (i32.const 1)))
+      (br_if $steps (i32.lt_u (local.get $t) (local.get $steps)))))
+
+  ;; Backward through time of rnnForward: dGates [T·B, H] for every step; dh [B, H] holds the grad of
+  ;; h_T on entry and that of h0 on exit; whh is W_hh packed by packB untransposed.
+  (func (export "rnnBackward") (param $gradOutput i32) (param $output i32) (param $whh i32) (param $dGates i32)
+                               (param $dh i32) (param $steps i32) (param $batch i32) (param $hidden i32)
+                               (param $relu i32) (param $apack i32)
+    (local $block i32) (local $t i32) (local $i i32) (local $at i32) (local $h v128) (local $g v128)
+    (local.set $block (i32.shl (i32.mul (local.get $batch) (local.get $hidden)) (i32.const 2)))
+    (local.set $t (local.get $steps))
+    (loop $steps
+      (local.set $t (i32.sub (local.get $t) (i32.const 1)))
+      (local.set $at (i32.mul (local.get $t) (local.get $block)))
+      (call $addInto (local.get $dh) (i32.add (local.get $gradOutput) (local.get $at)) (local.get $block))
+      ;; tanh' = 1 - h'², relu' = [h' > 0]
+      (local.set $i (i32.const 0))
+      (loop $lanes
+        (local.set $h (v128.load (i32.add (i32.add (local.get $output) (local.get $at)) (local.get $i))))
+        (local.set $g (v128.load (i32.add (local.get $dh) (local.get $i))))
+        (v128.store (i32.add (i32.add (local.get $dGates) (local.get $at)) (local.get $i))
+          (if (result v128) (local.get $relu)
+            (then (v128.and (local.get $g) (f32x4.gt (local.get $h) (v128.const f32x4 0 0 0 0))))
+            (else (f32x4.mul (local.get $g)
+              (f32x4.sub (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $h) (local.get $h)))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br_if $lanes (i32.lt_u (local.get $i) (local.get $block))))
+      ;; dh_{t-1} = dGates_t · W_hh
+      (call $zero (local.get $dh) (local.get $block))
+      (call $gemm (i32.add (local.get $dGates) (local.get $at)) (local.get $whh) (local.get $dh)
+        (local.get $batch) (local.get $hidden) (local.get $hidden) (i32.const 0) (local.get $apack))
+      (br_if $steps (local.get $t))))
+
+  ;; ---- LSTM ----
+
+  ;; One step: gates [B, 4H] holds the pre-activations less the bias on entry and the activated
+  ;; i, f, g, o on exit; c' = f⊙c + i⊙g, h' = o⊙tanh(c') and tanh(c') are written at cNext, hNext, tanhNext.
+  (func $lstmCell (param $gates i32) (param $bias i32) (param $c i32) (param $cNext i32) (param $hNext i32)
+                  (param $tanhNext i32) (param $batch i32) (param $hidden i32)
+    (local $hb i32) (local $b i32) (local $k i32) (local $j i32) (local $at i32)
+    (local $cell v128) (local $tc v128)
+    (local.set $hb (i32.shl (local.get $hidden) (i32.const 2)))
+    (loop $rows
+      ;; i and f (the first 2H) and o (the last H) take sigmoid, g tanh
+      (local.set $k (i32.const 0))
+      (loop $gates
+        (local.set $at (i32.add (local.get $gates) (local.get $k)))
+        (v128.store (local.get $at) (call $sigmoid
+          (f32x4.add (v128.load (local.get $at)) (v128.load (i32.add (local.get $bias) (local.get $k))))))
+        (local.set $k (i32.add (local.get $k) (i32.const 16)))
+        ;; from the end of f jump to o
+        (if (i32.eq (local.get $k) (i32.shl (local.get $hb) (i32.const 1)))
+          (then (local.set $k (i32.mul (local.get $hb) (i32.const 3)))))
+        (br_if $gates (i32.lt_u (local.get $k) (i32.shl (local.get $hb) (i32.const 2)))))
+      (local.set $k (i32.shl (local.get $hb) (i32.const 1)))
+      (loop $candidates
+        (local.set $at (i32.add (local.get $gates) (local.get $k)))
+        (v128.store (local.get $at) (call $tanh
+          (f32x4.add (v128.load (local.get $at)) (v128.load (i32.add (local.get $bias) (local.get $k))))))
+        (local.set $k (i32.add (local.get $k) (i32.const 16)))
+        (br_if $candidates (i32.lt_u (local.get $k) (i32.mul (local.get $hb) (i32.const 3)))))
+      (local.set $j (i32.const 0))
+      (loop $lanes
+        (local.set $at (i32.add (local.get $gates) (local.get $j)))
+        ;; c' = f⊙c + i⊙g
+        (local.set $cell (f32x4.add
+          (f32x4.mul (v128.load (i32.add (local.get $at) (local.get $hb))) (v128.load (i32.add (local.get $c) (local.get $j))))
+          (f32x4.mul (v128.load (local.get $at))
+            (v128.load (i32.add (local.get $at) (i32.shl (local.get $hb) (i32.const 1)))))))
+        (local.set $tc (call $tanh (local.get $cell)))
+        (v128.store (i32.add (local.get $cNext) (local.get $j)) (local.get $cell))
+        (v128.store (i32.add (local.get $tanhNext) (local.get $j)) (local.get $tc))
+        (v128.store (i32.add (local.get $hNext) (local.get $j))
+          (f32x4.mul (v128.load (i32.add (local.get $at) (i32.mul (local.get $hb) (i32.const 3)))) (local.get $tc)))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br_if $lanes (i32.lt_u (local.get $j) (local.get $hb))))
+      (local.set $gates (i32.add (local.get $gates) (i32.shl (local.get $hb) (i32.const 2))))
+      (local.set $c (i32.add (local.get $c) (local.get $hb)))
+      (local.set $cNext (i32.add (local.get $cNext) (local.get $hb)))
+      (local.set $hNext (i32.add (local.get $hNext) (local.get $hb)))
+      (local.set $tanhNext (i32.add (local.get $tanhNext) (local.get $hb)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br_if $rows (i32.lt_u (local.get $b) (local.get $batch)))))
+
+  ;; gates [T·B, 4H] holds X·W_ihᵀ on entry and the activated i, f, g, o on exit; h_t, c_t and tanh c_t
+  ;; go to output, cells and tanhCells [T·B, H]. whh is W_hh packed by packB transposed; bias b_ih + b_hh.
+  (func (export "lstmForward") (param $gates i32) (param $whh i32) (param $bias i32) (param $h0 i32)
+                               (param $c0 i32) (param $output i32) (param $cells i32) (param $tanhCells i32)
+                               (param $steps i32) (param $batch i32) (param $hidden i32) (param $apack i32)
+    (local $h i32) (local $c i32) (local $t i32) (local $block i32)
+    (local.set $block (i32.shl (i32.mul (local.get $batch) (local.get $hidden)) (i32.const 2)))
+    (local.set $h (local.get $h0))
+    (local.set $c (local.get $c0))
+    (loop $steps
+      (call $gemm (local.get $h) (local.get $whh) (local.get $gates) (local.get $batch)
+        (i32.shl (local.get $hidden) (i32.const 2)) (local.get $hidden) (i32.const 0) (local.get $apack))
+      (call $lstmCell (local.get $gates) (local.get $bias) (local.get $c) (local.get $cells) (local.get $output)
+        (local.get $tanhCells) (local.get $batch) (local.get $hidden))
+      (local.set $h (local.get $output))
+      (local.set $c (local.get $cells))
+      (local.set $gates (i32.add (local.get $gates) (i32.shl (local.get $block) (i32.const 2))))
+      (local.set $output (i32.add (local.get $output) (local.get $block)))
+      (local.set $cells (i32.add (local.get $cells) (local.get $block)))
+      (local.set $tanhCells (i32.add (local.get $tanhCells) (local.get $block)))
+      (local.set $t (i32.add (local.get $t) (i32.const 1)))
+      (br_if $steps (i32.lt_u (local.get $t) (local.get $steps)))))
+
+  ;; One step back: from dh and dc (the grads of h' and c', [B, H]) the grads of the pre-activation gates
+  ;; [B, 4H] into dGates, and of c into dc (in place).
+  (func $lstmCellBack (param $dh i32) (param $dc i32) (param $gates i32) (param $c i32) (param $tanhNext i32)
+                      (param $dGates i32) (param $batch i32) (param $hidden i32)
+    (local $hb i32) (local $b i32) (local $j i32) (local $at i32) (local $out i32)
+    (local $i v128) (local $f v128) (local $g v128) (local $o v128) (local $gh v128) (local $tc v128)
+    (local $dcell v128)
+    (local.set $hb (i32.shl (local.get $hidden) (i32.const 2)))
+    (loop $rows
+      (local.set $j (i32.const 0))
+      (loop $lanes
+        (local.set $at (i32.add (local.get $gates) (local.get $j)))
+        (local.set $i (v128.load (local.get $at)))
+        (local.set $f (v128.load (i32.add (local.get $at) (local.get $hb))))
+        (local.set $g (v128.load (i32.add (local.get $at) (i32.shl (local.get $hb) (i32.const 1)))))
+        (local.set $o (v128.load (i32.add (local.get $at) (i32.mul (local.get $hb) (i32.const 3)))))
+        (local.set $gh (v128.load (i32.add (local.get $dh) (local.get $j))))
+        (local.set $tc (v128.load (i32.add (local.get $tanhNext) (local.get $j))))
+        ;; dc' total = dc + dh·o·(1 - tanh²c')
+        (local.set $dcell (f32x4.add (v128.load (i32.add (local.get $dc) (local.get $j)))
+          (f32x4.mul (f32x4.mul (local.get $gh) (local.get $o))
+            (f32x4.sub (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $tc) (local.get $tc))))))
+        (local.set $out (i32.add (local.get $dGates) (local.get $j)))
+        ;; di = dc'·g·i(1-i), df = dc'·c·f(1-f), dg = dc'·i·(1-g²), do = dh·tanh c'·o(1-o)
+        (v128.store (local.get $out) (f32x4.mul (f32x4.mul (local.get $dcell) (local.get $g))
+          (f32x4.mul (local.get $i) (f32x4.sub (v128.const f32x4 1 1 1 1) (local.get $i)))))
+        (v128.store (i32.add (local.get $out) (local.get $hb))
+          (f32x4.mul (f32x4.mul (local.get $dcell) (v128.load (i32.add (local.get $c) (local.get $j))))
+            (f32x4.mul (local.get $f) (f32x4.sub (v128.const f32x4 1 1 1 1) (local.get $f)))))
+        (v128.store (i32.add (local.get $out) (i32.shl (local.get $hb) (i32.const 1)))
+          (f32x4.mul (f32x4.mul (local.get $dcell) (local.get $i))
+            (f32x4.sub (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $g) (local.get $g)))))
+        (v128.store (i32.add (local.get $out) (i32.mul (local.get $hb) (i32.const 3)))
+          (f32x4.mul (f32x4.mul (local.get $gh) (local.get $tc))
+            (f32x4.mul (local.get $o) (f32x4.sub (v128.const f32x4 1 1 1 1) (local.get $o)))))
+        ;; dc = dc'·f
+        (v128.store (i32.add (local.get $dc) (local.get $j)) (f32x4.mul (local.get $dcell) (local.get $f)))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br_if $lanes (i32.lt_u (local.get $j) (local.get $hb))))
+      (local.set $gates (i32.add (local.get $gates) (i32.shl (local.get $hb) (i32.const 2))))
+      (local.set $dGates (i32.add (local.get $dGates) (i32.shl (local.get $hb) (i32.const 2))))
+      (local.set $dh (i32.add (local.get $dh) (local.get $hb)))
+      (local.set $dc (i32.add (local.get $dc) (local.get $hb)))
+      (local.set $c (i32.add (local.get $c) (local.get $hb)))
+      (local.set $tanhNext (i32.add (local.get $tanhNext) (local.get $hb)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br_if $rows (i32.lt_u (local.get $b) (local.get $batch)))))
+
+  ;; Backward through time of lstmForward: dGates [T·B, 4H] for every step; dh and dc [B, H] hold the
+  ;; grads of h_T and c_T on entry and those of h0 and c0 on exit. whh is W_hh packed by packB untransposed.
+  (func (export "lstmBackward") (param $gradOutput i32) (param $gates i32) (param $c0 i32) (param $cells i32)
+                                (param $tanhCells i32) (param $whh i32) (param $dGates i32) (param $dh i32)
+                                (param $dc i32) (param $steps i32) (param $batch i32) (param $hidden i32)
+                                (param $apack i32)
+    (local $block i32) (local $t i32) (local $at i32) (local $gatesAt i32)
+    (local.set $block (i32.shl (i32.mul (local.get $batch) (local.get $hidden)) (i32.const 2)))
+    (local.set $t (local.get $steps))
+    (loop $steps
+      (local.set $t (i32.sub (local.get $t) (i32.const 1)))
+      (local.set $at (i32.mul (local.get $t) (local.get $block)))
+      (local.set $gatesAt (i32.shl (local.get $at) (i32.const 2)))
+      (call $addInto (local.get $dh) (i32.add (local.get $gradOutput) (local.get $at)) (local.get $block))
+      (call $lstmCellBack (local.get $dh) (local.get $dc) (i32.add (local.get $gates) (local.get $gatesAt))
+        (if (result i32) (local.get $t)
+          (then (i32.sub (i32.add (local.get $cells) (local.get $at)) (local.get $block)))
+          (else (local.get $c0)))
+        (i32.add (local.get $tanhCells) (local.get $at)) (i32.add (local.get $dGates) (local.get $gatesAt))
+        (local.get $batch) (local.get $hidden))
+      ;; dh_{t-1} = dGates_t · W_hh
+      (call $zero (local.get $dh) (local.get $block))
+      (call $gemm (i32.add (local.get $dGates) (local.get $gatesAt)) (local.get $whh) (local.get $dh)
+        (local.get $batch) (local.get $hidden) (i32.shl (local.get $hidden) (i32.const 2)) (i32.const 0)
+        (local.get $apack))
+      (br_if $steps (local.get $t))))
+
+  ;; ---- GRU ----
+
+  ;; gates [T·B, 3H] holds X·W_ihᵀ on entry and the activated r, z, n on exit; h_t goes to output and
+  ;; W_hn h_{t-1} + b_hn to hiddenN [T·B, H]; hiddenGates [B, 3H] is scratch for h_{t-1}·W_hhᵀ. whh is
+  ;; W_hh packed by packB transposed; bias [4H] is b_ih + b_hh for r and z, then b_in, then b_hn.
+  (func (export "gruForward") (param $gates i32) (param $hiddenGates i32) (param $whh i32) (param $bias i32)
+                              (param $h0 i32) (param $output i32) (param $hiddenN i32) (param $steps i32)
+                              (param $batch i32) (param $hidden i32) (param $apack i32)
+    (local $h i32) (local $t i32) (local $hb i32) (local $b i32) (local $j i32) (local $row i32) (local $hrow i32)
+    (local $r v128) (local $z v128) (local $n v128) (local $hn v128)
+    (local.set $hb (i32.shl (local.get $hidden) (i32.const 2)))
+    (local.set $h (local.get $h0))
+    (loop $steps
+      (call $zero (local.get $hiddenGates) (i32.mul (i32.mul (local.get $batch) (local.get $hb)) (i32.const 3)))
+      (call $gemm (local.get $h) (local.get $whh) (local.get $hiddenGates) (local.get $batch)
+        (i32.mul (local.get $hidden) (i32.const 3)) (local.get $hidden) (i32.const 0) (local.get $apack))
+      (local.set $b (i32.const 0))
+      (loop $rows
+        (local.set $j (i32.const 0))
+        (loop $lanes
+          (local.set $row (i32.add (local.get $gates) (local.get $j)))
+          (local.set $hrow (i32.add (i32.add (local.get $hiddenGates)
+            (i32.mul (i32.mul (local.get $b) (local.get $hb)) (i32.const 3))) (local.get $j)))
+          (local.set $r (call $sigmoid (f32x4.add (f32x4.add (v128.load (local.get $row)) (v128.load (local.get $hrow)))
+            (v128.load (i32.add (local.get $bias) (local.get $j))))))
+          (local.set $z (call $sigmoid (f32x4.add
+            (f32x4.add (v128.load (i32.add (local.get $row) (local.get $hb))) (v128.load (i32.add (local.get $hrow) (local.get $hb))))
+            (v128.load (i32.add (i32.add (local.get $bias) (local.get $hb)) (local.get $j))))))
+          (local.set $hn (f32x4.add (v128.load (i32.add (local.get $hrow) (i32.shl (local.get $hb) (i32.const 1))))
+            (v128.load (i32.add (i32.add (local.get $bias) (i32.mul (local.get $hb) (i32.const 3))) (local.get $j)))))
+          (local.set $n (call $tanh (f32x4.add
+            (f32x4.add (v128.load (i32.add (local.get $row) (i32.shl (local.get $hb) (i32.const 1))))
+              (v128.load (i32.add (i32.add (local.get $bias) (i32.shl (local.get $hb) (i32.const 1))) (local.get $j))))
+            (f32x4.mul (local.get $r) (local.get $hn)))))
+          (v128.store (local.get $row) (local.get $r))
+          (v128.store (i32.add (local.get $row) (local.get $hb)) (local.get $z))
+          (v128.store (i32.add (local.get $row) (i32.shl (local.get $hb) (i32.const 1))) (local.get $n))
+          (v128.store (i32.add (local.get $hiddenN) (local.get $j)) (local.get $hn))
+          ;; h' = (1-z)⊙n + z⊙h = n + z⊙(h - n)
+          (v128.store (i32.add (local.get $output) (local.get $j))
+            (f32x4.add (local.get $n) (f32x4.mul (local.get $z)
+              (f32x4.sub (v128.load (i32.add (local.get $h) (local.get $j))) (local.get $n)))))
+          (local.set $j (i32.add (local.get $j) (i32.const 16)))
+          (br_if $lanes (i32.lt_u (local.get $j) (local.get $hb))))
+        (local.set $gates (i32.add (local.get $gates) (i32.mul (local.get $hb) (i32.const 3))))
+        (local.set $h (i32.add (local.get $h) (local.get $hb)))
+        (local.set $output (i32.add (local.get $output) (local.get $hb)))
+        (local.set $hiddenN (i32.add (local.get $hiddenN) (local.get $hb)))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br_if $rows (i32.lt_u (local.get $b) (local.get $batch))))
+      ;; h_t is the block just written
+      (local.set $h (i32.sub (local.get $output) (i32.mul (local.get $batch) (local.get $hb))))
+      (local.set $t (i32.add (local.get $t) (i32.const 1)))
+      (br_if $steps (i32.lt_u (local.get $t) (local.get $steps)))))
+
+  ;; Backward through time of gruForward: the input-side and hidden-side gate grads [T·B, 3H] for every
+  ;; step; dh [B, H] holds the grad of h_T on entry and that of h0 on exit. whh is W_hh packed untransposed.
+  (func (export "gruBackward") (param $gradOutput i32) (param $gates i32) (param $hiddenN i32) (param $h0 i32)
+                               (param $output i32) (param $whh i32) (param $dInput i32) (param $dHidden i32)
+                               (param $dh i32) (param $steps i32) (param $batch i32) (param $hidden i32)
+                               (param $apack i32)
+    (local $block i32) (local $hb i32) (local $t i32) (local $at i32) (local $b i32) (local $j i32)
+    (local $row i32) (local $state i32) (local $h i32)
+    (local $r v128) (local $z v128) (local $n v128) (local $g v128) (local $dn v128) (local $dz v128) (local $dr v128)
+    (local.set $hb (i32.shl (local.get $hidden) (i32.const 2)))
+    (local.set $block (i32.mul (local.get $batch) (local.get $hb)))
+    (local.set $t (local.get $steps))
+    (loop $steps
+      (local.set $t (i32.sub (local.get $t) (i32.const 1)))
+      (local.set $at (i32.mul (local.get $t) (local.get $block)))
+      (call $addInto (local.get $dh) (i32.add (local.get $gradOutput) (local.get $at)) (local.get $block))
+      (local.set $h (if (result i32) (local.get $t)
+        (then (i32.sub (i32.add (local.get $output) (local.get $at)) (local.get $block)))
+        (else (local.get $h0))))
+      (local.set $b (i32.const 0))
+      (loop $rows
+        (local.set $j (i32.const 0))
+        (loop $lanes
+          (local.set $row (i32.add (i32.add (i32.mul (local.get $at) (i32.const 3))
+            (i32.mul (i32.mul (local.get $b) (local.get $hb)) (i32.const 3))) (local.get $j)))
+          (local.set $state (i32.add (i32.mul (local.get $b) (local.get $hb)) (local.get $j)))
+          (local.set $r (v128.load (i32.add (local.get $gates) (local.get $row))))
+          (local.set $z (v128.load (i32.add (i32.add (local.get $gates) (local.get $row)) (local.get $hb))))
+          (local.set $n (v128.load (i32.add (i32.add (local.get $gates) (local.get $row)) (i32.shl (local.get $hb) (i32.const 1)))))
+          (local.set $g (v128.load (i32.add (local.get $dh) (local.get $state))))
+          ;; dn = g·(1-z)·(1-n²), dz = g·(h - n)·z(1-z), dr = dn·(W_hn h + b_hn)·r(1-r)
+          (local.set $dn (f32x4.mul (f32x4.mul (local.get $g) (f32x4.sub (v128.const f32x4 1 1 1 1) (local.get $z)))
+            (f32x4.sub (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $n) (local.get $n)))))
+          (local.set $dz (f32x4.mul (f32x4.mul (local.get $g)
+              (f32x4.sub (v128.load (i32.add (local.get $h) (local.get $state))) (local.get $n)))
+            (f32x4.mul (local.get $z) (f32x4.sub (v128.const f32x4 1 1 1 1) (local.get $z)))))
+          (local.set $dr (f32x4.mul (f32x4.mul (local.get $dn)
+              (v128.load (i32.add (i32.add (local.get $hiddenN) (local.get $at)) (local.get $state))))
+            (f32x4.mul (local.get $r) (f32x4.sub (v128.const f32x4 1 1 1 1) (local.get $r)))))
+          (v128.store (i32.add (local.get $dInput) (local.get $row)) (local.get $dr))
+          (v128.store (i32.add (i32.add (local.get $dInput) (local.get $row)) (local.get $hb)) (local.get $dz))
+          (v128.store (i32.add (i32.add (local.get $dInput) (local.get $row)) (i32.shl (local.get $hb) (i32.const 1)))
+            (local.get $dn))
+          (v128.store (i32.add (local.get $dHidden) (local.get $row)) (local.get $dr))
+          (v128.store (i32.add (i32.add (local.get $dHidden) (local.get $row)) (local.get $hb)) (local.get $dz))
+          ;; d(W_hn h + b_hn) = dn·r
+          (v128.store (i32.add (i32.add (local.get $dHidden) (local.get $row)) (i32.shl (local.get $hb) (i32.const 1)))
+            (f32x4.mul (local.get $dn) (local.get $r)))
+          ;; dh direct = g·z
+          (v128.store (i32.add (local.get $dh) (local.get $state)) (f32x4.mul (local.get $g) (local.get $z)))
+          (local.set $j (i32.add (local.get $j) (i32.const 16)))
+          (br_if $lanes (i32.lt_u (local.get $j) (local.get $hb))))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br_if $rows (i32.lt_u (local.get $b) (local.get $batch))))
+      ;; dh_{t-1} = g·z + dGates_hh,t · W_hh
+      (call $gemm (i32.add (local.get $dHidden) (i32.mul (local.get $at) (i32.const 3))) (local.get $whh)
+        (local.get $dh) (local.get $batch) (local.get $hidden) (i32.mul (local.get $hidden) (i32.const 3))
+        (i32.const 0) (local.get $apack))
+      (br_if $steps (local.get $t))))
+)
