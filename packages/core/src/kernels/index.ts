@@ -29,3 +29,4 @@ export {
   softmaxCrossEntropy,
   softmaxCrossEntropyBackward,
 } from './training.js';
+export { getThreads, setThreads, threadsReady } from './wasm/threads.js';

@@ -2,10 +2,10 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { assemble, moduleText, wasmModules } from '../../../../../scripts/build-wasm.js';
+import { moduleSource, wasmModules } from '../../../../../scripts/build-wasm.js';
 
 it.each(wasmModules)('%sWasm.ts is up to date with its .wat (else run pnpm build:wasm)', async (name) => {
-  const bytes = await assemble(fileURLToPath(new URL(`./${name}.wat`, import.meta.url)));
+  const expected = await moduleSource(fileURLToPath(new URL('./', import.meta.url)), name);
   const committed = readFileSync(new URL(`./${name}Wasm.ts`, import.meta.url), 'utf8');
-  expect(committed === moduleText(name, bytes)).toBe(true);
+  expect(committed === expected).toBe(true);
 });

@@ -1,12 +1,15 @@
 // The wasm sequence loops (recurrent.wat) against the plain-JS loops of kernels/recurrent.ts run in
 // float64: every output of every forward and backward, at sizes that take the packed gemm's edge tiles
 // and two k-blocks, and the activations alone over a grid that includes saturation, 0, NaN and ±Inf.
+
+import { availableParallelism as cores } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import type { TypedArray } from '../../dtype.js';
 import { RandomState } from '../../rng.js';
 import { setGemmBackend } from '../matmul.js';
 import * as loops from '../recurrent.js';
-import { wasmAvailable } from './sgemm.js';
+import { gemmWasm, wasmAvailable } from './sgemm.js';
+import { getThreads, jobsOnWorkers, setThreads, threadsReady } from './threads.js';
 
 type Kind = 'lstm' | 'gru' | 'rnnTanh' | 'rnnRelu';
 const gateCount: Record<Kind, number> = { lstm: 4, gru: 3, rnnTanh: 1, rnnRelu: 1 };
@@ -284,5 +287,66 @@ describe.runIf(wasmAvailable())('the wasm activations', () => {
       expectActivation(output.subarray(0, values.length), f, nonlinearity);
       if (nonlinearity === 'relu') expect(Object.is(output[grid.indexOf(-0)], 0)).toBe(true);
     }
+  });
+});
+
+describe.runIf(wasmAvailable())('worker threads', () => {
+  /** Every output of `body` with one thread and with two (workers ready), and the jobs the workers ran. */
+  async function bothWays(body: () => Buffers): Promise<[Buffers, Buffers, number]> {
+    setThreads(1);
+    const one = body();
+    setThreads(2);
+    await threadsReady();
+    const before = jobsOnWorkers;
+    try {
+      return [one, body(), jobsOnWorkers - before];
+    } finally {
+      setThreads(1);
+    }
+  }
+
+  // Bands of batch rows run the same arithmetic in the same order: the results are bit for bit equal.
+  for (const kind of ['lstm', 'gru', 'rnnTanh', 'rnnRelu'] as const) {
+    it(`${kind}: a sequence split by bands of batch rows equals the one-thread run exactly`, async () => {
+      const dims = { steps: 3, batch: 18, hidden: 68 };
+      const run32 = () =>
+        on('wasm', () =>
+          run(
+            kind,
+            dims,
+            buffers(kind, dims, 9, (n) => new Float32Array(n)),
+          ),
+        );
+      const [one, two, jobs] = await bothWays(run32);
+      if (cores() > 1) expect(jobs).toBeGreaterThan(0);
+      for (const [name, values] of Object.entries(one))
+        expect(Array.from(two[name]!), name).toEqual(Array.from(values));
+    });
+  }
+
+  it('a big gemm split by bands of rows, or of columns when rows are few, equals the one-thread run', async () => {
+    const rng = new RandomState(10);
+    for (const spec of [
+      { m: 97, n: 100, k: 130, transA: true },
+      { m: 5, n: 700, k: 300, transB: true, accumulate: true },
+    ]) {
+      const a = Float32Array.from(rng.randn(spec.m * spec.k).data);
+      const b = Float32Array.from(rng.randn(spec.k * spec.n).data);
+      const c0 = Float32Array.from(rng.randn(spec.m * spec.n).data);
+      const product = () => {
+        const c = c0.slice();
+        gemmWasm(a, b, c, spec);
+        return { c };
+      };
+      const [one, two, jobs] = await bothWays(product);
+      if (cores() > 1) expect(jobs).toBeGreaterThan(0);
+      expect(Array.from(two.c!)).toEqual(Array.from(one.c!));
+    }
+  });
+
+  it('setThreads takes 1 to 8 threads and names a bad count', () => {
+    expect(() => setThreads(0)).toThrow(/setThreads: count must be an integer from 1 to 8, got 0/);
+    expect(() => setThreads(1.5)).toThrow(RangeError);
+    expect(getThreads()).toBe(1);
   });
 });

@@ -1,9 +1,11 @@
 // The whole-sequence recurrent loops of kernels/recurrent.ts on recurrent.wat, float32: the operands
 // are copied into wasm memory once per sequence, the recurrent weight is packed there once (not once
-// per step), every step runs inside wasm, and the results are copied back.
+// per step), every step runs inside wasm, and the results are copied back. The rows of a batch are
+// independent sequences, so worker threads each take a band of them for the whole sequence.
 import type { TypedArray } from '../../dtype.js';
 import type { SequenceDims } from '../recurrent.js';
-import { Layout, packedSize } from './module.js';
+import { type KernelName, Layout, packedSize } from './module.js';
+import { bands, runParallel, threadsAvailable } from './threads.js';
 
 // The caller passes float32 buffers only (the loops compute in float32); any typed array copies in.
 type F32 = TypedArray;
@@ -29,6 +31,33 @@ function packWeight(layout: Layout, weightHh: F32, gateRows: number, hidden: num
   };
 }
 
+/** Per-step multiply-adds below which a sequence stays on one thread. */
+const PARALLEL_MIN_WORK = 1 << 16;
+
+/** Bands of the batch's rows for the threads that pay: 4-row multiples, one band if the batch is small. */
+function rowBands({ batch, hidden }: SequenceDims, gates: number): [number, number][] {
+  const threads = batch >= 8 && batch * gates * hidden * hidden >= PARALLEL_MIN_WORK ? threadsAvailable() : 1;
+  return bands(batch, threads, 4);
+}
+
+/**
+ * Runs `kernel` once per band of rows, on as many threads: args(lo, rows, thread) gives a band's
+ * arguments, its pointers moved lo rows on (row(at, width) is the byte address of row lo of a region).
+ */
+function runBands(
+  layout: Layout,
+  parts: [number, number][],
+  kernel: KernelName,
+  args: (row: (at: number, width: number) => number, rows: number, thread: number) => number[],
+): void {
+  const { kernels } = layout.heap();
+  const jobs = parts.map(([lo, hi], thread) => ({
+    kernel,
+    args: args((at, width) => (at + lo * width) * 4, hi - lo, thread),
+  }));
+  runParallel(kernels, jobs);
+}
+
 /** Column sums of the [rows, width] block at `at` into dBias (the bias grads), in wasm. */
 function sumRowsInto(layout: Layout, at: number, rows: number, width: number) {
   const outAt = layout.take(width);
@@ -48,7 +77,8 @@ export function rnnSequenceForwardWasm(
   relu: boolean,
 ): void {
   const { steps, batch, hidden } = dims;
-  const layout = new Layout();
+  const parts = rowBands(dims, 1);
+  const layout = new Layout(parts.length);
   const weight = packWeight(layout, weightHh, hidden, hidden, true);
   const biasAt = layout.take(hidden);
   const h0At = layout.take(h0.length);
@@ -58,17 +88,18 @@ export function rnnSequenceForwardWasm(
   for (let j = 0; j < hidden; j++) heap[biasAt + j] = biasIh[j]! + biasHh[j]!;
   put(heap, h0At, h0);
   put(heap, outputAt, output);
-  kernels.rnnForward(
-    outputAt * 4,
+  runBands(layout, parts, 'rnnForward', (row, rows, thread) => [
+    row(outputAt, hidden),
     whh,
     biasAt * 4,
-    h0At * 4,
+    row(h0At, hidden),
     steps,
     batch,
+    rows,
     hidden,
     relu ? 1 : 0,
-    layout.apack,
-  );
+    layout.apack(thread),
+  ]);
   get(heap, outputAt, output);
 }
 
@@ -84,7 +115,8 @@ export function rnnSequenceBackwardWasm(
 ): void {
   const { steps, batch, hidden } = dims;
   const rows = steps * batch * hidden;
-  const layout = new Layout();
+  const parts = rowBands(dims, 1);
+  const layout = new Layout(parts.length);
   const weight = packWeight(layout, weightHh, hidden, hidden, false);
   const gradOutputAt = layout.take(rows);
   const outputAt = layout.take(rows);
@@ -96,18 +128,19 @@ export function rnnSequenceBackwardWasm(
   put(heap, gradOutputAt, gradOutput.subarray(0, rows));
   put(heap, outputAt, output.subarray(0, rows));
   put(heap, dhAt, dh.subarray(0, batch * hidden));
-  kernels.rnnBackward(
-    gradOutputAt * 4,
-    outputAt * 4,
+  runBands(layout, parts, 'rnnBackward', (row, rows, thread) => [
+    row(gradOutputAt, hidden),
+    row(outputAt, hidden),
     whh,
-    dGatesAt * 4,
-    dhAt * 4,
+    row(dGatesAt, hidden),
+    row(dhAt, hidden),
     steps,
     batch,
+    rows,
     hidden,
     relu ? 1 : 0,
-    layout.apack,
-  );
+    layout.apack(thread),
+  ]);
   get(heap, dGatesAt, dGates.subarray(0, rows));
   get(heap, dhAt, dh.subarray(0, batch * hidden));
   bias(heap, kernels.sumRows, dBias);
@@ -127,7 +160,8 @@ export function lstmSequenceForwardWasm(
 ): void {
   const { steps, batch, hidden } = dims;
   const block = steps * batch * hidden;
-  const layout = new Layout();
+  const parts = rowBands(dims, 4);
+  const layout = new Layout(parts.length);
   const weight = packWeight(layout, weightHh, 4 * hidden, hidden, true);
   const biasAt = layout.take(4 * hidden);
   const h0At = layout.take(batch * hidden);
@@ -142,20 +176,21 @@ export function lstmSequenceForwardWasm(
   put(heap, h0At, h0.subarray(0, batch * hidden));
   put(heap, c0At, c0.subarray(0, batch * hidden));
   put(heap, gatesAt, gates.subarray(0, 4 * block));
-  kernels.lstmForward(
-    gatesAt * 4,
+  runBands(layout, parts, 'lstmForward', (row, rows, thread) => [
+    row(gatesAt, 4 * hidden),
     whh,
     biasAt * 4,
-    h0At * 4,
-    c0At * 4,
-    outputAt * 4,
-    cellsAt * 4,
-    tanhAt * 4,
+    row(h0At, hidden),
+    row(c0At, hidden),
+    row(outputAt, hidden),
+    row(cellsAt, hidden),
+    row(tanhAt, hidden),
     steps,
     batch,
+    rows,
     hidden,
-    layout.apack,
-  );
+    layout.apack(thread),
+  ]);
   get(heap, gatesAt, gates.subarray(0, 4 * block));
   get(heap, outputAt, output.subarray(0, block));
   get(heap, cellsAt, cells.subarray(0, block));
@@ -178,7 +213,8 @@ export function lstmSequenceBackwardWasm(
   const { steps, batch, hidden } = dims;
   const block = steps * batch * hidden;
   const state = batch * hidden;
-  const layout = new Layout();
+  const parts = rowBands(dims, 4);
+  const layout = new Layout(parts.length);
   const weight = packWeight(layout, weightHh, 4 * hidden, hidden, false);
   const gradOutputAt = layout.take(block);
   const gatesAt = layout.take(4 * block);
@@ -198,21 +234,22 @@ export function lstmSequenceBackwardWasm(
   put(heap, tanhAt, tanhCells.subarray(0, block));
   put(heap, dhAt, dh.subarray(0, state));
   put(heap, dcAt, dc.subarray(0, state));
-  kernels.lstmBackward(
-    gradOutputAt * 4,
-    gatesAt * 4,
-    c0At * 4,
-    cellsAt * 4,
-    tanhAt * 4,
+  runBands(layout, parts, 'lstmBackward', (row, rows, thread) => [
+    row(gradOutputAt, hidden),
+    row(gatesAt, 4 * hidden),
+    row(c0At, hidden),
+    row(cellsAt, hidden),
+    row(tanhAt, hidden),
     whh,
-    dGatesAt * 4,
-    dhAt * 4,
-    dcAt * 4,
+    row(dGatesAt, 4 * hidden),
+    row(dhAt, hidden),
+    row(dcAt, hidden),
     steps,
     batch,
+    rows,
     hidden,
-    layout.apack,
-  );
+    layout.apack(thread),
+  ]);
   get(heap, dGatesAt, dGates.subarray(0, 4 * block));
   get(heap, dhAt, dh.subarray(0, state));
   get(heap, dcAt, dc.subarray(0, state));
@@ -231,7 +268,8 @@ export function gruSequenceForwardWasm(
 ): void {
   const { steps, batch, hidden } = dims;
   const block = steps * batch * hidden;
-  const layout = new Layout();
+  const parts = rowBands(dims, 3);
+  const layout = new Layout(parts.length);
   const weight = packWeight(layout, weightHh, 3 * hidden, hidden, true);
   const biasAt = layout.take(4 * hidden);
   const h0At = layout.take(batch * hidden);
@@ -247,19 +285,20 @@ export function gruSequenceForwardWasm(
   put(heap, biasAt + 3 * hidden, biasHh.subarray(2 * hidden, 3 * hidden));
   put(heap, h0At, h0.subarray(0, batch * hidden));
   put(heap, gatesAt, gates.subarray(0, 3 * block));
-  kernels.gruForward(
-    gatesAt * 4,
-    hiddenGatesAt * 4,
+  runBands(layout, parts, 'gruForward', (row, rows, thread) => [
+    row(gatesAt, 3 * hidden),
+    row(hiddenGatesAt, 3 * hidden),
     whh,
     biasAt * 4,
-    h0At * 4,
-    outputAt * 4,
-    hiddenNAt * 4,
+    row(h0At, hidden),
+    row(outputAt, hidden),
+    row(hiddenNAt, hidden),
     steps,
     batch,
+    rows,
     hidden,
-    layout.apack,
-  );
+    layout.apack(thread),
+  ]);
   get(heap, gatesAt, gates.subarray(0, 3 * block));
   get(heap, outputAt, output.subarray(0, block));
   get(heap, hiddenNAt, hiddenN.subarray(0, block));
@@ -282,7 +321,8 @@ export function gruSequenceBackwardWasm(
   const { steps, batch, hidden } = dims;
   const block = steps * batch * hidden;
   const state = batch * hidden;
-  const layout = new Layout();
+  const parts = rowBands(dims, 3);
+  const layout = new Layout(parts.length);
   const weight = packWeight(layout, weightHh, 3 * hidden, hidden, false);
   const gradOutputAt = layout.take(block);
   const gatesAt = layout.take(3 * block);
@@ -302,21 +342,22 @@ export function gruSequenceBackwardWasm(
   put(heap, h0At, h0.subarray(0, state));
   put(heap, outputAt, output.subarray(0, block));
   put(heap, dhAt, dh.subarray(0, state));
-  kernels.gruBackward(
-    gradOutputAt * 4,
-    gatesAt * 4,
-    hiddenNAt * 4,
-    h0At * 4,
-    outputAt * 4,
+  runBands(layout, parts, 'gruBackward', (row, rows, thread) => [
+    row(gradOutputAt, hidden),
+    row(gatesAt, 3 * hidden),
+    row(hiddenNAt, hidden),
+    row(h0At, hidden),
+    row(outputAt, hidden),
     whh,
-    dInputAt * 4,
-    dHiddenAt * 4,
-    dhAt * 4,
+    row(dInputAt, 3 * hidden),
+    row(dHiddenAt, 3 * hidden),
+    row(dhAt, hidden),
     steps,
     batch,
+    rows,
     hidden,
-    layout.apack,
-  );
+    layout.apack(thread),
+  ]);
   get(heap, dInputAt, dInputGates.subarray(0, 3 * block));
   get(heap, dHiddenAt, dHiddenGates.subarray(0, 3 * block));
   get(heap, dhAt, dh.subarray(0, state));

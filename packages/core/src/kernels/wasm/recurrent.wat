@@ -2,10 +2,12 @@
 ;; product (sgemm.wat's sgemmPacked, the weight packed once per sequence) then the fused gate loop,
 ;; all inside wasm memory. The maths is kernels/recurrent.ts's, four lanes of the hidden axis at a time,
 ;; so the hidden size must be a multiple of 4. All addresses are byte offsets into the imported memory.
+;; Rows of a batch are independent sequences, so a call may take a band of them: `batch` rows make a
+;; step's block, this call runs `rows` of them, and every pointer already points at its band's first row.
 ;; Assembled by scripts/build-wasm.ts into recurrentWasm.ts (base64); edit this file, then `pnpm build:wasm`.
 (module
   (import "env" "memory" (memory 1))
-  ;; sgemmPacked(a, bpack, c, m, n, k, transA, apack): C[m,n] += op(A)·B
+  ;; sgemmPacked(a, bpack, c, ldc, m, n, k, apack): C[m,n] += A·B, B packed, C's rows ldc floats apart
   (import "env" "sgemmPacked" (func $gemm (param i32 i32 i32 i32 i32 i32 i32 i32)))
 
   ;; e^x: x = k·ln2 + r with |r| ≤ ln2/2, e^r by Cephes' degree-7 polynomial, 2^k built in the exponent
@@ -96,14 +98,14 @@
   ;; by packB from W_hh transposed) and applies tanh (relu = 0) or relu (relu = 1) to it plus bias
   ;; (b_ih + b_hh).
   (func (export "rnnForward") (param $output i32) (param $whh i32) (param $bias i32) (param $h0 i32)
-                              (param $steps i32) (param $batch i32) (param $hidden i32) (param $relu i32)
-                              (param $apack i32)
+                              (param $steps i32) (param $batch i32) (param $rows i32) (param $hidden i32)
+                              (param $relu i32) (param $apack i32)
     (local $h i32) (local $t i32) (local $hb i32) (local $b i32) (local $j i32) (local $at i32) (local $pre v128)
     (local.set $hb (i32.shl (local.get $hidden) (i32.const 2)))
     (local.set $h (local.get $h0))
     (loop $steps
-      (call $gemm (local.get $h) (local.get $whh) (local.get $output) (local.get $batch) (local.get $hidden)
-        (local.get $hidden) (i32.const 0) (local.get $apack))
+      (call $gemm (local.get $h) (local.get $whh) (local.get $output) (local.get $hidden) (local.get $rows)
+        (local.get $hidden) (local.get $hidden) (local.get $apack))
       (local.set $b (i32.const 0))
       (loop $rows
         (local.set $j (i32.const 0))
@@ -118,24 +120,27 @@
           (br_if $lanes (i32.lt_u (local.get $j) (local.get $hb))))
         (local.set $output (i32.add (local.get $output) (local.get $hb)))
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
-        (br_if $rows (i32.lt_u (local.get $b) (local.get $batch))))
-      ;; h_t is the block just written
-      (local.set $h (i32.sub (local.get $output) (i32.mul (local.get $batch) (local.get $hb))))
+        (br_if $rows (i32.lt_u (local.get $b) (local.get $rows))))
+      ;; h_t is the band just written; the next step's band is (batch - rows) rows on
+      (local.set $h (i32.sub (local.get $output) (i32.mul (local.get $rows) (local.get $hb))))
+      (local.set $output (i32.add (local.get $output)
+        (i32.mul (i32.sub (local.get $batch) (local.get $rows)) (local.get $hb))))
       (local.set $t (i32.add (local.get $t) (i32.const 1)))
       (br_if $steps (i32.lt_u (local.get $t) (local.get $steps)))))
 
   ;; Backward through time of rnnForward: dGates [T·B, H] for every step; dh [B, H] holds the grad of
   ;; h_T on entry and that of h0 on exit; whh is W_hh packed by packB untransposed.
   (func (export "rnnBackward") (param $gradOutput i32) (param $output i32) (param $whh i32) (param $dGates i32)
-                               (param $dh i32) (param $steps i32) (param $batch i32) (param $hidden i32)
-                               (param $relu i32) (param $apack i32)
-    (local $block i32) (local $t i32) (local $i i32) (local $at i32) (local $h v128) (local $g v128)
+                               (param $dh i32) (param $steps i32) (param $batch i32) (param $rows i32)
+                               (param $hidden i32) (param $relu i32) (param $apack i32)
+    (local $block i32) (local $band i32) (local $t i32) (local $i i32) (local $at i32) (local $h v128) (local $g v128)
     (local.set $block (i32.shl (i32.mul (local.get $batch) (local.get $hidden)) (i32.const 2)))
+    (local.set $band (i32.shl (i32.mul (local.get $rows) (local.get $hidden)) (i32.const 2)))
     (local.set $t (local.get $steps))
     (loop $steps
       (local.set $t (i32.sub (local.get $t) (i32.const 1)))
       (local.set $at (i32.mul (local.get $t) (local.get $block)))
-      (call $addInto (local.get $dh) (i32.add (local.get $gradOutput) (local.get $at)) (local.get $block))
+      (call $addInto (local.get $dh) (i32.add (local.get $gradOutput) (local.get $at)) (local.get $band))
       ;; tanh' = 1 - h'², relu' = [h' > 0]
       (local.set $i (i32.const 0))
       (loop $lanes
@@ -147,11 +152,11 @@
             (else (f32x4.mul (local.get $g)
               (f32x4.sub (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $h) (local.get $h)))))))
         (local.set $i (i32.add (local.get $i) (i32.const 16)))
-        (br_if $lanes (i32.lt_u (local.get $i) (local.get $block))))
+        (br_if $lanes (i32.lt_u (local.get $i) (local.get $band))))
       ;; dh_{t-1} = dGates_t · W_hh
-      (call $zero (local.get $dh) (local.get $block))
+      (call $zero (local.get $dh) (local.get $band))
       (call $gemm (i32.add (local.get $dGates) (local.get $at)) (local.get $whh) (local.get $dh)
-        (local.get $batch) (local.get $hidden) (local.get $hidden) (i32.const 0) (local.get $apack))
+        (local.get $hidden) (local.get $rows) (local.get $hidden) (local.get $hidden) (local.get $apack))
       (br_if $steps (local.get $t))))
 
   ;; ---- LSTM ----
@@ -159,7 +164,7 @@
   ;; One step: gates [B, 4H] holds the pre-activations less the bias on entry and the activated
   ;; i, f, g, o on exit; c' = f⊙c + i⊙g, h' = o⊙tanh(c') and tanh(c') are written at cNext, hNext, tanhNext.
   (func $lstmCell (param $gates i32) (param $bias i32) (param $c i32) (param $cNext i32) (param $hNext i32)
-                  (param $tanhNext i32) (param $batch i32) (param $hidden i32)
+                  (param $tanhNext i32) (param $rows i32) (param $hidden i32)
     (local $hb i32) (local $b i32) (local $k i32) (local $j i32) (local $at i32)
     (local $cell v128) (local $tc v128)
     (local.set $hb (i32.shl (local.get $hidden) (i32.const 2)))
@@ -203,22 +208,23 @@
       (local.set $hNext (i32.add (local.get $hNext) (local.get $hb)))
       (local.set $tanhNext (i32.add (local.get $tanhNext) (local.get $hb)))
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
-      (br_if $rows (i32.lt_u (local.get $b) (local.get $batch)))))
+      (br_if $rows (i32.lt_u (local.get $b) (local.get $rows)))))
 
   ;; gates [T·B, 4H] holds X·W_ihᵀ on entry and the activated i, f, g, o on exit; h_t, c_t and tanh c_t
   ;; go to output, cells and tanhCells [T·B, H]. whh is W_hh packed by packB transposed; bias b_ih + b_hh.
   (func (export "lstmForward") (param $gates i32) (param $whh i32) (param $bias i32) (param $h0 i32)
                                (param $c0 i32) (param $output i32) (param $cells i32) (param $tanhCells i32)
-                               (param $steps i32) (param $batch i32) (param $hidden i32) (param $apack i32)
+                               (param $steps i32) (param $batch i32) (param $rows i32) (param $hidden i32)
+                               (param $apack i32)
     (local $h i32) (local $c i32) (local $t i32) (local $block i32)
     (local.set $block (i32.shl (i32.mul (local.get $batch) (local.get $hidden)) (i32.const 2)))
     (local.set $h (local.get $h0))
     (local.set $c (local.get $c0))
     (loop $steps
-      (call $gemm (local.get $h) (local.get $whh) (local.get $gates) (local.get $batch)
-        (i32.shl (local.get $hidden) (i32.const 2)) (local.get $hidden) (i32.const 0) (local.get $apack))
+      (call $gemm (local.get $h) (local.get $whh) (local.get $gates) (i32.shl (local.get $hidden) (i32.const 2))
+        (local.get $rows) (i32.shl (local.get $hidden) (i32.const 2)) (local.get $hidden) (local.get $apack))
       (call $lstmCell (local.get $gates) (local.get $bias) (local.get $c) (local.get $cells) (local.get $output)
-        (local.get $tanhCells) (local.get $batch) (local.get $hidden))
+        (local.get $tanhCells) (local.get $rows) (local.get $hidden))
       (local.set $h (local.get $output))
       (local.set $c (local.get $cells))
       (local.set $gates (i32.add (local.get $gates) (i32.shl (local.get $block) (i32.const 2))))
@@ -231,7 +237,7 @@
   ;; One step back: from dh and dc (the grads of h' and c', [B, H]) the grads of the pre-activation gates
   ;; [B, 4H] into dGates, and of c into dc (in place).
   (func $lstmCellBack (param $dh i32) (param $dc i32) (param $gates i32) (param $c i32) (param $tanhNext i32)
-                      (param $dGates i32) (param $batch i32) (param $hidden i32)
+                      (param $dGates i32) (param $rows i32) (param $hidden i32)
     (local $hb i32) (local $b i32) (local $j i32) (local $at i32) (local $out i32)
     (local $i v128) (local $f v128) (local $g v128) (local $o v128) (local $gh v128) (local $tc v128)
     (local $dcell v128)
@@ -274,32 +280,33 @@
       (local.set $c (i32.add (local.get $c) (local.get $hb)))
       (local.set $tanhNext (i32.add (local.get $tanhNext) (local.get $hb)))
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
-      (br_if $rows (i32.lt_u (local.get $b) (local.get $batch)))))
+      (br_if $rows (i32.lt_u (local.get $b) (local.get $rows)))))
 
   ;; Backward through time of lstmForward: dGates [T·B, 4H] for every step; dh and dc [B, H] hold the
   ;; grads of h_T and c_T on entry and those of h0 and c0 on exit. whh is W_hh packed by packB untransposed.
   (func (export "lstmBackward") (param $gradOutput i32) (param $gates i32) (param $c0 i32) (param $cells i32)
                                 (param $tanhCells i32) (param $whh i32) (param $dGates i32) (param $dh i32)
-                                (param $dc i32) (param $steps i32) (param $batch i32) (param $hidden i32)
-                                (param $apack i32)
-    (local $block i32) (local $t i32) (local $at i32) (local $gatesAt i32)
+                                (param $dc i32) (param $steps i32) (param $batch i32) (param $rows i32)
+                                (param $hidden i32) (param $apack i32)
+    (local $block i32) (local $band i32) (local $t i32) (local $at i32) (local $gatesAt i32)
     (local.set $block (i32.shl (i32.mul (local.get $batch) (local.get $hidden)) (i32.const 2)))
+    (local.set $band (i32.shl (i32.mul (local.get $rows) (local.get $hidden)) (i32.const 2)))
     (local.set $t (local.get $steps))
     (loop $steps
       (local.set $t (i32.sub (local.get $t) (i32.const 1)))
       (local.set $at (i32.mul (local.get $t) (local.get $block)))
       (local.set $gatesAt (i32.shl (local.get $at) (i32.const 2)))
-      (call $addInto (local.get $dh) (i32.add (local.get $gradOutput) (local.get $at)) (local.get $block))
+      (call $addInto (local.get $dh) (i32.add (local.get $gradOutput) (local.get $at)) (local.get $band))
       (call $lstmCellBack (local.get $dh) (local.get $dc) (i32.add (local.get $gates) (local.get $gatesAt))
         (if (result i32) (local.get $t)
           (then (i32.sub (i32.add (local.get $cells) (local.get $at)) (local.get $block)))
           (else (local.get $c0)))
         (i32.add (local.get $tanhCells) (local.get $at)) (i32.add (local.get $dGates) (local.get $gatesAt))
-        (local.get $batch) (local.get $hidden))
+        (local.get $rows) (local.get $hidden))
       ;; dh_{t-1} = dGates_t · W_hh
-      (call $zero (local.get $dh) (local.get $block))
+      (call $zero (local.get $dh) (local.get $band))
       (call $gemm (i32.add (local.get $dGates) (local.get $gatesAt)) (local.get $whh) (local.get $dh)
-        (local.get $batch) (local.get $hidden) (i32.shl (local.get $hidden) (i32.const 2)) (i32.const 0)
+        (local.get $hidden) (local.get $rows) (local.get $hidden) (i32.shl (local.get $hidden) (i32.const 2))
         (local.get $apack))
       (br_if $steps (local.get $t))))
 
@@ -310,15 +317,17 @@
   ;; W_hh packed by packB transposed; bias [4H] is b_ih + b_hh for r and z, then b_in, then b_hn.
   (func (export "gruForward") (param $gates i32) (param $hiddenGates i32) (param $whh i32) (param $bias i32)
                               (param $h0 i32) (param $output i32) (param $hiddenN i32) (param $steps i32)
-                              (param $batch i32) (param $hidden i32) (param $apack i32)
-    (local $h i32) (local $t i32) (local $hb i32) (local $b i32) (local $j i32) (local $row i32) (local $hrow i32)
+                              (param $batch i32) (param $rows i32) (param $hidden i32) (param $apack i32)
+    (local $h i32) (local $t i32) (local $skip i32) (local $hb i32) (local $b i32) (local $j i32) (local $row i32) (local $hrow i32)
     (local $r v128) (local $z v128) (local $n v128) (local $hn v128)
     (local.set $hb (i32.shl (local.get $hidden) (i32.const 2)))
+    ;; bytes of [H] rows between this band's end in one step and its start in the next
+    (local.set $skip (i32.mul (i32.sub (local.get $batch) (local.get $rows)) (local.get $hb)))
     (local.set $h (local.get $h0))
     (loop $steps
-      (call $zero (local.get $hiddenGates) (i32.mul (i32.mul (local.get $batch) (local.get $hb)) (i32.const 3)))
-      (call $gemm (local.get $h) (local.get $whh) (local.get $hiddenGates) (local.get $batch)
-        (i32.mul (local.get $hidden) (i32.const 3)) (local.get $hidden) (i32.const 0) (local.get $apack))
+      (call $zero (local.get $hiddenGates) (i32.mul (i32.mul (local.get $rows) (local.get $hb)) (i32.const 3)))
+      (call $gemm (local.get $h) (local.get $whh) (local.get $hiddenGates) (i32.mul (local.get $hidden) (i32.const 3))
+        (local.get $rows) (i32.mul (local.get $hidden) (i32.const 3)) (local.get $hidden) (local.get $apack))
       (local.set $b (i32.const 0))
       (loop $rows
         (local.set $j (i32.const 0))
@@ -352,9 +361,12 @@
         (local.set $output (i32.add (local.get $output) (local.get $hb)))
         (local.set $hiddenN (i32.add (local.get $hiddenN) (local.get $hb)))
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
-        (br_if $rows (i32.lt_u (local.get $b) (local.get $batch))))
-      ;; h_t is the block just written
-      (local.set $h (i32.sub (local.get $output) (i32.mul (local.get $batch) (local.get $hb))))
+        (br_if $rows (i32.lt_u (local.get $b) (local.get $rows))))
+      ;; h_t is the band just written
+      (local.set $h (i32.sub (local.get $output) (i32.mul (local.get $rows) (local.get $hb))))
+      (local.set $gates (i32.add (local.get $gates) (i32.mul (local.get $skip) (i32.const 3))))
+      (local.set $output (i32.add (local.get $output) (local.get $skip)))
+      (local.set $hiddenN (i32.add (local.get $hiddenN) (local.get $skip)))
       (local.set $t (i32.add (local.get $t) (i32.const 1)))
       (br_if $steps (i32.lt_u (local.get $t) (local.get $steps)))))
 
@@ -362,8 +374,8 @@
   ;; step; dh [B, H] holds the grad of h_T on entry and that of h0 on exit. whh is W_hh packed untransposed.
   (func (export "gruBackward") (param $gradOutput i32) (param $gates i32) (param $hiddenN i32) (param $h0 i32)
                                (param $output i32) (param $whh i32) (param $dInput i32) (param $dHidden i32)
-                               (param $dh i32) (param $steps i32) (param $batch i32) (param $hidden i32)
-                               (param $apack i32)
+                               (param $dh i32) (param $steps i32) (param $batch i32) (param $rows i32)
+                               (param $hidden i32) (param $apack i32)
     (local $block i32) (local $hb i32) (local $t i32) (local $at i32) (local $b i32) (local $j i32)
     (local $row i32) (local $state i32) (local $h i32)
     (local $r v128) (local $z v128) (local $n v128) (local $g v128) (local $dn v128) (local $dz v128) (local $dr v128)
@@ -373,7 +385,8 @@
     (loop $steps
       (local.set $t (i32.sub (local.get $t) (i32.const 1)))
       (local.set $at (i32.mul (local.get $t) (local.get $block)))
-      (call $addInto (local.get $dh) (i32.add (local.get $gradOutput) (local.get $at)) (local.get $block))
+      (call $addInto (local.get $dh) (i32.add (local.get $gradOutput) (local.get $at))
+        (i32.mul (local.get $rows) (local.get $hb)))
       (local.set $h (if (result i32) (local.get $t)
         (then (i32.sub (i32.add (local.get $output) (local.get $at)) (local.get $block)))
         (else (local.get $h0))))
@@ -411,10 +424,10 @@
           (local.set $j (i32.add (local.get $j) (i32.const 16)))
           (br_if $lanes (i32.lt_u (local.get $j) (local.get $hb))))
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
-        (br_if $rows (i32.lt_u (local.get $b) (local.get $batch))))
+        (br_if $rows (i32.lt_u (local.get $b) (local.get $rows))))
       ;; dh_{t-1} = g·z + dGates_hh,t · W_hh
       (call $gemm (i32.add (local.get $dHidden) (i32.mul (local.get $at) (i32.const 3))) (local.get $whh)
-        (local.get $dh) (local.get $batch) (local.get $hidden) (i32.mul (local.get $hidden) (i32.const 3))
-        (i32.const 0) (local.get $apack))
+        (local.get $dh) (local.get $hidden) (local.get $rows) (local.get $hidden)
+        (i32.mul (local.get $hidden) (i32.const 3)) (local.get $apack))
       (br_if $steps (local.get $t))))
 )

@@ -1,9 +1,14 @@
 // The wasm SIMD backend of gemm for float32: operands are copied into the kernels' wasm memory,
-// sgemm.wat multiplies them there, and C is copied back.
+// sgemm.wat multiplies them there (split over worker threads by bands of C when the product is big
+// enough to pay for the handshake), and C is copied back.
 import type { Gemm } from '../matmul.js';
 import { KC, Layout } from './module.js';
+import { bands, runParallel, threadsAvailable } from './threads.js';
 
 export { wasmAvailable } from './module.js';
+
+/** Multiply-adds below which a product stays on one thread: the handshake costs 5–20 µs. */
+const PARALLEL_MIN_WORK = 1 << 20;
 
 /** C[m, n] (+)= op(A)[m, k] · op(B)[k, n] in float32 on the wasm kernel. */
 export function gemmWasm(a: Float32Array, b: Float32Array, c: Float32Array, spec: Gemm): void {
@@ -11,27 +16,29 @@ export function gemmWasm(a: Float32Array, b: Float32Array, c: Float32Array, spec
   const ao = spec.aOffset ?? 0;
   const bo = spec.bOffset ?? 0;
   const co = spec.cOffset ?? 0;
-  const layout = new Layout();
+  const threads = m * n * k >= PARALLEL_MIN_WORK ? threadsAvailable() : 1;
+  // Bands of C's rows where there are enough of them, else of its columns.
+  const byRows = m >= 4 * threads || n < 8 * threads;
+  const parts = bands(byRows ? m : n, threads, byRows ? 4 : 8);
+  const layout = new Layout(parts.length);
   const aAt = layout.take(m * k);
   const bAt = layout.take(k * n);
   const cAt = layout.take(m * n);
-  const bPackAt = layout.take(Math.ceil(n / 8) * 8 * Math.min(k, KC));
+  const bPackAt = parts.map(() => layout.take(Math.ceil(n / 8) * 8 * Math.min(k, KC)));
   const { heap, kernels } = layout.heap();
   heap.set(a.subarray(ao, ao + m * k), aAt);
   heap.set(b.subarray(bo, bo + k * n), bAt);
   if (accumulate) heap.set(c.subarray(co, co + m * n), cAt);
   else heap.fill(0, cAt, cAt + m * n);
-  kernels.sgemm(
-    aAt * 4,
-    bAt * 4,
-    cAt * 4,
-    m,
-    n,
-    k,
-    transA ? 1 : 0,
-    transB ? 1 : 0,
-    layout.apack,
-    bPackAt * 4,
-  );
+  // Byte strides of A(i, p) along i and p and of B(p, j) along j and p: a stored transpose is a stride.
+  const [sai, sap] = transA ? [4, m * 4] : [k * 4, 4];
+  const [sbj, sbp] = transB ? [k * 4, 4] : [4, n * 4];
+  const jobs = parts.map(([lo, hi], thread) => {
+    const [aStart, bStart, cStart] = byRows ? [lo * sai, 0, lo * n * 4] : [0, lo * sbj, lo * 4];
+    const [rows, cols] = byRows ? [hi - lo, n] : [m, hi - lo];
+    const args = [aAt * 4 + aStart, sai, sap, bAt * 4 + bStart, sbj, sbp, cAt * 4 + cStart, n, rows, cols, k];
+    return { kernel: 'sgemm' as const, args: [...args, layout.apack(thread), bPackAt[thread]! * 4] };
+  });
+  runParallel(kernels, jobs);
   c.set(heap.subarray(cAt, cAt + m * n), co);
 }

@@ -5,10 +5,11 @@
 ;; Per k-block of depth KC, B is packed once into panels of 8 columns, then per MC rows A is packed
 ;; into panels of 4 rows; a 4×8 micro-kernel multiplies one A panel by one B panel. Transposed
 ;; operands are handled while packing (4×4 shuffles), so no whole matrix is ever copied to transpose.
-;; All addresses are byte offsets into the imported memory; bytes 0..127 are the micro-kernel's
-;; scratch tile, so the caller places its data above them.
+;; All addresses are byte offsets into the imported memory. Each instance (one per thread) has its own
+;; 128-byte scratch tile for the micro-kernel at the address of its `scratch` import.
 (module
   (import "env" "memory" (memory 1))
+  (import "env" "scratch" (global $scratch i32))
 
   ;; Depth of a k-block: a B panel (KC·8 floats, 8 KB) stays in L1 while every A panel passes it.
   (global $KC i32 (i32.const 256))
@@ -136,7 +137,7 @@
   ;; the B row and one for the A splat (11 of the 15 xmm registers V8 leaves free; 12 accumulators spill).
   ;; Per step of k: 2 v128.load of B, 4 v128.load32_splat of A, 8 multiply-adds.
   ;; Edge tiles (rows < 4 or cols < 8) are computed whole on zero-padded panels, parked in the
-  ;; scratch tile at address 0 and only their valid part is added into C.
+  ;; scratch tile and only their valid part is added into C.
   (func $tile (param $ap i32) (param $bp i32) (param $cp i32) (param $ldc i32) (param $kc i32)
               (param $rows i32) (param $cols i32)
     (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
@@ -176,20 +177,21 @@
         (v128.store (local.get $cp) (f32x4.add (v128.load (local.get $cp)) (local.get $c30)))
         (v128.store offset=16 (local.get $cp) (f32x4.add (v128.load offset=16 (local.get $cp)) (local.get $c31)))
         (return)))
-    (v128.store offset=0 (i32.const 0) (local.get $c00))
-    (v128.store offset=16 (i32.const 0) (local.get $c01))
-    (v128.store offset=32 (i32.const 0) (local.get $c10))
-    (v128.store offset=48 (i32.const 0) (local.get $c11))
-    (v128.store offset=64 (i32.const 0) (local.get $c20))
-    (v128.store offset=80 (i32.const 0) (local.get $c21))
-    (v128.store offset=96 (i32.const 0) (local.get $c30))
-    (v128.store offset=112 (i32.const 0) (local.get $c31))
+    (v128.store offset=0 (global.get $scratch) (local.get $c00))
+    (v128.store offset=16 (global.get $scratch) (local.get $c01))
+    (v128.store offset=32 (global.get $scratch) (local.get $c10))
+    (v128.store offset=48 (global.get $scratch) (local.get $c11))
+    (v128.store offset=64 (global.get $scratch) (local.get $c20))
+    (v128.store offset=80 (global.get $scratch) (local.get $c21))
+    (v128.store offset=96 (global.get $scratch) (local.get $c30))
+    (v128.store offset=112 (global.get $scratch) (local.get $c31))
     (loop $rowsLoop
       (local.set $j (i32.const 0))
       (loop $colsLoop
         (local.set $at (i32.add (local.get $cp) (i32.shl (local.get $j) (i32.const 2))))
         (f32.store (local.get $at) (f32.add (f32.load (local.get $at))
-          (f32.load (i32.shl (i32.add (i32.shl (local.get $r) (i32.const 3)) (local.get $j)) (i32.const 2)))))
+          (f32.load (i32.add (global.get $scratch)
+            (i32.shl (i32.add (i32.shl (local.get $r) (i32.const 3)) (local.get $j)) (i32.const 2))))))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br_if $colsLoop (i32.lt_u (local.get $j) (local.get $cols))))
       (local.set $cp (i32.add (local.get $cp) (local.get $ldc)))
@@ -197,9 +199,9 @@
       (br_if $rowsLoop (i32.lt_u (local.get $r) (local.get $rows)))))
   ;; C[m,n] += op(A)[m,kc] · Bblock[kc,n] for one k-block whose B is already packed (at bpack): A is
   ;; packed MC rows at a time into apack and every 4×8 tile of C gets one micro-kernel call.
-  ;; A(i, p) is the f32 at a + i·sai + p·sap (byte strides).
+  ;; A(i, p) is the f32 at a + i·sai + p·sap (byte strides); C's rows are ldc floats apart.
   (func $multiplyBlock (param $a i32) (param $sai i32) (param $sap i32) (param $bpack i32) (param $c i32)
-                       (param $m i32) (param $n i32) (param $kc i32) (param $apack i32)
+                       (param $ldc i32) (param $m i32) (param $n i32) (param $kc i32) (param $apack i32)
     (local $ic i32) (local $mc i32) (local $jp i32) (local $ip i32)
     (loop $mBlocks
       (local.set $mc (i32.sub (local.get $m) (local.get $ic)))
@@ -214,8 +216,8 @@
             (i32.add (local.get $apack) (i32.shl (i32.mul (local.get $ip) (local.get $kc)) (i32.const 2)))
             (i32.add (local.get $bpack) (i32.shl (i32.mul (local.get $jp) (local.get $kc)) (i32.const 2)))
             (i32.add (local.get $c) (i32.shl (i32.add (i32.mul (i32.add (local.get $ic) (local.get $ip))
-              (local.get $n)) (local.get $jp)) (i32.const 2)))
-            (i32.shl (local.get $n) (i32.const 2))
+              (local.get $ldc)) (local.get $jp)) (i32.const 2)))
+            (i32.shl (local.get $ldc) (i32.const 2))
             (local.get $kc)
             (select (i32.const 4) (i32.sub (local.get $mc) (local.get $ip))
               (i32.ge_u (i32.sub (local.get $mc) (local.get $ip)) (i32.const 4)))
@@ -233,17 +235,13 @@
     (select (global.get $KC) (i32.sub (local.get $k) (local.get $pc))
       (i32.gt_u (i32.sub (local.get $k) (local.get $pc)) (global.get $KC))))
 
-  ;; C[m,n] += op(A)·op(B). A is stored [k,m] if transA else [m,k]; B is stored [n,k] if transB else
-  ;; [k,n]; C is [m,n]. apack needs MC·KC floats, bpack ⌈n/8⌉·8·KC floats (both 16-byte aligned).
-  (func (export "sgemm") (param $a i32) (param $b i32) (param $c i32) (param $m i32) (param $n i32)
-                         (param $k i32) (param $transA i32) (param $transB i32) (param $apack i32)
-                         (param $bpack i32)
-    (local $sai i32) (local $sap i32) (local $sbj i32) (local $sbp i32) (local $pc i32) (local $kc i32)
-    ;; Byte strides of A(i, p) along i and p, and of B(p, j) along j and p.
-    (local.set $sai (select (i32.const 4) (i32.shl (local.get $k) (i32.const 2)) (local.get $transA)))
-    (local.set $sap (select (i32.shl (local.get $m) (i32.const 2)) (i32.const 4) (local.get $transA)))
-    (local.set $sbj (select (i32.shl (local.get $k) (i32.const 2)) (i32.const 4) (local.get $transB)))
-    (local.set $sbp (select (i32.const 4) (i32.shl (local.get $n) (i32.const 2)) (local.get $transB)))
+  ;; C[m,n] += A[m,k]·B[k,n] with A(i, p) at a + i·sai + p·sap and B(p, j) at b + j·sbj + p·sbp (byte
+  ;; strides: a stored transpose is a choice of strides) and C's rows ldc floats apart, so a block of a
+  ;; larger product is a call too. apack needs MC·KC floats, bpack ⌈n/8⌉·8·KC (both 16-byte aligned).
+  (func (export "sgemm") (param $a i32) (param $sai i32) (param $sap i32) (param $b i32) (param $sbj i32)
+                         (param $sbp i32) (param $c i32) (param $ldc i32) (param $m i32) (param $n i32)
+                         (param $k i32) (param $apack i32) (param $bpack i32)
+    (local $pc i32) (local $kc i32)
     (if (i32.or (i32.eqz (local.get $m)) (i32.eqz (local.get $n))) (then (return)))
     (block $kDone
       (loop $kBlocks
@@ -252,8 +250,8 @@
         (call $pack (i32.add (local.get $b) (i32.mul (local.get $pc) (local.get $sbp))) (local.get $bpack)
           (local.get $n) (local.get $kc) (local.get $sbj) (local.get $sbp) (i32.const 8))
         (call $multiplyBlock (i32.add (local.get $a) (i32.mul (local.get $pc) (local.get $sap)))
-          (local.get $sai) (local.get $sap) (local.get $bpack) (local.get $c) (local.get $m) (local.get $n)
-          (local.get $kc) (local.get $apack))
+          (local.get $sai) (local.get $sap) (local.get $bpack) (local.get $c) (local.get $ldc) (local.get $m)
+          (local.get $n) (local.get $kc) (local.get $apack))
         (local.set $pc (i32.add (local.get $pc) (global.get $KC)))
         (br $kBlocks))))
 
@@ -275,12 +273,13 @@
         (local.set $pc (i32.add (local.get $pc) (global.get $KC)))
         (br $kBlocks))))
 
-  ;; C[m,n] += op(A)·B with B packed by packB (same n and k): no packing of B per call.
-  (func (export "sgemmPacked") (param $a i32) (param $bpack i32) (param $c i32) (param $m i32) (param $n i32)
-                               (param $k i32) (param $transA i32) (param $apack i32)
+  ;; C[m,n] += A[m,k]·B with A rows-major (rows k floats apart), B packed by packB (same n and k: no
+  ;; packing of B per call) and C's rows ldc floats apart.
+  (func (export "sgemmPacked") (param $a i32) (param $bpack i32) (param $c i32) (param $ldc i32) (param $m i32)
+                               (param $n i32) (param $k i32) (param $apack i32)
     (local $sai i32) (local $sap i32) (local $pc i32) (local $blockBytes i32)
-    (local.set $sai (select (i32.const 4) (i32.shl (local.get $k) (i32.const 2)) (local.get $transA)))
-    (local.set $sap (select (i32.shl (local.get $m) (i32.const 2)) (i32.const 4) (local.get $transA)))
+    (local.set $sai (i32.shl (local.get $k) (i32.const 2)))
+    (local.set $sap (i32.const 4))
     (local.set $blockBytes (i32.shl (i32.and (i32.add (local.get $n) (i32.const 7)) (i32.const -8)) (i32.const 2)))
     (if (i32.or (i32.eqz (local.get $m)) (i32.eqz (local.get $n))) (then (return)))
     (block $kDone
@@ -289,7 +288,7 @@
         (call $multiplyBlock (i32.add (local.get $a) (i32.mul (local.get $pc) (local.get $sap)))
           (local.get $sai) (local.get $sap)
           (i32.add (local.get $bpack) (i32.mul (local.get $pc) (local.get $blockBytes)))
-          (local.get $c) (local.get $m) (local.get $n) (call $depthAt (local.get $pc) (local.get $k))
+          (local.get $c) (local.get $ldc) (local.get $m) (local.get $n) (call $depthAt (local.get $pc) (local.get $k))
           (local.get $apack))
         (local.set $pc (i32.add (local.get $pc) (global.get $KC)))
         (br $kBlocks))))

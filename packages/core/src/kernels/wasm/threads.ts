@@ -1,0 +1,219 @@
+// Worker threads that run the wasm kernels beside the main thread on the shared memory (Node's
+// worker_threads; elsewhere everything stays on one thread). A split call hands each worker one job
+// through 128 control bytes in the memory (a kernel and its arguments), runs its own part, then waits
+// for theirs: no messages, no copies, one handshake per call.
+import {
+  controlOf,
+  type Export,
+  type KernelName,
+  type Kernels,
+  kernelNames,
+  MAX_THREADS,
+  scratchOf,
+  sharedModule,
+} from './module.js';
+
+/** A kernel call for one thread. */
+export interface Job {
+  kernel: KernelName;
+  args: number[];
+}
+
+// Control words (Int32) of one worker: the main thread posts job n by writing it and setting POSTED to
+// n; the worker runs it and sets DONE to n (STATUS 1 if it threw). READY is 1 once it has instantiated.
+const POSTED = 0;
+const DONE = 1;
+const STATUS = 2;
+const READY = 3;
+const KERNEL = 4;
+const ARGC = 5;
+const ARGS = 6;
+const MAX_ARGS = 32 - ARGS;
+
+/** The worker's program (CommonJS, run with eval): instantiate, then serve jobs until the process ends. */
+const workerSource = `
+const { workerData } = require('node:worker_threads');
+const { memory, sources, scratch, control, names } = workerData;
+const words = new Int32Array(memory.buffer, control, 32);
+// As module.ts's instantiate, on this thread's scratch tile.
+const make = (base64, env) => new WebAssembly.Instance(
+  new WebAssembly.Module(new Uint8Array(Buffer.from(base64, 'base64'))), { env: { memory, scratch, ...env } }).exports;
+const gemm = make(sources.sgemm, {});
+const kernels = { ...gemm, ...make(sources.recurrent, { sgemmPacked: gemm.sgemmPacked }) };
+Atomics.store(words, ${READY}, 1);
+let seen = 0;
+for (;;) {
+  // Spin briefly (the next job of an iteration follows soon), then sleep until one is posted.
+  for (let spins = 0; Atomics.load(words, ${POSTED}) === seen; spins++) {
+    if (spins > 20000) Atomics.wait(words, ${POSTED}, seen);
+  }
+  seen = Atomics.load(words, ${POSTED});
+  try {
+    const args = Array.from(words.subarray(${ARGS}, ${ARGS} + words[${ARGC}]));
+    kernels[names[words[${KERNEL}]]](...args);
+    words[${STATUS}] = 0;
+  } catch {
+    words[${STATUS}] = 1;
+  }
+  Atomics.store(words, ${DONE}, seen);
+  Atomics.notify(words, ${DONE});
+}
+`;
+
+interface Worker {
+  words: Int32Array;
+  posted: number;
+}
+
+interface NodeWorker {
+  unref(): void;
+  on(event: 'error' | 'exit', listener: () => void): void;
+}
+type WorkerThreads = {
+  Worker: new (source: string, options: { eval: true; workerData: unknown }) => NodeWorker;
+};
+
+/** Node's worker_threads when this runtime has them (process.getBuiltinModule: Node ≥ 20.16), else null. */
+function workerThreads(): WorkerThreads | null {
+  const process = (globalThis as { process?: { getBuiltinModule?: (name: string) => unknown } }).process;
+  return (process?.getBuiltinModule?.('node:worker_threads') as WorkerThreads | undefined) ?? null;
+}
+
+/** The machine's cores as Node reports them, or 1. */
+function cores(): number {
+  const os = (
+    globalThis as { process?: { getBuiltinModule?: (name: string) => unknown } }
+  ).process?.getBuiltinModule?.('node:os') as { availableParallelism?: () => number } | undefined;
+  return os?.availableParallelism?.() ?? 1;
+}
+
+let wanted = Math.min(2, cores());
+const workers: Worker[] = [];
+/** Workers started, for threadsReady(); failed ones leave the pool. */
+let starting: Worker[] = [];
+
+/**
+ * How many threads the wasm kernels may use, the calling one included (1 turns workers off). The
+ * default is the machine's cores, at most 2 (what has been measured). Workers start on first use.
+ */
+export function setThreads(count: number): void {
+  if (!Number.isInteger(count) || count < 1 || count > MAX_THREADS) {
+    throw new RangeError(`setThreads: count must be an integer from 1 to ${MAX_THREADS}, got ${count}`);
+  }
+  wanted = count;
+}
+
+export function getThreads(): number {
+  return wanted;
+}
+
+/** Starts workers up to the wanted count where the runtime allows; returns those ready to take jobs. */
+function readyWorkers(): Worker[] {
+  if (workers.length + 1 < wanted) start();
+  const ready: Worker[] = [];
+  for (const worker of starting) {
+    if (ready.length + 1 >= wanted) break;
+    if (Atomics.load(worker.words, READY) === 1) ready.push(worker);
+  }
+  return ready;
+}
+
+let unavailable = false;
+
+function start(): void {
+  if (unavailable) return;
+  const threads = workerThreads();
+  const shared = sharedModule();
+  if (!threads || !shared) {
+    unavailable = true;
+    return;
+  }
+  while (workers.length + 1 < wanted) {
+    const thread = workers.length + 1;
+    const words = new Int32Array(shared.memory.buffer, controlOf(thread), 32);
+    words.fill(0);
+    const worker: Worker = { words, posted: 0 };
+    const handle = new threads.Worker(workerSource, {
+      eval: true,
+      workerData: {
+        memory: shared.memory,
+        sources: shared.sources,
+        scratch: scratchOf(thread),
+        control: controlOf(thread),
+        names: kernelNames,
+      },
+    });
+    // The pool never keeps the process alive; a worker that fails leaves it (its jobs run here).
+    handle.unref();
+    const leave = () => {
+      Atomics.store(words, READY, 0);
+      starting = starting.filter((w) => w !== worker);
+    };
+    handle.on('error', leave);
+    handle.on('exit', leave);
+    workers.push(worker);
+    starting.push(worker);
+  }
+}
+
+/** Resolves once every worker wanted now has started or failed (at once where there are none). */
+export async function threadsReady(): Promise<void> {
+  readyWorkers();
+  while (starting.some((w) => Atomics.load(w.words, READY) !== 1)) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Threads a call can be split over right now: 1 + the workers ready. */
+export function threadsAvailable(): number {
+  return wanted > 1 ? readyWorkers().length + 1 : 1;
+}
+
+/** Jobs run by workers so far (tests read it to know a split happened). */
+export let jobsOnWorkers = 0;
+
+/**
+ * Runs jobs[0] on this thread and each later one on a ready worker (at most threadsAvailable() - 1 of
+ * them; any without a worker run here too), and returns when all are done.
+ */
+export function runParallel(kernels: Kernels, jobs: readonly Job[]): void {
+  const ready = jobs.length > 1 ? readyWorkers() : [];
+  const posted: [Worker, Job][] = [];
+  for (let i = 1; i < jobs.length; i++) {
+    const worker = ready[i - 1];
+    const job = jobs[i]!;
+    if (!worker || job.args.length > MAX_ARGS) {
+      (kernels[job.kernel] as Export)(...job.args);
+      continue;
+    }
+    const { words } = worker;
+    words[KERNEL] = kernelNames.indexOf(job.kernel);
+    words[ARGC] = job.args.length;
+    words.set(job.args, ARGS);
+    worker.posted++;
+    Atomics.store(words, POSTED, worker.posted);
+    Atomics.notify(words, POSTED);
+    posted.push([worker, job]);
+  }
+  const first = jobs[0];
+  if (first) (kernels[first.kernel] as Export)(...first.args);
+  for (const [worker, job] of posted) {
+    const { words } = worker;
+    for (let spins = 0; Atomics.load(words, DONE) !== worker.posted; spins++) {
+      if (spins > 1000) Atomics.wait(words, DONE, Atomics.load(words, DONE), 1);
+    }
+    jobsOnWorkers++;
+    if (words[STATUS] !== 0) throw new Error(`kernels: ${job.kernel} failed on a worker thread`);
+  }
+}
+
+/**
+ * [lo, hi) bands that split `total` rows over at most `parts` threads, each a multiple of `align`
+ * rows but the last (so the micro-kernel's tiles stay whole); fewer bands when there are few rows.
+ */
+export function bands(total: number, parts: number, align: number): [number, number][] {
+  const size = Math.max(align, Math.ceil(total / parts / align) * align);
+  const out: [number, number][] = [];
+  for (let lo = 0; lo < total; lo += size) out.push([lo, Math.min(total, lo + size)]);
+  return out.length > 0 ? out : [[0, total]];
+}
