@@ -1,7 +1,7 @@
 // customOp: an op whose forward runs kernels directly and whose backward is written by hand.
 // Residuals are an explicit value handed from forward to backward (JAX's custom_vjp), kept only
 // while recording.
-import { needsGrad, noGrad, record } from './tape.js';
+import { needsGrad, record, setGradEnabled } from './tape.js';
 import { Tensor } from './tensor.js';
 
 export interface CustomOpSpec<R> {
@@ -31,18 +31,27 @@ export function customOp<R>(spec: CustomOpSpec<R>): CustomOp<R> {
     if (typeof spec[key] !== 'function')
       throw new TypeError(`customOp '${spec.name}': ${key} must be a function`);
   }
+  // Plain loops and no closure but the node's backward: for a small op this wrapper is most of the cost.
   const apply = (...inputs: Tensor[]): Tensor | Tensor[] => {
-    inputs.forEach((t, i) => {
-      if (!(t instanceof Tensor)) throw new TypeError(`${spec.name}: input ${i} is not a Tensor`);
-    });
+    for (let i = 0; i < inputs.length; i++) {
+      if (!(inputs[i] instanceof Tensor)) throw new TypeError(`${spec.name}: input ${i} is not a Tensor`);
+    }
     const recording = needsGrad(inputs);
-    const { outputs, residuals } = noGrad(() => spec.forward(inputs, { needsGrad: recording }));
+    const previous = setGradEnabled(false);
+    let forward: ReturnType<CustomOpSpec<R>['forward']>;
+    try {
+      forward = spec.forward(inputs, { needsGrad: recording });
+    } finally {
+      setGradEnabled(previous);
+    }
+    const { outputs, residuals } = forward;
     const list = Array.isArray(outputs) ? outputs : [outputs];
-    list.forEach((t, i) => {
+    for (let i = 0; i < list.length; i++) {
+      const t = list[i];
       if (!(t instanceof Tensor)) throw new TypeError(`${spec.name}: forward output ${i} is not a Tensor`);
       // An output that aliases an input would be given a node of its own; cut it so that it is fresh.
       if (t.node || t.requiresGrad) list[i] = t.detach();
-    });
+    }
     const result = Array.isArray(outputs) ? list : list[0]!;
     // Not recording, record returns the outputs as they are (after anomaly mode's check, when on).
     return record(spec.name, inputs, result, (grads) => spec.backward(grads, residuals, inputs));

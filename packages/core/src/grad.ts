@@ -11,8 +11,8 @@ export interface GradOptions {
 // biome-ignore lint/suspicious/noExplicitAny: arguments other than the differentiated ones pass through untouched
 type Fn = (...args: any[]) => Tensor;
 
-function argIndices(args: readonly unknown[], argnums: number | readonly number[]): number[] {
-  const list = typeof argnums === 'number' ? [argnums] : [...argnums];
+function argIndices(args: readonly unknown[], argnums: number | readonly number[]): readonly number[] {
+  const list = typeof argnums === 'number' ? [argnums] : argnums;
   for (const i of list) {
     if (!Number.isInteger(i) || i < 0 || i >= args.length) {
       throw new RangeError(`grad: argnums ${i} is out of range for ${args.length} arguments`);
@@ -22,22 +22,32 @@ function argIndices(args: readonly unknown[], argnums: number | readonly number[
   return list;
 }
 
-/** Calls f on fresh leaves for the chosen arguments; returns the value and a function of a seed. */
-function trace(f: Fn, args: unknown[], indices: number[]) {
-  const leaves = indices.map((i) => new Tensor((args[i] as Tensor).data, (args[i] as Tensor).shape, true));
-  const callArgs = [...args];
-  indices.forEach((i, k) => {
-    callArgs[i] = leaves[k];
-  });
+interface Trace {
+  value: Tensor;
+  /** The fresh leaves f was called on, in argnums order. */
+  leaves: Tensor[];
+}
+
+/** Calls f on fresh leaves for the chosen arguments. */
+function trace(f: Fn, args: unknown[], indices: readonly number[]): Trace {
+  const leaves: Tensor[] = [];
+  const callArgs = args.slice();
+  for (const i of indices) {
+    const leaf = new Tensor((args[i] as Tensor).data, (args[i] as Tensor).shape, true);
+    leaves.push(leaf);
+    callArgs[i] = leaf;
+  }
   const value = f(...callArgs);
   if (!(value instanceof Tensor)) throw new TypeError('grad: the function must return a Tensor');
-  const pullback = (seed: Tensor, retainGraph: boolean): Tensor[] => {
-    if (!value.requiresGrad) return leaves.map((l) => zerosLike(l));
-    const grads = runBackward([value], [seed], { retainGraph });
-    // An input the output does not depend on gets zeros, as in JAX.
-    return leaves.map((l) => grads.get(l) ?? zerosLike(l));
-  };
-  return { value, pullback };
+  return { value, leaves };
+}
+
+/** The grads of a trace's leaves for a seed of its value. */
+function pullback({ value, leaves }: Trace, seed: Tensor, retainGraph: boolean): Tensor[] {
+  if (!value.requiresGrad) return leaves.map((l) => zerosLike(l));
+  const grads = runBackward([value], [seed], { retainGraph });
+  // An input the output does not depend on gets zeros, as in JAX.
+  return leaves.map((l) => grads.get(l) ?? zerosLike(l));
 }
 
 /** One grad for a single argnum, a list for a list (so `grad(f)(x)` is typed as a Tensor). */
@@ -53,9 +63,9 @@ export function grad<F extends Fn, const O extends GradOptions = { argnums: 0 }>
 export function valueAndGrad<F extends Fn, const O extends GradOptions = { argnums: 0 }>(f: F, options?: O) {
   const argnums = options?.argnums ?? 0;
   return (...args: Parameters<F>): [Tensor, GradsOf<O>] => {
-    const { value, pullback } = trace(f, args, argIndices(args, argnums));
-    const grads = pullback(seedFor('grad', value), false);
-    return [value.detach(), (typeof argnums === 'number' ? grads[0]! : grads) as GradsOf<O>];
+    const traced = trace(f, args, argIndices(args, argnums));
+    const grads = pullback(traced, seedFor('grad', traced.value), false);
+    return [traced.value.detach(), (typeof argnums === 'number' ? grads[0]! : grads) as GradsOf<O>];
   };
 }
 
@@ -67,7 +77,7 @@ export function vjp(
   f: (...args: Tensor[]) => Tensor,
   ...primals: Tensor[]
 ): [Tensor, (ct: Tensor) => Tensor[]] {
-  const { value, pullback } = trace(
+  const traced = trace(
     f,
     primals,
     argIndices(
@@ -75,6 +85,7 @@ export function vjp(
       primals.map((_, i) => i),
     ),
   );
+  const value = traced.value;
   const vjpFn = (cotangent: Tensor): Tensor[] => {
     if (!(cotangent instanceof Tensor)) throw new TypeError('vjp: the cotangent must be a Tensor');
     if (cotangent.dtype !== value.dtype) {
@@ -82,7 +93,7 @@ export function vjp(
         `vjp: cotangent dtype ${cotangent.dtype} differs from output dtype ${value.dtype}`,
       );
     }
-    return pullback(seedFor('vjp', value, cotangent), true);
+    return pullback(traced, seedFor('vjp', value, cotangent), true);
   };
   return [value.detach(), vjpFn];
 }

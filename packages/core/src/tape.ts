@@ -35,8 +35,7 @@ export const isGradEnabled = (): boolean => gradEnabled;
 /** Runs fn with recording off: nothing it computes is attached to the tape. */
 export function noGrad<T>(fn: () => T): T {
   if (typeof fn !== 'function') throw new TypeError('noGrad: expected a function to run');
-  const previous = gradEnabled;
-  gradEnabled = false;
+  const previous = setGradEnabled(false);
   try {
     return fn();
   } finally {
@@ -44,9 +43,21 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/**
+ * @internal noGrad without a closure, for the engine's own hot paths: sets recording on or off and
+ * returns what it was, for the caller to restore in a finally.
+ */
+export function setGradEnabled(enabled: boolean): boolean {
+  const previous = gradEnabled;
+  gradEnabled = enabled;
+  return previous;
+}
+
 /** Whether an op over these inputs should be recorded. */
 export function needsGrad(inputs: readonly Tensor[]): boolean {
-  return gradEnabled && inputs.some((t) => t.requiresGrad);
+  if (!gradEnabled) return false;
+  for (let i = 0; i < inputs.length; i++) if (inputs[i]!.requiresGrad) return true;
+  return false;
 }
 
 /**
@@ -64,14 +75,9 @@ export function record<T extends Tensor | Tensor[]>(
   if (!needsGrad(inputs)) return outputs;
   const list = Array.isArray(outputs) ? outputs : [outputs];
   // Only the shapes and dtypes of the outputs: the node must not keep an unused output's values alive.
-  const node: Node = {
-    op,
-    seq: seq++,
-    inputs,
-    outputs: list.map((t) => ({ shape: t.shape, dtype: t.dtype })),
-    backward,
-    origin,
-  };
+  const shapes: { shape: Shape; dtype: DType }[] = [];
+  for (let i = 0; i < list.length; i++) shapes.push({ shape: list[i]!.shape, dtype: list[i]!.dtype });
+  const node: Node = { op, seq: seq++, inputs, outputs: shapes, backward, origin };
   for (let i = 0; i < list.length; i++) {
     const t = list[i]!;
     t.node = node;
@@ -95,7 +101,7 @@ function visit(node: Node | null, seen: Set<Node>, stack: Node[]): void {
 function collect(roots: readonly Tensor[]): Node[] {
   const seen = new Set<Node>();
   const stack: Node[] = [];
-  for (const r of roots) visit(r.node, seen, stack);
+  for (let i = 0; i < roots.length; i++) visit(roots[i]!.node, seen, stack);
   while (stack.length > 0) {
     const node = stack.pop()!;
     if (node.backward === null) {
@@ -104,10 +110,13 @@ function collect(roots: readonly Tensor[]): Node[] {
           'pass { retainGraph: true } to the first backward to walk it again',
       );
     }
-    for (const input of node.inputs) if (input.requiresGrad) visit(input.node, seen, stack);
+    const inputs = node.inputs;
+    for (let i = 0; i < inputs.length; i++) if (inputs[i]!.requiresGrad) visit(inputs[i]!.node, seen, stack);
   }
-  return [...seen].sort((a, b) => b.seq - a.seq);
+  return Array.from(seen).sort(newestFirst);
 }
+
+const newestFirst = (a: Node, b: Node): number => b.seq - a.seq;
 
 function accumulate(current: Tensor | undefined, g: Tensor): Tensor {
   if (!current) return g;
@@ -119,7 +128,7 @@ function fitGrad(op: string, index: number, input: Tensor, g: Tensor): Tensor {
   if (g.dtype !== input.dtype) {
     throw new DTypeError(`backward: '${op}' returned a ${g.dtype} grad for ${input.dtype} input ${index}`);
   }
-  if (sameShape(g.shape, input.shape)) return g;
+  if (g.shape === input.shape || sameShape(g.shape, input.shape)) return g;
   let ok = g.shape.length >= input.shape.length;
   try {
     ok = ok && sameShape(broadcastShapes(op, input.shape, g.shape), g.shape);
@@ -134,6 +143,38 @@ function fitGrad(op: string, index: number, input: Tensor, g: Tensor): Tensor {
   // Summed in float64, as reductions are, so a float32 bias grad over many rows does not stall at 2^24.
   const sums = sumToShape(g.data, g.shape, input.shape, new Float64Array(sizeOf(input.shape)));
   return new Tensor(g.dtype === 'float64' ? sums : Float32Array.from(sums), input.shape);
+}
+
+/**
+ * The grads of a node's outputs: those that reached it, and zeros for the rest. The zeros of one
+ * dtype are views of one buffer: a fresh typed array costs more than the few values it holds.
+ */
+function outputGrads(node: Node, slots: readonly (Tensor | undefined)[]): Tensor[] {
+  const outputs = node.outputs;
+  let dtype: DType | null = null;
+  let missing = 0;
+  let zerosSize = 0;
+  for (let i = 0; i < outputs.length; i++) {
+    if (slots[i]) continue;
+    const o = outputs[i]!;
+    dtype ??= o.dtype;
+    missing++;
+    if (o.dtype === dtype) zerosSize += sizeOf(o.shape);
+  }
+  const zeros = missing > 1 ? allocate(dtype!, zerosSize) : null;
+  const grads: Tensor[] = [];
+  for (let i = 0, at = 0; i < outputs.length; i++) {
+    const o = outputs[i]!;
+    let g = slots[i];
+    if (!g) {
+      const size = sizeOf(o.shape);
+      const shared = zeros !== null && o.dtype === dtype;
+      g = new Tensor(shared ? zeros.subarray(at, at + size) : allocate(o.dtype, size), o.shape);
+      if (shared) at += size;
+    }
+    grads.push(g);
+  }
+  return grads;
 }
 
 /** The grads that have reached each node's outputs so far. */
@@ -167,20 +208,17 @@ export function runBackward(
   const nodes = collect(roots);
   const nodeGrads: NodeGrads = new Map();
   const leafGrads = new Map<Tensor, Tensor>();
-  roots.forEach((r, i) => {
+  for (let i = 0; i < roots.length; i++) {
     if (anomalyEnabled) checkSeed(seeds[i]!);
-    deliver(r, seeds[i]!, nodeGrads, leafGrads);
-  });
-  noGrad(() => {
+    deliver(roots[i]!, seeds[i]!, nodeGrads, leafGrads);
+  }
+  const previous = setGradEnabled(false);
+  try {
     for (const node of nodes) {
       const slots = nodeGrads.get(node);
       if (!slots) continue; // every path to it was cut (a vjp returned null)
       nodeGrads.delete(node);
-      const grads: Tensor[] = [];
-      for (let i = 0; i < node.outputs.length; i++) {
-        const o = node.outputs[i]!;
-        grads.push(slots[i] ?? new Tensor(allocate(o.dtype, sizeOf(o.shape)), o.shape));
-      }
+      const grads = outputGrads(node, slots);
       const inputGrads = anomalyEnabled ? checkedBackward(node, grads) : node.backward!(grads);
       if (!options.retainGraph) node.backward = null;
       if (!Array.isArray(inputGrads)) {
@@ -201,7 +239,9 @@ export function runBackward(
         if (g) deliver(node.inputs[i]!, fitGrad(node.op, i, node.inputs[i]!, g), nodeGrads, leafGrads);
       }
     }
-  });
+  } finally {
+    gradEnabled = previous;
+  }
   return leafGrads;
 }
 

@@ -39,26 +39,25 @@ function view(op: string, x: Tensor, shape: Shape): Tensor {
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const a = need('reshape', x);
   if (!Array.isArray(shape)) throw new ShapeError(`reshape: shape must be an array, got ${String(shape)}`);
-  const bad = shape.find((d) => !Number.isInteger(d) || d < -1);
-  if (bad !== undefined) throw new ShapeError(`reshape: invalid size ${bad} in ${fmt(shape)}`);
-  const unknown = shape.indexOf(-1);
-  if (unknown !== shape.lastIndexOf(-1))
-    throw new ShapeError(`reshape: only one -1 allowed in ${fmt(shape)}`);
-  const known = sizeOf(shape.filter((d) => d !== -1));
-  const refuse = (): never => {
-    throw new ShapeError(`reshape: cannot reshape ${fmt(a.shape)} (${a.size} elements) into ${fmt(shape)}`);
-  };
-  if (unknown < 0) {
-    if (known !== a.size) refuse();
-    return view('reshape', a, shape);
+  // One pass, no closures: reshape sits in every model's hot path, usually with nothing to infer.
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < -1) throw new ShapeError(`reshape: invalid size ${d} in ${fmt(shape)}`);
+  }
+  let unknown = -1;
+  let known = 1;
+  for (let i = 0; i < shape.length; i++) {
+    if (shape[i] !== -1) known *= shape[i]!;
+    else if (unknown >= 0) throw new ShapeError(`reshape: only one -1 allowed in ${fmt(shape)}`);
+    else unknown = i;
   }
   // With a 0 among the known sizes, -1 could be anything: numpy refuses it, and so do we.
-  if (known === 0 || a.size % known !== 0) refuse();
-  return view(
-    'reshape',
-    a,
-    shape.map((d) => (d === -1 ? a.size / known : d)),
-  );
+  if (unknown < 0 ? known !== a.size : known === 0 || a.size % known !== 0) {
+    throw new ShapeError(`reshape: cannot reshape ${fmt(a.shape)} (${a.size} elements) into ${fmt(shape)}`);
+  }
+  if (unknown < 0) return view('reshape', a, shape);
+  const inferred = shape.slice();
+  inferred[unknown] = a.size / known;
+  return view('reshape', a, inferred);
 }
 
 /** Removes the given size-1 axes (default: every size-1 axis). */
