@@ -13,6 +13,7 @@ import {
   transpose,
   zeros,
 } from '@tapegrad/core';
+import { type Carving, carve, carving } from './cells/common.js';
 import { type InitOptions, xavierUniform } from './init.js';
 import { Module, Parameter } from './module.js';
 
@@ -43,13 +44,28 @@ function checkLinear(inputs: readonly Tensor[]): Dims {
   return { rows: x.size / inFeatures, inFeatures, outFeatures };
 }
 
-/** A grad for t computed into a fresh buffer, or null if t is absent or does not require grad. */
-function grad(t: Tensor | undefined, compute: (out: TypedArray) => void): Tensor | null {
+/**
+ * A grad for t computed into fresh values (carved from `from`, else a buffer of its own), or null if t
+ * is absent or does not require grad.
+ */
+function grad(
+  t: Tensor | undefined,
+  from: Carving | null,
+  compute: (out: TypedArray) => void,
+): Tensor | null {
   if (!t?.requiresGrad) return null;
-  const out = buffer(t, t.size);
+  const out = from ? carve(from, t.size) : buffer(t, t.size);
   compute(out);
   return new Tensor(out, t.shape);
 }
+
+const gradSize = (t: Tensor | undefined): number => (t?.requiresGrad ? t.size : 0);
+
+/**
+ * Up to this many values, the grads share one allocation (a typed array's fixed cost dominates);
+ * past it each has its own, so that a large dx is not kept alive by the weight grads.
+ */
+const SHARED_GRADS_MAX = 4096;
 
 /** y [..., out] = x [..., in] · weightᵀ (+ bias [out]); the leading axes of x are rows. */
 export const linearOp = customOp<Dims>({
@@ -67,20 +83,25 @@ export const linearOp = customOp<Dims>({
       transB: true,
       accumulate: bias !== undefined,
     });
-    return { outputs: new Tensor(out, [...x.shape.slice(0, -1), outFeatures]), residuals: dims };
+    const shape = x.shape.slice();
+    shape[shape.length - 1] = outFeatures;
+    return { outputs: new Tensor(out, shape), residuals: dims };
   },
   backward([g], { rows, inFeatures, outFeatures }, inputs) {
     const [x, weight, bias] = inputs as [Tensor, Tensor, Tensor | undefined];
     const gy = g!.data;
+    const total = gradSize(x) + gradSize(weight) + gradSize(bias);
+    const from = total <= SHARED_GRADS_MAX ? carving(x.dtype, total) : null;
     // dx = g·W, dW = gᵀ·x, db = Σ_rows g
     const grads = [
-      grad(x, (out) => kernels.gemm(gy, weight.data, out, { m: rows, n: inFeatures, k: outFeatures })),
-      grad(weight, (out) =>
+      grad(x, from, (out) => kernels.gemm(gy, weight.data, out, { m: rows, n: inFeatures, k: outFeatures })),
+      grad(weight, from, (out) =>
         kernels.gemm(gy, x.data, out, { m: outFeatures, n: inFeatures, k: rows, transA: true }),
       ),
     ];
-    if (bias)
-      grads.push(grad(bias, (out) => kernels.sumToShape(gy, [rows, outFeatures], [outFeatures], out)));
+    if (bias) {
+      grads.push(grad(bias, from, (out) => kernels.sumToShape(gy, [rows, outFeatures], [outFeatures], out)));
+    }
     return grads;
   },
   reference: (x, weight, bias) => {

@@ -2,6 +2,7 @@
 import {
   type CustomOp,
   customOp,
+  type DType,
   DTypeError,
   formatShape as fmt,
   gather,
@@ -34,11 +35,23 @@ function reduce(op: string, losses: Tensor, reduction: Reduction = 'mean'): Tens
 interface CrossEntropyResiduals {
   /** softmax(logits) [N, C], row by row; null when nothing is recorded. */
   probabilities: TypedArray | null;
+  /**
+   * Room for the first backward's d logits, allocated with probabilities (one typed array costs more
+   * than these few values); taken once, as a grad tensor is never written again. Later backwards
+   * (retainGraph) allocate their own.
+   */
+  spare: TypedArray | null;
   targets: Int32Array;
 }
 
+/** The shape of a scalar, shared (frozen, as every tensor's shape is). */
+const SCALAR: readonly number[] = Object.freeze([]);
+
 /** A targets tensor's data never changes, so its class indices are converted once and then reused. */
 const classIndexCache = new WeakMap<Tensor, Int32Array>();
+
+const allocate = (dtype: DType, size: number): TypedArray =>
+  dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
 
 function classIndicesOf(targets: Tensor): Int32Array {
   let indices = classIndexCache.get(targets);
@@ -55,23 +68,33 @@ function crossEntropyOpOf(reduction: Reduction): CustomOp<CrossEntropyResiduals>
     name: 'crossEntropy',
     forward([logits, targets], { needsGrad }) {
       const size = logits!.size;
-      const probabilities = needsGrad
-        ? logits!.dtype === 'float64'
-          ? new Float64Array(size)
-          : new Float32Array(size)
-        : null;
+      const both = needsGrad ? allocate(logits!.dtype, 2 * size) : null;
+      const probabilities = both ? both.subarray(0, size) : null;
       const classIndices = classIndicesOf(targets!);
       const [rows, classes] = logits!.shape as [number, number];
       // Σ_rows lse(row) - row[target], in float64 whatever the logits' dtype
       const total = kernels.softmaxCrossEntropy(logits!.data, rows, classes, classIndices, probabilities);
-      const loss = tensor(reduction === 'mean' ? total / rows : total, { dtype: logits!.dtype });
-      return { outputs: loss, residuals: { probabilities, targets: classIndices } };
+      const loss = allocate(logits!.dtype, 1);
+      loss[0] = reduction === 'mean' ? total / rows : total;
+      const spare = both ? both.subarray(size) : null;
+      return {
+        outputs: new Tensor(loss, SCALAR),
+        residuals: { probabilities, spare, targets: classIndices },
+      };
     },
     // d logits = (softmax(logits) - onehot(target))·g, over N for 'mean'; targets get no grad
-    backward([g], { probabilities, targets }, [logits]) {
+    backward([g], residuals, [logits]) {
+      const { probabilities, spare, targets } = residuals;
       const classes = logits!.shape[1]!;
       const scale = g!.data[0]! / (reduction === 'mean' ? targets.length : 1);
-      const dLogits = probabilities!.slice();
+      let dLogits: TypedArray;
+      if (spare) {
+        residuals.spare = null;
+        dLogits = spare;
+        dLogits.set(probabilities!);
+      } else {
+        dLogits = probabilities!.slice();
+      }
       kernels.softmaxCrossEntropyBackward(dLogits, classes, targets, scale);
       return [new Tensor(dLogits, logits!.shape), null];
     },

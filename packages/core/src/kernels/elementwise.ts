@@ -76,7 +76,25 @@ export function broadcastInto(x: TypedArray, shape: Shape, out: TypedArray, outS
     out.set(x);
     return out;
   }
+  if (isTrailing(shape, outShape)) {
+    // x is a whole row of out repeated (a bias over rows): copied row by row.
+    const width = x.length;
+    for (let o = 0; o < out.length; o += width) for (let j = 0; j < width; j++) out[o + j] = x[j]!;
+    return out;
+  }
   return zipBroadcast(x, shape, x.subarray(0, Math.min(1, x.length)), [], out, outShape, (v) => v);
+}
+
+/** Whether shape is outShape's last axes exactly (no size-1 axis to stretch), and not empty. */
+export function isTrailing(shape: Shape, outShape: Shape): boolean {
+  const offset = outShape.length - shape.length;
+  if (offset < 0) return false;
+  let size = 1;
+  for (let i = 0; i < shape.length; i++) {
+    if (shape[i] !== outShape[offset + i]) return false;
+    size *= shape[i]!;
+  }
+  return size > 0;
 }
 
 /** 1/(1+e^-x), computed from the side where the exponential cannot overflow. */

@@ -1,6 +1,7 @@
 // Reductions over a set of axes, as loops over typed arrays.
 import type { TypedArray } from '../dtype.js';
 import { type Shape, stridesOf } from '../shape.js';
+import { isTrailing } from './elementwise.js';
 
 /**
  * Folds x (of shape) over `axes` into out (the shape with those axes set to 1), starting each
@@ -43,6 +44,13 @@ export function reduceAxes(
 /** Sums x (of shape, broadcast from target) back down to target's element count (undoes broadcasting). */
 export function sumToShape(x: TypedArray, shape: Shape, target: Shape, out: TypedArray): TypedArray {
   const offset = shape.length - target.length;
+  if (isTrailing(target, shape)) {
+    // Only leading axes go (a bias grad over rows): rows added in memory order, as reduceAxes does.
+    const width = out.length;
+    out.fill(0);
+    for (let i = 0; i < x.length; i += width) for (let j = 0; j < width; j++) out[j] = out[j]! + x[i + j]!;
+    return out;
+  }
   const axes: number[] = [];
   for (let i = 0; i < shape.length; i++) {
     if (i < offset || (target[i - offset] === 1 && shape[i] !== 1)) axes.push(i);

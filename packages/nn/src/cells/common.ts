@@ -24,6 +24,26 @@ export interface CellShape {
 export const buffer = (dtype: DType, size: number): TypedArray =>
   dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
 
+/**
+ * Fresh zero-filled buffers cut one after another from a single allocation. V8 spends about a
+ * microsecond on each typed array past 64 bytes, however few values it holds, so an op's small
+ * buffers that live and die together (its outputs, or its grads) come from one.
+ */
+export interface Carving {
+  readonly data: TypedArray;
+  at: number;
+}
+
+export const carving = (dtype: DType, size: number): Carving => ({ data: buffer(dtype, size), at: 0 });
+
+/** The next `size` values of the carving (a view; the carving must have been made large enough). */
+export function carve(from: Carving, size: number): TypedArray {
+  const start = from.at;
+  from.at += size;
+  if (from.at > from.data.length) throw new RangeError(`carve: ${size} values past the carving's end`);
+  return start === 0 && size === from.data.length ? from.data : from.data.subarray(start, from.at);
+}
+
 /** A tensor of the buffer's values. */
 // Takes the buffer, no copy: each one is fresh from this call and never written after.
 export const toTensor = (data: TypedArray, shape: readonly number[]): Tensor => new Tensor(data, shape);

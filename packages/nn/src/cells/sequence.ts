@@ -15,7 +15,7 @@ import {
   Tensor,
   type TypedArray,
 } from '@tapegrad/core';
-import { buffer } from './common.js';
+import { buffer, type Carving, carve, carving } from './common.js';
 import { gruCellReference } from './gru.js';
 import { lstmCellReference } from './lstm.js';
 import { type RnnNonlinearity, rnnCellReference } from './rnn.js';
@@ -42,7 +42,8 @@ function checkSequence(
     );
   }
   const [x, h0] = inputs as [Tensor, Tensor];
-  for (const [i, t] of inputs.entries()) {
+  for (let i = 0; i < inputs.length; i++) {
+    const t = inputs[i]!;
     if (t.dtype !== x.dtype) throw new DTypeError(`${op}: ${names[i]} is ${t.dtype} but x is ${x.dtype}`);
   }
   if (x.rank !== 3 || x.shape[0] === 0) {
@@ -53,11 +54,14 @@ function checkSequence(
   const hidden = h0.shape[1]!;
   const width = gateCount * hidden;
   const states = names.length - 5;
-  const expected = [[width, input], [width, hidden], [width], [width]];
   for (let k = 1; k < inputs.length; k++) {
-    const want = k <= states ? [batch, hidden] : expected[k - states - 1]!;
+    // The states [B, H], then weightIh [G·H, I], weightHh [G·H, H], biasIh and biasHh [G·H].
+    const rank = k < states + 3 ? 2 : 1;
+    const rows = k <= states ? batch : width;
+    const columns = k <= states ? hidden : k === states + 1 ? input : hidden;
     const t = inputs[k]!;
-    if (t.rank !== want.length || t.shape[0] !== want[0] || t.shape[1] !== want[1]) {
+    if (t.rank !== rank || t.shape[0] !== rows || (rank === 2 && t.shape[1] !== columns)) {
+      const want = rank === 2 ? [rows, columns] : [rows];
       throw new ShapeError(
         `${op}: ${names[k]} has shape ${fmt(t.shape)}, expected ${fmt(want)} for x ${fmt(x.shape)} and ${names[1]} ${fmt(h0.shape)}`,
       );
@@ -73,7 +77,9 @@ function checkSequence(
  * that is dropped without a backward keeps its buffers; the pool forgets them when it needs the slot.
  */
 interface Workspace {
-  key: string;
+  dtype: DType;
+  /** The buffers' lengths. */
+  sizes: readonly number[];
   buffers: TypedArray[];
   /** An output of the forward holding these buffers; its node says whether its graph still needs them. */
   owner: Tensor | null;
@@ -85,11 +91,16 @@ const pool: Workspace[] = [];
 
 const isFree = ({ owner }: Workspace): boolean => owner === null || savedValuesFreed(owner);
 
+function fits(w: Workspace, dtype: DType, sizes: readonly number[]): boolean {
+  if (w.dtype !== dtype || w.sizes.length !== sizes.length) return false;
+  for (let i = 0; i < sizes.length; i++) if (w.sizes[i] !== sizes[i]) return false;
+  return true;
+}
+
 function acquire(dtype: DType, sizes: readonly number[]): Workspace {
-  const key = `${dtype}:${sizes.join(',')}`;
-  const reusable = pool.findIndex((w) => w.key === key && isFree(w));
-  if (reusable >= 0) return pool[reusable]!;
-  const fresh: Workspace = { key, buffers: sizes.map((size) => buffer(dtype, size)), owner: null };
+  // A plain search, called once per forward: the pool holds a few workspaces at most.
+  for (const w of pool) if (fits(w, dtype, sizes) && isFree(w)) return w;
+  const fresh: Workspace = { dtype, sizes, buffers: sizes.map((size) => buffer(dtype, size)), owner: null };
   if (pool.length >= POOL_LIMIT) {
     // Drop a free workspace of another shape, else the oldest (its graph keeps its own buffers).
     const victim = pool.findIndex(isFree);
@@ -125,25 +136,46 @@ const wrap = (data: TypedArray, shape: readonly number[]): Tensor => new Tensor(
 
 /**
  * A tensor of the last [B, H] step block of a [T·B, H] buffer: a view of the output's own buffer (never
- * written again), else a copy (the buffer may be a reused workspace).
+ * written again), else a copy into `copy` (the buffer may be a reused workspace).
  */
-const lastStep = (data: TypedArray, s: SequenceShape, view = false): Tensor => {
+function lastStep(data: TypedArray, s: SequenceShape, copy?: TypedArray): Tensor {
   const block = s.batch * s.hidden;
-  const [start, end] = [(s.steps - 1) * block, s.steps * block];
-  return wrap(view ? data.subarray(start, end) : data.slice(start, end), [s.batch, s.hidden]);
-};
+  const last = data.subarray((s.steps - 1) * block, s.steps * block);
+  if (copy) copy.set(last);
+  return wrap(copy ?? last, [s.batch, s.hidden]);
+}
 
 /** gates [T·B, G·H] = X·W_ihᵀ for every step at once. */
 function projectInputs(s: SequenceShape, x: Tensor, weightIh: Tensor, gates: TypedArray): void {
   kernels.gemm(x.data, weightIh.data, gates, { m: s.steps * s.batch, n: s.width, k: s.input, transB: true });
 }
 
-/** A grad for t computed into a fresh buffer, or null if t does not require grad. */
-function grad(t: Tensor, compute: (out: TypedArray) => void): Tensor | null {
+/**
+ * A grad for t computed into fresh values (carved from `from`, else a buffer of its own), or null if
+ * t does not require grad.
+ */
+function grad(t: Tensor, from: Carving | null, compute: (out: TypedArray) => void): Tensor | null {
   if (!t.requiresGrad) return null;
-  const out = buffer(t.dtype, t.size);
+  const out = from ? carve(from, t.size) : buffer(t.dtype, t.size);
   compute(out);
   return wrap(out, t.shape);
+}
+
+const gradSize = (t: Tensor): number => (t.requiresGrad ? t.size : 0);
+
+/**
+ * One carving for the grads of the states, weights and biases (inputs after x; biases last), which
+ * are small and consumed together; equal bias grads (RNN, LSTM) share their values. x's grad, as
+ * large as the sequence and passed on to the layer below, keeps a buffer of its own.
+ */
+function paramGradCarving(inputs: readonly Tensor[], sharedBias: boolean): Carving {
+  const n = inputs.length;
+  let size = 0;
+  for (let i = 1; i < n - 2; i++) size += gradSize(inputs[i]!);
+  const [biasIh, biasHh] = [inputs[n - 2]!, inputs[n - 1]!];
+  if (!sharedBias) size += gradSize(biasIh) + gradSize(biasHh);
+  else if (biasIh.requiresGrad || biasHh.requiresGrad) size += biasIh.size;
+  return carving(inputs[0]!.dtype, size);
 }
 
 /**
@@ -160,18 +192,21 @@ function projectionGrads(
   weightHh: Tensor,
   dInputGates: TypedArray,
   dHiddenGates: TypedArray,
+  params: Carving,
 ): { dx: Tensor | null; dWeightIh: Tensor | null; dWeightHh: Tensor | null } {
   const { steps, batch, input, hidden, width } = s;
   const rows = steps * batch;
   return {
     // dX = dGates_ih · W_ih
-    dx: grad(x, (out) => kernels.gemm(dInputGates, weightIh.data, out, { m: rows, n: input, k: width })),
+    dx: grad(x, null, (out) =>
+      kernels.gemm(dInputGates, weightIh.data, out, { m: rows, n: input, k: width }),
+    ),
     // dW_ih = dGates_ihᵀ · X
-    dWeightIh: grad(weightIh, (out) =>
+    dWeightIh: grad(weightIh, params, (out) =>
       kernels.gemm(dInputGates, x.data, out, { m: width, n: input, k: rows, transA: true }),
     ),
     // dW_hh = Σ_t dGates_hh,tᵀ · h_{t-1}: steps 1..T-1 against output blocks 0..T-2, then step 0 against h0
-    dWeightHh: grad(weightHh, (out) => {
+    dWeightHh: grad(weightHh, params, (out) => {
       const later = (steps - 1) * batch;
       if (later > 0) {
         kernels.gemm(dHiddenGates, output, out, {
@@ -193,20 +228,27 @@ function projectionGrads(
   };
 }
 
-/** A bias grad, or null if the bias does not require grad (both biases of RNN and LSTM share one). */
-const biasGrad = (bias: Tensor, dBias: TypedArray): Tensor | null =>
-  bias.requiresGrad ? wrap(dBias.slice(), bias.shape) : null;
-
-/** The equal grads of biasIh and biasHh (RNN, LSTM): one copy of dBias, shared, as tensors never change. */
-function sharedBiasGrads(biasIh: Tensor, biasHh: Tensor, dBias: TypedArray): [Tensor | null, Tensor | null] {
-  if (!biasIh.requiresGrad || !biasHh.requiresGrad) return [biasGrad(biasIh, dBias), biasGrad(biasHh, dBias)];
-  const copy = dBias.slice();
-  return [wrap(copy, biasIh.shape), wrap(copy, biasHh.shape)];
+/** A copy of `values` (a scratch buffer) as the grad of t, or null if t does not require grad. */
+function copyGrad(t: Tensor, values: TypedArray, from: Carving): Tensor | null {
+  if (!t.requiresGrad) return null;
+  const out = carve(from, t.size);
+  out.set(values);
+  return wrap(out, t.shape);
 }
 
-/** A state grad [B, H] from a carry buffer, or null. */
-const stateGrad = (state: Tensor, carry: TypedArray): Tensor | null =>
-  state.requiresGrad ? wrap(carry.slice(), state.shape) : null;
+/** The equal grads of biasIh and biasHh (RNN, LSTM): one copy of dBias, shared, as tensors never change. */
+function sharedBiasGrads(
+  biasIh: Tensor,
+  biasHh: Tensor,
+  dBias: TypedArray,
+  from: Carving,
+): [Tensor | null, Tensor | null] {
+  if (!biasIh.requiresGrad || !biasHh.requiresGrad) {
+    return [copyGrad(biasIh, dBias, from), copyGrad(biasHh, dBias, from)];
+  }
+  const copy = copyGrad(biasIh, dBias, from)!;
+  return [copy, wrap(copy.data, biasHh.shape)];
+}
 
 /** The per-step cell unrolled with core ops: [output [T, B, H], ...final states]. */
 function unrolled(x: Tensor, state: Tensor[], step: (xt: Tensor, state: Tensor[]) => Tensor[]): Tensor[] {
@@ -249,7 +291,7 @@ function rnnSequenceOp(nonlinearity: RnnNonlinearity): CustomOp<RnnResiduals | n
         nonlinearity,
       );
       return {
-        outputs: [wrap(output, [steps, batch, hidden]), lastStep(output, shape, true)],
+        outputs: [wrap(output, [steps, batch, hidden]), lastStep(output, shape)],
         residuals: needsGrad ? { shape, output } : null,
       };
     },
@@ -271,9 +313,16 @@ function rnnSequenceOp(nonlinearity: RnnNonlinearity): CustomOp<RnnResiduals | n
         shape,
         nonlinearity,
       );
-      const d = projectionGrads(shape, x, h0, output, weightIh, weightHh, dGates, dGates);
+      const params = paramGradCarving(inputs, true);
+      const d = projectionGrads(shape, x, h0, output, weightIh, weightHh, dGates, dGates, params);
       // db_ih = db_hh = Σ_{t,b} dGates
-      return [d.dx, stateGrad(h0, dh), d.dWeightIh, d.dWeightHh, ...sharedBiasGrads(biasIh, biasHh, dBias)];
+      return [
+        d.dx,
+        copyGrad(h0, dh, params),
+        d.dWeightIh,
+        d.dWeightHh,
+        ...sharedBiasGrads(biasIh, biasHh, dBias, params),
+      ];
     },
     reference: (x, h0, weightIh, weightHh, biasIh, biasHh) =>
       unrolled(x!, [h0!], (xt, [h]) => [
@@ -333,7 +382,9 @@ export const lstmSequenceOp: CustomOp<LstmResiduals | null> = customOp<LstmResid
     const rows = steps * batch;
     const workspace = acquire(x.dtype, [rows * width, rows * hidden, rows * hidden]);
     const [gates, cells, tanhCells] = workspace.buffers as [TypedArray, TypedArray, TypedArray];
-    const output = buffer(x.dtype, rows * hidden);
+    // The output and cN from one allocation (hN is a view of the output).
+    const outputs = carving(x.dtype, (rows + batch) * hidden);
+    const output = carve(outputs, rows * hidden);
     projectInputs(shape, x, weightIh, gates);
     kernels.lstmSequenceForward(
       gates,
@@ -347,13 +398,13 @@ export const lstmSequenceOp: CustomOp<LstmResiduals | null> = customOp<LstmResid
       tanhCells,
       shape,
     );
-    const outputs = [
+    const results = [
       wrap(output, [steps, batch, hidden]),
-      lastStep(output, shape, true),
-      lastStep(cells, shape),
+      lastStep(output, shape),
+      lastStep(cells, shape, carve(outputs, batch * hidden)),
     ];
-    lend(workspace, outputs, needsGrad);
-    return { outputs, residuals: needsGrad ? { shape, output, workspace } : null };
+    lend(workspace, results, needsGrad);
+    return { outputs: results, residuals: needsGrad ? { shape, output, workspace } : null };
   },
   backward([gradOutput, gradHN, gradCN], residuals, inputs) {
     const { shape, output, workspace } = residuals!;
@@ -379,15 +430,16 @@ export const lstmSequenceOp: CustomOp<LstmResiduals | null> = customOp<LstmResid
       dBias,
       shape,
     );
-    const d = projectionGrads(shape, x, h0, output, weightIh, weightHh, dGates, dGates);
+    const params = paramGradCarving(inputs, true);
+    const d = projectionGrads(shape, x, h0, output, weightIh, weightHh, dGates, dGates, params);
     // dh0, dc0: the carries after step 0; db_ih = db_hh = Σ_{t,b} dGates
     return [
       d.dx,
-      stateGrad(h0, dh),
-      stateGrad(c0, dc),
+      copyGrad(h0, dh, params),
+      copyGrad(c0, dc, params),
       d.dWeightIh,
       d.dWeightHh,
-      ...sharedBiasGrads(biasIh, biasHh, dBias),
+      ...sharedBiasGrads(biasIh, biasHh, dBias, params),
     ];
   },
   reference: (x, h0, c0, weightIh, weightHh, biasIh, biasHh) =>
@@ -440,7 +492,7 @@ export const gruSequenceOp: CustomOp<GruResiduals | null> = customOp<GruResidual
       hiddenN,
       shape,
     );
-    const outputs = [wrap(output, [steps, batch, hidden]), lastStep(output, shape, true)];
+    const outputs = [wrap(output, [steps, batch, hidden]), lastStep(output, shape)];
     lend(workspace, outputs, needsGrad);
     return { outputs, residuals: needsGrad ? { shape, output, workspace } : null };
   },
@@ -469,15 +521,16 @@ export const gruSequenceOp: CustomOp<GruResiduals | null> = customOp<GruResidual
       dBiasHh,
       shape,
     );
-    const d = projectionGrads(shape, x, h0, output, weightIh, weightHh, dInputGates, dHiddenGates);
+    const params = paramGradCarving(inputs, false);
+    const d = projectionGrads(shape, x, h0, output, weightIh, weightHh, dInputGates, dHiddenGates, params);
     // db_ih = Σ_{t,b} dGates_ih, db_hh = Σ_{t,b} dGates_hh
     return [
       d.dx,
-      stateGrad(h0, dh),
+      copyGrad(h0, dh, params),
       d.dWeightIh,
       d.dWeightHh,
-      biasGrad(biasIh, dBiasIh),
-      biasGrad(biasHh, dBiasHh),
+      copyGrad(biasIh, dBiasIh, params),
+      copyGrad(biasHh, dBiasHh, params),
     ];
   },
   reference: (x, h0, weightIh, weightHh, biasIh, biasHh) =>
