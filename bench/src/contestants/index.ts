@@ -4,6 +4,7 @@ import type { Contestant } from '../contestant.js';
 
 export const jsContestants: Record<string, () => Promise<Contestant>> = {
   tapegrad: async () => (await import('./tapegrad.js')).tapegradDefault,
+  'tapegrad-1t': async () => (await import('./tapegrad.js')).tapegradOneThread,
   'tapegrad-js': async () => (await import('./tapegrad.js')).tapegradJs,
   'tapegrad-wasm': async () => (await import('./tapegrad.js')).tapegradWasm,
   'tfjs-cpu': async () => (await import('./tfjs.js')).tfjsCpu,

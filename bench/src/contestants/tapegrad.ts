@@ -1,6 +1,7 @@
 // tapegrad: nn's whole-sequence recurrent op (what the RNN/LSTM/GRU layers run: every step's input
 // projection in one gemm, BPTT by hand), then nn's linear and crossEntropy over all steps at once;
-// valueAndGrad over the six parameters. One contestant per gemm backend.
+// valueAndGrad over the six parameters. One contestant per gemm backend, and the default backend on one
+// thread as well as on the default threads (both cores here).
 import { kernels, reshape, type Tensor, tensor, valueAndGrad } from '@tapegrad/core';
 import { crossEntropy, gruSequence, linear, lstmSequence, rnnSequence } from '@tapegrad/nn';
 import { type Contestant, type Runner, summarize } from '../contestant.js';
@@ -22,10 +23,21 @@ const label: Record<Backend, string> = {
   wasm: 'wasm SIMD gemm for every float32 matmul',
 };
 
-function tapegrad(backend: Backend): Contestant {
+interface Variant {
+  name: string;
+  backend: Backend;
+  /** The wasm kernels' threads; undefined keeps the default (the machine's cores, at most 2). */
+  threads?: number;
+}
+
+function tapegrad({ name, backend, threads }: Variant): Contestant {
+  const threadNote = () => {
+    const count = threads ?? kernels.getThreads();
+    return count === 1 ? 'one thread' : `${count} threads`;
+  };
   return {
-    name: backend === 'auto' ? 'tapegrad' : `tapegrad-${backend}`,
-    describe: () => `tapegrad, fused whole-sequence nn ops, ${label[backend]}, one thread`,
+    name,
+    describe: () => `tapegrad, fused whole-sequence nn ops, ${label[backend]}, ${threadNote()}`,
     async create(problem: Problem): Promise<Runner> {
       const { steps: T, batch: B, input: I, hidden: H, cell } = problem.workload;
       const params = paramNames.map((name) =>
@@ -41,6 +53,10 @@ function tapegrad(backend: Backend): Contestant {
         return crossEntropy(logits, targets, { reduction: 'sum' });
       };
       const lossAndGrads = valueAndGrad(loss, { argnums: [0, 1, 2, 3, 4, 5] });
+      const defaultThreads = kernels.getThreads();
+      if (threads !== undefined) kernels.setThreads(threads);
+      // Workers start in the background; time them only once they serve.
+      await kernels.threadsReady();
       const iterate = () => {
         kernels.setGemmBackend(backend);
         const [value, grads] = lossAndGrads(...params);
@@ -56,12 +72,14 @@ function tapegrad(backend: Backend): Contestant {
         },
         dispose() {
           kernels.setGemmBackend('auto');
+          kernels.setThreads(defaultThreads);
         },
       };
     },
   };
 }
 
-export const tapegradDefault = tapegrad('auto');
-export const tapegradJs = tapegrad('js');
-export const tapegradWasm = tapegrad('wasm');
+export const tapegradDefault = tapegrad({ name: 'tapegrad', backend: 'auto' });
+export const tapegradOneThread = tapegrad({ name: 'tapegrad-1t', backend: 'auto', threads: 1 });
+export const tapegradJs = tapegrad({ name: 'tapegrad-js', backend: 'js', threads: 1 });
+export const tapegradWasm = tapegrad({ name: 'tapegrad-wasm', backend: 'wasm' });

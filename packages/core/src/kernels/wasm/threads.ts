@@ -133,16 +133,23 @@ function start(): void {
     const words = new Int32Array(shared.memory.buffer, controlOf(thread), 32);
     words.fill(0);
     const worker: Worker = { words, posted: 0 };
-    const handle = new threads.Worker(workerSource, {
-      eval: true,
-      workerData: {
-        memory: shared.memory,
-        sources: shared.sources,
-        scratch: scratchOf(thread),
-        control: controlOf(thread),
-        names: kernelNames,
-      },
-    });
+    let handle: NodeWorker;
+    try {
+      handle = new threads.Worker(workerSource, {
+        eval: true,
+        workerData: {
+          memory: shared.memory,
+          sources: shared.sources,
+          scratch: scratchOf(thread),
+          control: controlOf(thread),
+          names: kernelNames,
+        },
+      });
+    } catch {
+      // A runtime that has worker_threads but refuses this one (a sandbox): stay on one thread.
+      unavailable = true;
+      return;
+    }
     // The pool never keeps the process alive; a worker that fails leaves it (its jobs run here).
     handle.unref();
     const leave = () => {
