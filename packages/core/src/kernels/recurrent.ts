@@ -405,16 +405,12 @@ export interface SequenceDims extends CellDims {
 }
 
 /**
- * Whether a whole sequence runs on the wasm loops (recurrent.wat): float32 throughout, a hidden size
- * that splits into 4-lane vectors, and a per-step product the gemm backend would send to wasm.
+ * Whether a whole sequence runs on the wasm loops (recurrent.wat, through wasm/recurrent.ts): float32
+ * throughout, and a per-step product the gemm backend would send to wasm.
  */
 function sequenceOnWasm(dims: SequenceDims, gateCount: number, arrays: readonly TypedArray[]): boolean {
   const { batch, hidden } = dims;
-  return (
-    hidden % 4 === 0 &&
-    arrays.every((a) => a instanceof Float32Array) &&
-    onWasm(batch * gateCount * hidden * hidden)
-  );
+  return arrays.every((a) => a instanceof Float32Array) && onWasm(batch * gateCount * hidden * hidden);
 }
 
 /** carry[0..n] += gradOutput[at..at+n]: step t's output grad joins the grad flowing back from t+1. */

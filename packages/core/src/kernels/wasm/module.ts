@@ -36,6 +36,7 @@ export const kernelNames = [
   'sgemm',
   'packB',
   'sumRows',
+  'copyLines',
   'rnnForward',
   'rnnBackward',
   'lstmForward',

@@ -2,365 +2,420 @@
 // are copied into wasm memory once per sequence, the recurrent weight is packed there once (not once
 // per step), every step runs inside wasm, and the results are copied back. The rows of a batch are
 // independent sequences, so worker threads each take a band of them for the whole sequence.
+//
+// The wasm loops take 4 hidden units at a time, so in wasm memory the hidden size H is padded to P, the
+// next multiple of 4, with zeros: padded units get zero input, weights and bias, so they stay exactly 0
+// (σ(0)·0 + ... = 0, tanh 0 = 0, relu 0 = 0) and so do their grads; the real units' arithmetic is unchanged.
 import type { TypedArray } from '../../dtype.js';
 import type { SequenceDims } from '../recurrent.js';
-import { type KernelName, Layout, packedSize } from './module.js';
+import { type KernelName, type Kernels, Layout, packedSize } from './module.js';
 import { bands, runParallel, threadsAvailable } from './threads.js';
 
-// The caller passes float32 buffers only (the loops compute in float32); any typed array copies in.
-type F32 = TypedArray;
-
-/** Copies `from` into the heap at `at` (floats). */
-const put = (heap: Float32Array, at: number, from: F32) => heap.set(from, at);
-/** Copies floats [at, at + into.length) of the heap into `into`. */
-const get = (heap: Float32Array, at: number, into: F32) => into.set(heap.subarray(at, at + into.length));
-
 /**
- * Lays out W_hh [G·H, H] and its packed form for a sequence: packed transposed (forward: h·W_hhᵀ) or as
- * stored (backward: dGates·W_hh). Returns the packed form's byte address once the heap is filled.
+ * A [rows, blocks, H] operand in its caller's buffer (float32; any typed array copies) and its place in
+ * wasm memory as [rows, blocks, P]; `paddedBlocks` pads the middle axis too (W_hh's rows per gate).
  */
-function packWeight(layout: Layout, weightHh: F32, gateRows: number, hidden: number, transposed: boolean) {
-  const rawAt = layout.take(weightHh.length);
-  const packedAt = layout.take(transposed ? packedSize(gateRows, hidden) : packedSize(hidden, gateRows));
-  return (heap: Float32Array, packB: (...args: number[]) => void): number => {
-    put(heap, rawAt, weightHh);
-    // forward B = W_hhᵀ [H, G·H], stored [G·H, H]: transB; backward B = W_hh [G·H, H] as stored
-    if (transposed) packB(rawAt * 4, packedAt * 4, gateRows, hidden, 1);
-    else packB(rawAt * 4, packedAt * 4, hidden, gateRows, 0);
-    return packedAt * 4;
-  };
+interface Operand {
+  data: TypedArray;
+  rows: number;
+  blocks: number;
+  paddedBlocks: boolean;
+  /** Float offset in wasm memory, once staged. */
+  at: number;
 }
 
 /** Per-step multiply-adds below which a sequence stays on one thread. */
 const PARALLEL_MIN_WORK = 1 << 16;
 
-/** Bands of the batch's rows for the threads that pay: 4-row multiples, one band if the batch is small. */
-function rowBands({ batch, hidden }: SequenceDims, gates: number): [number, number][] {
-  const threads = batch >= 8 && batch * gates * hidden * hidden >= PARALLEL_MIN_WORK ? threadsAvailable() : 1;
-  return bands(batch, threads, 4);
-}
+/** One call's operands, staged in wasm memory with H padded to P, then run over bands of batch rows. */
+class Staging {
+  readonly padded: number;
+  private readonly layout: Layout;
+  private readonly parts: [number, number][];
 
-/**
- * Runs `kernel` once per band of rows, on as many threads: args(lo, rows, thread) gives a band's
- * arguments, its pointers moved lo rows on (row(at, width) is the byte address of row lo of a region).
- */
-function runBands(
-  layout: Layout,
-  parts: [number, number][],
-  kernel: KernelName,
-  args: (row: (at: number, width: number) => number, rows: number, thread: number) => number[],
-): void {
-  const { kernels } = layout.heap();
-  const jobs = parts.map(([lo, hi], thread) => ({
-    kernel,
-    args: args((at, width) => (at + lo * width) * 4, hi - lo, thread),
-  }));
-  runParallel(kernels, jobs);
-}
+  constructor(
+    private readonly dims: SequenceDims,
+    gates: number,
+  ) {
+    const { batch, hidden } = dims;
+    this.padded = Math.ceil(hidden / 4) * 4;
+    const threads =
+      batch >= 8 && batch * gates * hidden * hidden >= PARALLEL_MIN_WORK ? threadsAvailable() : 1;
+    this.parts = bands(batch, threads, 4);
+    this.layout = new Layout(this.parts.length);
+  }
 
-/** Column sums of the [rows, width] block at `at` into dBias (the bias grads), in wasm. */
-function sumRowsInto(layout: Layout, at: number, rows: number, width: number) {
-  const outAt = layout.take(width);
-  return (heap: Float32Array, sumRows: (...args: number[]) => void, dBias: F32) => {
-    sumRows(at * 4, outAt * 4, rows, width);
-    get(heap, outAt, dBias.subarray(0, width));
-  };
+  /** A region for data viewed as [rows, blocks, H] (padded: [rows, blocks, P]). */
+  operand(data: TypedArray, rows: number, blocks = 1, paddedBlocks = false): Operand {
+    const size = rows * (paddedBlocks ? blocks * this.padded : blocks) * this.padded;
+    return { data, rows, blocks, paddedBlocks, at: this.layout.take(size) };
+  }
+
+  /** A region of `floats` floats that no caller buffer fills or reads (packed weights, sums, scratch). */
+  scratch(floats: number): number {
+    return this.layout.take(floats);
+  }
+
+  /**
+   * The memory's current view, grown to fit every region taken so far (regions taken later grow it
+   * again: a view is fetched afresh for every use).
+   */
+  private get heap(): Float32Array {
+    return this.layout.heap().heap;
+  }
+
+  private get wasm(): Kernels {
+    return this.layout.heap().kernels;
+  }
+
+  /** Copies an operand in, zero in the padding. */
+  put(op: Operand): void {
+    this.copy(op, true);
+  }
+
+  /** Copies an operand out, leaving the padding behind. */
+  get(op: Operand): void {
+    this.copy(op, false);
+  }
+
+  private copy({ data, rows, blocks, paddedBlocks, at }: Operand, into: boolean): void {
+    const { hidden } = this.dims;
+    const p = this.padded;
+    // Lines of H floats: [rows·blocks, H] in the caller; W_hh's G blocks of H rows of H.
+    const lines = rows * blocks * (paddedBlocks ? hidden : 1);
+    const size = lines * hidden;
+    if (p === hidden) {
+      const heap = this.heap;
+      if (into) heap.set(data.subarray(0, size), at);
+      else data.set(heap.subarray(at, at + size));
+      return;
+    }
+    // Padded: the caller's lines pass through a contiguous region, spread to (or gathered from) lines
+    // of P in wasm, where a padded block is P rows of P, its last P - H rows zero.
+    const rawAt = this.layout.take(size);
+    const { copyLines } = this.wasm;
+    if (into) {
+      this.heap.set(data.subarray(0, size), rawAt);
+      const blockLines = paddedBlocks ? hidden : lines;
+      const blockFloats = (paddedBlocks ? p : lines) * p;
+      for (let block = 0; block < lines / blockLines; block++) {
+        const to = (at + block * blockFloats) * 4;
+        copyLines((rawAt + block * blockLines * hidden) * 4, hidden * 4, to, p * 4, blockLines, hidden, p);
+        // a padded block's last P - H rows
+        if (paddedBlocks) copyLines(0, 0, to + hidden * p * 4, p * 4, p - hidden, 0, p);
+      }
+    } else {
+      copyLines(at * 4, p * 4, rawAt * 4, hidden * 4, lines, hidden, hidden);
+      data.set(this.heap.subarray(rawAt, rawAt + size));
+    }
+  }
+
+  /**
+   * W_hh [G·H, H] packed once for the whole sequence: transposed for the forward (h·W_hhᵀ), as stored
+   * for the backward (dGates·W_hh). Returns its byte address.
+   */
+  packWeight(weightHh: TypedArray, gates: number, transposed: boolean): number {
+    const p = this.padded;
+    const raw = this.operand(weightHh, gates, 1, true);
+    const packedAt = this.scratch(transposed ? packedSize(gates * p, p) : packedSize(p, gates * p));
+    this.put(raw);
+    if (transposed) this.wasm.packB(raw.at * 4, packedAt * 4, gates * p, p, 1);
+    else this.wasm.packB(raw.at * 4, packedAt * 4, p, gates * p, 0);
+    return packedAt * 4;
+  }
+
+  /** The bias sums [G·P] in a region: b_ih + b_hh per gate, or apart for GRU's n gate (`split`). */
+  biases(biasIh: TypedArray, biasHh: TypedArray, gates: number, split: boolean): number {
+    const { hidden } = this.dims;
+    const p = this.padded;
+    const at = this.scratch((gates + (split ? 1 : 0)) * p);
+    const heap = this.heap;
+    heap.fill(0, at, at + (gates + (split ? 1 : 0)) * p);
+    for (let g = 0; g < gates; g++) {
+      for (let j = 0; j < hidden; j++) {
+        const k = g * hidden + j;
+        // GRU: [b_ir + b_hr, b_iz + b_hz, b_in, b_hn]
+        heap[at + g * p + j] = split && g === gates - 1 ? biasIh[k]! : biasIh[k]! + biasHh[k]!;
+        if (split && g === gates - 1) heap[at + gates * p + j] = biasHh[k]!;
+      }
+    }
+    return at * 4;
+  }
+
+  /** Column sums of a staged [rows, G, P] operand (the bias grads) into dBias [G·H]. */
+  sumRows(op: Operand, gates: number, dBias: TypedArray): void {
+    const width = gates * this.padded;
+    const sums = this.operand(dBias, 1, gates);
+    this.wasm.sumRows(op.at * 4, sums.at * 4, op.rows, width);
+    this.get(sums);
+  }
+
+  /**
+   * Runs `kernel` once per band of batch rows, on as many threads. args(row, rows, thread) gives a band's
+   * arguments: row(op) is the byte address of an operand's first row in the band ([B, ·] states and
+   * [T·B, ·] step blocks alike: rows of `width` floats), rows the band's row count.
+   */
+  run(
+    kernel: KernelName,
+    args: (row: (op: Operand | number, width?: number) => number, rows: number, thread: number) => number[],
+  ): void {
+    const p = this.padded;
+    const jobs = this.parts.map(([lo, hi], thread) => ({
+      kernel,
+      args: args(
+        (op, width) => (typeof op === 'number' ? (op + lo * width!) * 4 : (op.at + lo * op.blocks * p) * 4),
+        hi - lo,
+        thread,
+      ),
+    }));
+    runParallel(this.wasm, jobs);
+  }
+
+  apack(thread: number): number {
+    return this.layout.apack(thread);
+  }
 }
 
 export function rnnSequenceForwardWasm(
-  output: F32,
-  weightHh: F32,
-  biasIh: F32,
-  biasHh: F32,
-  h0: F32,
+  output: TypedArray,
+  weightHh: TypedArray,
+  biasIh: TypedArray,
+  biasHh: TypedArray,
+  h0: TypedArray,
   dims: SequenceDims,
   relu: boolean,
 ): void {
-  const { steps, batch, hidden } = dims;
-  const parts = rowBands(dims, 1);
-  const layout = new Layout(parts.length);
-  const weight = packWeight(layout, weightHh, hidden, hidden, true);
-  const biasAt = layout.take(hidden);
-  const h0At = layout.take(h0.length);
-  const outputAt = layout.take(output.length);
-  const { heap, kernels } = layout.heap();
-  const whh = weight(heap, kernels.packB);
-  for (let j = 0; j < hidden; j++) heap[biasAt + j] = biasIh[j]! + biasHh[j]!;
-  put(heap, h0At, h0);
-  put(heap, outputAt, output);
-  runBands(layout, parts, 'rnnForward', (row, rows, thread) => [
-    row(outputAt, hidden),
+  const { steps, batch } = dims;
+  const s = new Staging(dims, 1);
+  const out = s.operand(output, steps * batch);
+  const state = s.operand(h0, batch);
+  const whh = s.packWeight(weightHh, 1, true);
+  const bias = s.biases(biasIh, biasHh, 1, false);
+  s.put(out);
+  s.put(state);
+  s.run('rnnForward', (row, rows, thread) => [
+    row(out),
     whh,
-    biasAt * 4,
-    row(h0At, hidden),
+    bias,
+    row(state),
     steps,
     batch,
     rows,
-    hidden,
+    s.padded,
     relu ? 1 : 0,
-    layout.apack(thread),
+    s.apack(thread),
   ]);
-  get(heap, outputAt, output);
+  s.get(out);
 }
 
 export function rnnSequenceBackwardWasm(
-  gradOutput: F32,
-  output: F32,
-  weightHh: F32,
-  dGates: F32,
-  dh: F32,
-  dBias: F32,
+  gradOutput: TypedArray,
+  output: TypedArray,
+  weightHh: TypedArray,
+  dGates: TypedArray,
+  dh: TypedArray,
+  dBias: TypedArray,
   dims: SequenceDims,
   relu: boolean,
 ): void {
-  const { steps, batch, hidden } = dims;
-  const rows = steps * batch * hidden;
-  const parts = rowBands(dims, 1);
-  const layout = new Layout(parts.length);
-  const weight = packWeight(layout, weightHh, hidden, hidden, false);
-  const gradOutputAt = layout.take(rows);
-  const outputAt = layout.take(rows);
-  const dGatesAt = layout.take(rows);
-  const dhAt = layout.take(batch * hidden);
-  const bias = sumRowsInto(layout, dGatesAt, steps * batch, hidden);
-  const { heap, kernels } = layout.heap();
-  const whh = weight(heap, kernels.packB);
-  put(heap, gradOutputAt, gradOutput.subarray(0, rows));
-  put(heap, outputAt, output.subarray(0, rows));
-  put(heap, dhAt, dh.subarray(0, batch * hidden));
-  runBands(layout, parts, 'rnnBackward', (row, rows, thread) => [
-    row(gradOutputAt, hidden),
-    row(outputAt, hidden),
+  const { steps, batch } = dims;
+  const s = new Staging(dims, 1);
+  const rows = steps * batch;
+  const gradOut = s.operand(gradOutput, rows);
+  const out = s.operand(output, rows);
+  const dGatesOp = s.operand(dGates, rows);
+  const dhOp = s.operand(dh, batch);
+  const whh = s.packWeight(weightHh, 1, false);
+  for (const op of [gradOut, out, dhOp]) s.put(op);
+  s.run('rnnBackward', (row, band, thread) => [
+    row(gradOut),
+    row(out),
     whh,
-    row(dGatesAt, hidden),
-    row(dhAt, hidden),
+    row(dGatesOp),
+    row(dhOp),
     steps,
     batch,
-    rows,
-    hidden,
+    band,
+    s.padded,
     relu ? 1 : 0,
-    layout.apack(thread),
+    s.apack(thread),
   ]);
-  get(heap, dGatesAt, dGates.subarray(0, rows));
-  get(heap, dhAt, dh.subarray(0, batch * hidden));
-  bias(heap, kernels.sumRows, dBias);
+  s.get(dGatesOp);
+  s.get(dhOp);
+  s.sumRows(dGatesOp, 1, dBias);
 }
 
 export function lstmSequenceForwardWasm(
-  gates: F32,
-  weightHh: F32,
-  biasIh: F32,
-  biasHh: F32,
-  h0: F32,
-  c0: F32,
-  output: F32,
-  cells: F32,
-  tanhCells: F32,
+  gates: TypedArray,
+  weightHh: TypedArray,
+  biasIh: TypedArray,
+  biasHh: TypedArray,
+  h0: TypedArray,
+  c0: TypedArray,
+  output: TypedArray,
+  cells: TypedArray,
+  tanhCells: TypedArray,
   dims: SequenceDims,
 ): void {
-  const { steps, batch, hidden } = dims;
-  const block = steps * batch * hidden;
-  const parts = rowBands(dims, 4);
-  const layout = new Layout(parts.length);
-  const weight = packWeight(layout, weightHh, 4 * hidden, hidden, true);
-  const biasAt = layout.take(4 * hidden);
-  const h0At = layout.take(batch * hidden);
-  const c0At = layout.take(batch * hidden);
-  const gatesAt = layout.take(4 * block);
-  const outputAt = layout.take(block);
-  const cellsAt = layout.take(block);
-  const tanhAt = layout.take(block);
-  const { heap, kernels } = layout.heap();
-  const whh = weight(heap, kernels.packB);
-  for (let k = 0; k < 4 * hidden; k++) heap[biasAt + k] = biasIh[k]! + biasHh[k]!;
-  put(heap, h0At, h0.subarray(0, batch * hidden));
-  put(heap, c0At, c0.subarray(0, batch * hidden));
-  put(heap, gatesAt, gates.subarray(0, 4 * block));
-  runBands(layout, parts, 'lstmForward', (row, rows, thread) => [
-    row(gatesAt, 4 * hidden),
+  const { steps, batch } = dims;
+  const s = new Staging(dims, 4);
+  const rows = steps * batch;
+  const gatesOp = s.operand(gates, rows, 4);
+  const h0Op = s.operand(h0, batch);
+  const c0Op = s.operand(c0, batch);
+  const out = s.operand(output, rows);
+  const cellsOp = s.operand(cells, rows);
+  const tanhOp = s.operand(tanhCells, rows);
+  const whh = s.packWeight(weightHh, 4, true);
+  const bias = s.biases(biasIh, biasHh, 4, false);
+  for (const op of [gatesOp, h0Op, c0Op]) s.put(op);
+  s.run('lstmForward', (row, band, thread) => [
+    row(gatesOp),
     whh,
-    biasAt * 4,
-    row(h0At, hidden),
-    row(c0At, hidden),
-    row(outputAt, hidden),
-    row(cellsAt, hidden),
-    row(tanhAt, hidden),
+    bias,
+    row(h0Op),
+    row(c0Op),
+    row(out),
+    row(cellsOp),
+    row(tanhOp),
     steps,
     batch,
-    rows,
-    hidden,
-    layout.apack(thread),
+    band,
+    s.padded,
+    s.apack(thread),
   ]);
-  get(heap, gatesAt, gates.subarray(0, 4 * block));
-  get(heap, outputAt, output.subarray(0, block));
-  get(heap, cellsAt, cells.subarray(0, block));
-  get(heap, tanhAt, tanhCells.subarray(0, block));
+  for (const op of [gatesOp, out, cellsOp, tanhOp]) s.get(op);
 }
 
 export function lstmSequenceBackwardWasm(
-  gradOutput: F32,
-  gates: F32,
-  c0: F32,
-  cells: F32,
-  tanhCells: F32,
-  weightHh: F32,
-  dGates: F32,
-  dh: F32,
-  dc: F32,
-  dBias: F32,
+  gradOutput: TypedArray,
+  gates: TypedArray,
+  c0: TypedArray,
+  cells: TypedArray,
+  tanhCells: TypedArray,
+  weightHh: TypedArray,
+  dGates: TypedArray,
+  dh: TypedArray,
+  dc: TypedArray,
+  dBias: TypedArray,
   dims: SequenceDims,
 ): void {
-  const { steps, batch, hidden } = dims;
-  const block = steps * batch * hidden;
-  const state = batch * hidden;
-  const parts = rowBands(dims, 4);
-  const layout = new Layout(parts.length);
-  const weight = packWeight(layout, weightHh, 4 * hidden, hidden, false);
-  const gradOutputAt = layout.take(block);
-  const gatesAt = layout.take(4 * block);
-  const c0At = layout.take(state);
-  const cellsAt = layout.take(block);
-  const tanhAt = layout.take(block);
-  const dGatesAt = layout.take(4 * block);
-  const dhAt = layout.take(state);
-  const dcAt = layout.take(state);
-  const bias = sumRowsInto(layout, dGatesAt, steps * batch, 4 * hidden);
-  const { heap, kernels } = layout.heap();
-  const whh = weight(heap, kernels.packB);
-  put(heap, gradOutputAt, gradOutput.subarray(0, block));
-  put(heap, gatesAt, gates.subarray(0, 4 * block));
-  put(heap, c0At, c0.subarray(0, state));
-  put(heap, cellsAt, cells.subarray(0, block));
-  put(heap, tanhAt, tanhCells.subarray(0, block));
-  put(heap, dhAt, dh.subarray(0, state));
-  put(heap, dcAt, dc.subarray(0, state));
-  runBands(layout, parts, 'lstmBackward', (row, rows, thread) => [
-    row(gradOutputAt, hidden),
-    row(gatesAt, 4 * hidden),
-    row(c0At, hidden),
-    row(cellsAt, hidden),
-    row(tanhAt, hidden),
+  const { steps, batch } = dims;
+  const s = new Staging(dims, 4);
+  const rows = steps * batch;
+  const gradOut = s.operand(gradOutput, rows);
+  const gatesOp = s.operand(gates, rows, 4);
+  const c0Op = s.operand(c0, batch);
+  const cellsOp = s.operand(cells, rows);
+  const tanhOp = s.operand(tanhCells, rows);
+  const dGatesOp = s.operand(dGates, rows, 4);
+  const dhOp = s.operand(dh, batch);
+  const dcOp = s.operand(dc, batch);
+  const whh = s.packWeight(weightHh, 4, false);
+  for (const op of [gradOut, gatesOp, c0Op, cellsOp, tanhOp, dhOp, dcOp]) s.put(op);
+  s.run('lstmBackward', (row, band, thread) => [
+    row(gradOut),
+    row(gatesOp),
+    row(c0Op),
+    row(cellsOp),
+    row(tanhOp),
     whh,
-    row(dGatesAt, 4 * hidden),
-    row(dhAt, hidden),
-    row(dcAt, hidden),
+    row(dGatesOp),
+    row(dhOp),
+    row(dcOp),
     steps,
     batch,
-    rows,
-    hidden,
-    layout.apack(thread),
+    band,
+    s.padded,
+    s.apack(thread),
   ]);
-  get(heap, dGatesAt, dGates.subarray(0, 4 * block));
-  get(heap, dhAt, dh.subarray(0, state));
-  get(heap, dcAt, dc.subarray(0, state));
-  bias(heap, kernels.sumRows, dBias);
+  for (const op of [dGatesOp, dhOp, dcOp]) s.get(op);
+  s.sumRows(dGatesOp, 4, dBias);
 }
 
 export function gruSequenceForwardWasm(
-  gates: F32,
-  weightHh: F32,
-  biasIh: F32,
-  biasHh: F32,
-  h0: F32,
-  output: F32,
-  hiddenN: F32,
+  gates: TypedArray,
+  weightHh: TypedArray,
+  biasIh: TypedArray,
+  biasHh: TypedArray,
+  h0: TypedArray,
+  output: TypedArray,
+  hiddenN: TypedArray,
   dims: SequenceDims,
 ): void {
-  const { steps, batch, hidden } = dims;
-  const block = steps * batch * hidden;
-  const parts = rowBands(dims, 3);
-  const layout = new Layout(parts.length);
-  const weight = packWeight(layout, weightHh, 3 * hidden, hidden, true);
-  const biasAt = layout.take(4 * hidden);
-  const h0At = layout.take(batch * hidden);
-  const hiddenGatesAt = layout.take(3 * batch * hidden);
-  const gatesAt = layout.take(3 * block);
-  const outputAt = layout.take(block);
-  const hiddenNAt = layout.take(block);
-  const { heap, kernels } = layout.heap();
-  const whh = weight(heap, kernels.packB);
-  // [b_ir + b_hr, b_iz + b_hz, b_in, b_hn]
-  for (let k = 0; k < 2 * hidden; k++) heap[biasAt + k] = biasIh[k]! + biasHh[k]!;
-  put(heap, biasAt + 2 * hidden, biasIh.subarray(2 * hidden, 3 * hidden));
-  put(heap, biasAt + 3 * hidden, biasHh.subarray(2 * hidden, 3 * hidden));
-  put(heap, h0At, h0.subarray(0, batch * hidden));
-  put(heap, gatesAt, gates.subarray(0, 3 * block));
-  runBands(layout, parts, 'gruForward', (row, rows, thread) => [
-    row(gatesAt, 3 * hidden),
-    row(hiddenGatesAt, 3 * hidden),
+  const { steps, batch } = dims;
+  const s = new Staging(dims, 3);
+  const rows = steps * batch;
+  const gatesOp = s.operand(gates, rows, 3);
+  const h0Op = s.operand(h0, batch);
+  const out = s.operand(output, rows);
+  const hiddenNOp = s.operand(hiddenN, rows);
+  // One step's h_{t-1}·W_hhᵀ [B, 3P], each band in its own rows.
+  const hiddenGatesAt = s.scratch(batch * 3 * s.padded);
+  const whh = s.packWeight(weightHh, 3, true);
+  const bias = s.biases(biasIh, biasHh, 3, true);
+  for (const op of [gatesOp, h0Op]) s.put(op);
+  s.run('gruForward', (row, band, thread) => [
+    row(gatesOp),
+    row(hiddenGatesAt, 3 * s.padded),
     whh,
-    biasAt * 4,
-    row(h0At, hidden),
-    row(outputAt, hidden),
-    row(hiddenNAt, hidden),
+    bias,
+    row(h0Op),
+    row(out),
+    row(hiddenNOp),
     steps,
     batch,
-    rows,
-    hidden,
-    layout.apack(thread),
+    band,
+    s.padded,
+    s.apack(thread),
   ]);
-  get(heap, gatesAt, gates.subarray(0, 3 * block));
-  get(heap, outputAt, output.subarray(0, block));
-  get(heap, hiddenNAt, hiddenN.subarray(0, block));
+  for (const op of [gatesOp, out, hiddenNOp]) s.get(op);
 }
 
 export function gruSequenceBackwardWasm(
-  gradOutput: F32,
-  gates: F32,
-  hiddenN: F32,
-  h0: F32,
-  output: F32,
-  weightHh: F32,
-  dInputGates: F32,
-  dHiddenGates: F32,
-  dh: F32,
-  dBiasIh: F32,
-  dBiasHh: F32,
+  gradOutput: TypedArray,
+  gates: TypedArray,
+  hiddenN: TypedArray,
+  h0: TypedArray,
+  output: TypedArray,
+  weightHh: TypedArray,
+  dInputGates: TypedArray,
+  dHiddenGates: TypedArray,
+  dh: TypedArray,
+  dBiasIh: TypedArray,
+  dBiasHh: TypedArray,
   dims: SequenceDims,
 ): void {
-  const { steps, batch, hidden } = dims;
-  const block = steps * batch * hidden;
-  const state = batch * hidden;
-  const parts = rowBands(dims, 3);
-  const layout = new Layout(parts.length);
-  const weight = packWeight(layout, weightHh, 3 * hidden, hidden, false);
-  const gradOutputAt = layout.take(block);
-  const gatesAt = layout.take(3 * block);
-  const hiddenNAt = layout.take(block);
-  const h0At = layout.take(state);
-  const outputAt = layout.take(block);
-  const dInputAt = layout.take(3 * block);
-  const dHiddenAt = layout.take(3 * block);
-  const dhAt = layout.take(state);
-  const inputBias = sumRowsInto(layout, dInputAt, steps * batch, 3 * hidden);
-  const hiddenBias = sumRowsInto(layout, dHiddenAt, steps * batch, 3 * hidden);
-  const { heap, kernels } = layout.heap();
-  const whh = weight(heap, kernels.packB);
-  put(heap, gradOutputAt, gradOutput.subarray(0, block));
-  put(heap, gatesAt, gates.subarray(0, 3 * block));
-  put(heap, hiddenNAt, hiddenN.subarray(0, block));
-  put(heap, h0At, h0.subarray(0, state));
-  put(heap, outputAt, output.subarray(0, block));
-  put(heap, dhAt, dh.subarray(0, state));
-  runBands(layout, parts, 'gruBackward', (row, rows, thread) => [
-    row(gradOutputAt, hidden),
-    row(gatesAt, 3 * hidden),
-    row(hiddenNAt, hidden),
-    row(h0At, hidden),
-    row(outputAt, hidden),
+  const { steps, batch } = dims;
+  const s = new Staging(dims, 3);
+  const rows = steps * batch;
+  const gradOut = s.operand(gradOutput, rows);
+  const gatesOp = s.operand(gates, rows, 3);
+  const hiddenNOp = s.operand(hiddenN, rows);
+  const h0Op = s.operand(h0, batch);
+  const out = s.operand(output, rows);
+  const dInput = s.operand(dInputGates, rows, 3);
+  const dHidden = s.operand(dHiddenGates, rows, 3);
+  const dhOp = s.operand(dh, batch);
+  const whh = s.packWeight(weightHh, 3, false);
+  for (const op of [gradOut, gatesOp, hiddenNOp, h0Op, out, dhOp]) s.put(op);
+  s.run('gruBackward', (row, band, thread) => [
+    row(gradOut),
+    row(gatesOp),
+    row(hiddenNOp),
+    row(h0Op),
+    row(out),
     whh,
-    row(dInputAt, 3 * hidden),
-    row(dHiddenAt, 3 * hidden),
-    row(dhAt, hidden),
+    row(dInput),
+    row(dHidden),
+    row(dhOp),
     steps,
     batch,
-    rows,
-    hidden,
-    layout.apack(thread),
+    band,
+    s.padded,
+    s.apack(thread),
   ]);
-  get(heap, dInputAt, dInputGates.subarray(0, 3 * block));
-  get(heap, dHiddenAt, dHiddenGates.subarray(0, 3 * block));
-  get(heap, dhAt, dh.subarray(0, state));
-  inputBias(heap, kernels.sumRows, dBiasIh);
-  hiddenBias(heap, kernels.sumRows, dBiasHh);
+  for (const op of [dInput, dHidden, dhOp]) s.get(op);
+  s.sumRows(dInput, 3, dBiasIh);
+  s.sumRows(dHidden, 3, dBiasHh);
 }

@@ -79,6 +79,35 @@
       (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
       (br_if $v (i32.lt_u (local.get $dst) (local.get $end)))))
 
+  ;; Copies `lines` lines of `width` floats from src to dst (line strides in bytes) and zeroes floats
+  ;; width..padTo of each dst line: stages rows whose hidden size is padded to a multiple of 4 (and, with
+  ;; padTo = width, takes them back).
+  (func (export "copyLines") (param $src i32) (param $srcStride i32) (param $dst i32) (param $dstStride i32)
+                             (param $lines i32) (param $width i32) (param $padTo i32)
+    (local $j i32)
+    (local.set $width (i32.shl (local.get $width) (i32.const 2)))
+    (local.set $padTo (i32.shl (local.get $padTo) (i32.const 2)))
+    (block $done
+      (loop $line
+        (br_if $done (i32.eqz (local.get $lines)))
+        (local.set $j (i32.const 0))
+        (block $copied
+          (loop $copy
+            (br_if $copied (i32.ge_u (local.get $j) (local.get $width)))
+            (f32.store (i32.add (local.get $dst) (local.get $j)) (f32.load (i32.add (local.get $src) (local.get $j))))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $copy)))
+        (block $zeroed
+          (loop $zero
+            (br_if $zeroed (i32.ge_u (local.get $j) (local.get $padTo)))
+            (f32.store (i32.add (local.get $dst) (local.get $j)) (f32.const 0))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $zero)))
+        (local.set $src (i32.add (local.get $src) (local.get $srcStride)))
+        (local.set $dst (i32.add (local.get $dst) (local.get $dstStride)))
+        (local.set $lines (i32.sub (local.get $lines) (i32.const 1)))
+        (br $line))))
+
   ;; out[width] = column sums of x [rows, width] (the bias grads); width in floats, a multiple of 4.
   (func (export "sumRows") (param $x i32) (param $out i32) (param $rows i32) (param $width i32)
     (local $bytes i32) (local $end i32)
