@@ -30,3 +30,4 @@ export {
   softmaxCrossEntropyBackward,
 } from './training.js';
 export { getThreads, setThreads, threadsReady } from './wasm/threads.js';
+export { workspaceBuffer } from './workspace.js';

@@ -100,7 +100,9 @@ function fits(w: Workspace, dtype: DType, sizes: readonly number[]): boolean {
 function acquire(dtype: DType, sizes: readonly number[]): Workspace {
   // A plain search, called once per forward: the pool holds a few workspaces at most.
   for (const w of pool) if (fits(w, dtype, sizes) && isFree(w)) return w;
-  const fresh: Workspace = { dtype, sizes, buffers: sizes.map((size) => buffer(dtype, size)), owner: null };
+  // Kernel workspaces: float32 ones live in the wasm kernels' memory, where they are used in place.
+  const buffers = sizes.map((size) => kernels.workspaceBuffer(dtype, size));
+  const fresh: Workspace = { dtype, sizes, buffers, owner: null };
   if (pool.length >= POOL_LIMIT) {
     // Drop a free workspace of another shape, else the oldest (its graph keeps its own buffers).
     const victim = pool.findIndex(isFree);
@@ -125,7 +127,7 @@ function scratch(role: string, dtype: DType, size: number): TypedArray {
   const buffers = scratchBuffers[dtype];
   let held = buffers.get(role);
   if (!held || held.length < size) {
-    held = buffer(dtype, size);
+    held = kernels.workspaceBuffer(dtype, size);
     buffers.set(role, held);
   }
   return held.length === size ? held : held.subarray(0, size);

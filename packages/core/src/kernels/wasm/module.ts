@@ -47,12 +47,18 @@ export const kernelNames = [
 export type KernelName = (typeof kernelNames)[number];
 export type Kernels = Record<KernelName, Export>;
 
+/** The compiled modules, in the form the memory takes (shared or not). */
+interface Modules {
+  sgemm: object;
+  recurrent: object;
+}
+
 interface Instance {
   memory: WasmMemory;
   heap: Float32Array;
   kernels: Kernels;
-  /** The modules' bytes in the form the memory takes (base64), for workers to instantiate. */
-  sources: { sgemm: string; recurrent: string };
+  /** Handed to workers as they are: they share the compiled (and tiered-up) code, not recompile it. */
+  modules: Modules;
 }
 
 // undefined: not loaded yet; null: this runtime has no WebAssembly or no SIMD.
@@ -61,16 +67,11 @@ let instance: Instance | null | undefined;
 const bytesOf = (base64: string) => Uint8Array.from(atob(base64), (ch) => ch.charCodeAt(0));
 
 /** Instantiates both modules on `memory` for the thread whose scratch tile is at `scratch`. */
-function instantiate(
-  wasm: WasmApi,
-  memory: WasmMemory,
-  sources: Instance['sources'],
-  scratch: number,
-): Kernels {
-  const make = (base64: string, env: object) =>
-    new wasm.Instance(new wasm.Module(bytesOf(base64)), { env: { memory, scratch, ...env } }).exports;
-  const gemm = make(sources.sgemm, {});
-  const recurrent = make(sources.recurrent, { sgemmPacked: gemm.sgemmPacked });
+function instantiate(wasm: WasmApi, memory: WasmMemory, modules: Modules, scratch: number): Kernels {
+  const make = (module: object, env: object) =>
+    new wasm.Instance(module, { env: { memory, scratch, ...env } }).exports;
+  const gemm = make(modules.sgemm, {});
+  const recurrent = make(modules.recurrent, { sgemmPacked: gemm.sgemmPacked });
   return { ...gemm, ...recurrent } as unknown as Kernels;
 }
 
@@ -80,22 +81,24 @@ function load(): Instance | null {
   const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
   if (!wasm) return null;
   // Shared where the runtime has SharedArrayBuffer (Node; browsers only when cross-origin isolated).
+  const compile = (base64: string) => new wasm.Module(bytesOf(base64));
   const attempts = [
     () => ({
       memory: new wasm.Memory({ initial: 1, maximum: MAX_PAGES, shared: true }),
-      sources: { sgemm: sgemmSharedBase64, recurrent: recurrentSharedBase64 },
+      modules: { sgemm: compile(sgemmSharedBase64), recurrent: compile(recurrentSharedBase64) },
     }),
     () => ({
       memory: new wasm.Memory({ initial: 1 }),
-      sources: { sgemm: sgemmBase64, recurrent: recurrentBase64 },
+      modules: { sgemm: compile(sgemmBase64), recurrent: compile(recurrentBase64) },
     }),
   ];
   for (const attempt of attempts) {
     try {
-      const { memory, sources } = attempt();
-      // Synchronous instantiation: the modules are small enough for every runtime to allow it.
-      const kernels = instantiate(wasm, memory, sources, scratchOf(0));
-      instance = { memory, heap: new Float32Array(memory.buffer), kernels, sources };
+      const { memory, modules } = attempt();
+      // Synchronous compilation and instantiation: the modules are small enough for every runtime.
+      const kernels = instantiate(wasm, memory, modules, scratchOf(0));
+      instance = { memory, heap: new Float32Array(memory.buffer), kernels, modules };
+      buffers.add(memory.buffer);
       return instance;
     } catch {
       // No shared memory here: try the ordinary one. A runtime without wasm SIMD rejects both, and
@@ -109,26 +112,120 @@ export function wasmAvailable(): boolean {
   return load() !== null;
 }
 
-/** The memory and the modules' sources, for worker threads; null unless the memory is shared. */
-export function sharedModule(): { memory: WasmMemory; sources: Instance['sources'] } | null {
+/** The memory and the compiled modules, for worker threads; null unless the memory is shared. */
+export function sharedModule(): { memory: WasmMemory; modules: Modules } | null {
   const wasm = load();
   return wasm && typeof SharedArrayBuffer !== 'undefined' && wasm.memory.buffer instanceof SharedArrayBuffer
     ? wasm
     : null;
 }
 
+/** Grows the memory to hold `floats` floats; returns the current view. */
+function reserve(wasm: Instance, floats: number): Float32Array {
+  const needed = floats * 4 - wasm.memory.buffer.byteLength;
+  if (needed > 0) {
+    // Grown memory stays: later calls of this size or smaller allocate nothing.
+    wasm.memory.grow(Math.ceil(needed / PAGE_BYTES));
+    wasm.heap = new Float32Array(wasm.memory.buffer);
+    buffers.add(wasm.memory.buffer);
+  }
+  return wasm.heap;
+}
+
+// Resident buffers: regions of the shared memory that outlive a call (nn's saved activations and
+// scratch), so kernels read and write them in place instead of copying. They sit below `top`; a call's
+// own operands are laid out above it. Free regions are kept sorted by address and merged.
+let top = RESERVED_FLOATS;
+const free: { at: number; size: number }[] = [];
+/** Every buffer the memory has had (growing a shared memory gives a new one; old views stay valid). */
+const buffers = new WeakSet<object>();
+/** Frees a resident region once its array is collected. */
+const regions =
+  typeof FinalizationRegistry === 'undefined'
+    ? null
+    : new FinalizationRegistry<{ at: number; size: number }>(({ at, size }) => release(at, size));
+
+const aligned = (floats: number) => Math.ceil(floats / 16) * 16;
+
+function release(at: number, size: number): void {
+  let i = free.findIndex((region) => region.at > at);
+  if (i < 0) i = free.length;
+  free.splice(i, 0, { at, size });
+  // Merge with the following region, then with the preceding one.
+  const region = free[i]!;
+  const next = free[i + 1];
+  if (next && region.at + region.size === next.at) {
+    region.size += next.size;
+    free.splice(i + 1, 1);
+  }
+  const previous = free[i - 1];
+  if (previous && previous.at + previous.size === region.at) {
+    previous.size += region.size;
+    free.splice(i, 1);
+  }
+  // A free region at the top gives the space back to calls.
+  const last = free[free.length - 1];
+  if (last && last.at + last.size === top) {
+    top = last.at;
+    free.pop();
+  }
+}
+
+/** For tests: the free regions and the top of the resident buffers (floats). */
+export const residentState = () => ({ top, free: free.map((region) => ({ ...region })) });
+
+/** For tests: frees a resident array's region now, as its collection would. */
+export function releaseResident(view: Float32Array): void {
+  regions?.unregister(view);
+  release(view.byteOffset / 4, aligned(view.length));
+}
+
 /**
- * Places a call's operands in wasm memory, each 64-byte aligned above the reserved scratch and control
- * bytes and one packed-A block per thread: take() them in order, then heap() grows the memory to fit
- * and returns the view to fill. Memory is grown only, and only here; the kernels' calls never nest.
+ * A zero-filled float32 array that lives in the kernels' wasm memory, where kernels use it without
+ * copying; null where the memory is not shared (its views would not survive its growth). The region is
+ * freed when the array itself is collected, so views of it (subarray) must not outlive it.
+ */
+export function residentFloat32(size: number): Float32Array | null {
+  const wasm = load();
+  if (!wasm || !regions || !sharedModule() || size === 0) return null;
+  const floats = aligned(size);
+  const fit = free.findIndex((region) => region.size >= floats);
+  let at: number;
+  if (fit >= 0) {
+    const region = free[fit]!;
+    at = region.at;
+    region.at += floats;
+    region.size -= floats;
+    if (region.size === 0) free.splice(fit, 1);
+  } else {
+    at = top;
+    top += floats;
+  }
+  const heap = reserve(wasm, top);
+  heap.fill(0, at, at + size);
+  const view = new Float32Array(heap.buffer, at * 4, size);
+  regions.register(view, { at, size: floats });
+  return view;
+}
+
+/** The float offset of `data` in wasm memory if it is resident (or a view of a resident array), else -1. */
+export function residentOffset(data: { buffer: ArrayBufferLike; byteOffset: number }): number {
+  return data instanceof Float32Array && buffers.has(data.buffer) ? data.byteOffset / 4 : -1;
+}
+
+/**
+ * Places a call's operands in wasm memory, each 64-byte aligned above the resident buffers, one
+ * packed-A block per thread first: take() them in order, then heap() grows the memory to fit and
+ * returns the view to fill. Memory is grown only, and only here and for resident buffers; the kernels'
+ * calls never nest, and no resident buffer is made during one.
  */
 export class Layout {
   private end: number;
   private readonly apackAt: number;
 
   constructor(readonly threads = 1) {
-    this.apackAt = RESERVED_FLOATS;
-    this.end = RESERVED_FLOATS + threads * MC * KC;
+    this.apackAt = top;
+    this.end = top + threads * MC * KC;
   }
 
   /** Byte address of the MC·KC floats where thread `thread`'s products pack A. */
@@ -139,19 +236,14 @@ export class Layout {
   /** Float offset of a fresh region of `floats` floats. */
   take(floats: number): number {
     const at = this.end;
-    this.end = Math.ceil((at + floats) / 16) * 16;
+    this.end = aligned(at + floats);
     return at;
   }
 
   heap(): { heap: Float32Array; kernels: Kernels } {
     const wasm = load();
     if (!wasm) throw new Error('kernels: the wasm backend is unavailable in this runtime');
-    const needed = this.end * 4 - wasm.memory.buffer.byteLength;
-    if (needed > 0) {
-      // Grown memory stays: later calls of this size or smaller allocate nothing.
-      wasm.memory.grow(Math.ceil(needed / PAGE_BYTES));
-      wasm.heap = new Float32Array(wasm.memory.buffer);
-    }
+    reserve(wasm, this.end);
     return wasm;
   }
 }

@@ -8,7 +8,7 @@
 // (σ(0)·0 + ... = 0, tanh 0 = 0, relu 0 = 0) and so do their grads; the real units' arithmetic is unchanged.
 import type { TypedArray } from '../../dtype.js';
 import type { SequenceDims } from '../recurrent.js';
-import { type KernelName, type Kernels, Layout, packedSize } from './module.js';
+import { type KernelName, type Kernels, Layout, packedSize, residentOffset } from './module.js';
 import { bands, runParallel, threadsAvailable } from './threads.js';
 
 /**
@@ -22,6 +22,8 @@ interface Operand {
   paddedBlocks: boolean;
   /** Float offset in wasm memory, once staged. */
   at: number;
+  /** The caller's buffer is this region (resident in wasm memory): no copies. */
+  resident: boolean;
 }
 
 /** Per-step multiply-adds below which a sequence stays on one thread. */
@@ -45,10 +47,15 @@ class Staging {
     this.layout = new Layout(this.parts.length);
   }
 
-  /** A region for data viewed as [rows, blocks, H] (padded: [rows, blocks, P]). */
+  /**
+   * A region for data viewed as [rows, blocks, H] (padded: [rows, blocks, P]): the array itself when it
+   * is resident in wasm memory and needs no padding (nothing to copy), else a region of this call's.
+   */
   operand(data: TypedArray, rows: number, blocks = 1, paddedBlocks = false): Operand {
+    const resident = this.padded === this.dims.hidden ? residentOffset(data) : -1;
+    if (resident >= 0) return { data, rows, blocks, paddedBlocks, at: resident, resident: true };
     const size = rows * (paddedBlocks ? blocks * this.padded : blocks) * this.padded;
-    return { data, rows, blocks, paddedBlocks, at: this.layout.take(size) };
+    return { data, rows, blocks, paddedBlocks, at: this.layout.take(size), resident: false };
   }
 
   /** A region of `floats` floats that no caller buffer fills or reads (packed weights, sums, scratch). */
@@ -78,7 +85,8 @@ class Staging {
     this.copy(op, false);
   }
 
-  private copy({ data, rows, blocks, paddedBlocks, at }: Operand, into: boolean): void {
+  private copy({ data, rows, blocks, paddedBlocks, at, resident }: Operand, into: boolean): void {
+    if (resident) return;
     const { hidden } = this.dims;
     const p = this.padded;
     // Lines of H floats: [rows·blocks, H] in the caller; W_hh's G blocks of H rows of H.

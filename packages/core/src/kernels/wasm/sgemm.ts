@@ -1,8 +1,8 @@
-// The wasm SIMD backend of gemm for float32: operands are copied into the kernels' wasm memory,
-// sgemm.wat multiplies them there (split over worker threads by bands of C when the product is big
+// The wasm SIMD backend of gemm for float32: operands are copied into the kernels' wasm memory (unless
+// they live there already: resident buffers), sgemm.wat multiplies them there (split over worker threads by bands of C when the product is big
 // enough to pay for the handshake), and C is copied back.
 import type { Gemm } from '../matmul.js';
-import { KC, Layout } from './module.js';
+import { KC, Layout, residentOffset } from './module.js';
 import { bands, runParallel, threadsAvailable } from './threads.js';
 
 export { wasmAvailable } from './module.js';
@@ -21,15 +21,17 @@ export function gemmWasm(a: Float32Array, b: Float32Array, c: Float32Array, spec
   const byRows = m >= 4 * threads || n < 8 * threads;
   const parts = bands(byRows ? m : n, threads, byRows ? 4 : 8);
   const layout = new Layout(parts.length);
-  const aAt = layout.take(m * k);
-  const bAt = layout.take(k * n);
-  const cAt = layout.take(m * n);
+  // An operand resident in wasm memory is used where it is; the others are copied in (and C out).
+  const [aResident, bResident, cResident] = [residentOffset(a), residentOffset(b), residentOffset(c)];
+  const aAt = aResident >= 0 ? aResident + ao : layout.take(m * k);
+  const bAt = bResident >= 0 ? bResident + bo : layout.take(k * n);
+  const cAt = cResident >= 0 ? cResident + co : layout.take(m * n);
   const bPackAt = parts.map(() => layout.take(Math.ceil(n / 8) * 8 * Math.min(k, KC)));
   const { heap, kernels } = layout.heap();
-  heap.set(a.subarray(ao, ao + m * k), aAt);
-  heap.set(b.subarray(bo, bo + k * n), bAt);
-  if (accumulate) heap.set(c.subarray(co, co + m * n), cAt);
-  else heap.fill(0, cAt, cAt + m * n);
+  if (aResident < 0) heap.set(a.subarray(ao, ao + m * k), aAt);
+  if (bResident < 0) heap.set(b.subarray(bo, bo + k * n), bAt);
+  if (accumulate && cResident < 0) heap.set(c.subarray(co, co + m * n), cAt);
+  else if (!accumulate) heap.fill(0, cAt, cAt + m * n);
   // Byte strides of A(i, p) along i and p and of B(p, j) along j and p: a stored transpose is a stride.
   const [sai, sap] = transA ? [4, m * 4] : [k * 4, 4];
   const [sbj, sbp] = transB ? [k * 4, 4] : [4, n * 4];
@@ -40,5 +42,5 @@ export function gemmWasm(a: Float32Array, b: Float32Array, c: Float32Array, spec
     return { kernel: 'sgemm' as const, args: [...args, layout.apack(thread), bPackAt[thread]! * 4] };
   });
   runParallel(kernels, jobs);
-  c.set(heap.subarray(cAt, cAt + m * n), co);
+  if (cResident < 0) c.set(heap.subarray(cAt, cAt + m * n), co);
 }

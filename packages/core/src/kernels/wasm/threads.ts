@@ -33,13 +33,12 @@ const MAX_ARGS = 32 - ARGS;
 /** The worker's program (CommonJS, run with eval): instantiate, then serve jobs until the process ends. */
 const workerSource = `
 const { workerData } = require('node:worker_threads');
-const { memory, sources, scratch, control, names } = workerData;
+const { memory, modules, scratch, control, names } = workerData;
 const words = new Int32Array(memory.buffer, control, 32);
 // As module.ts's instantiate, on this thread's scratch tile.
-const make = (base64, env) => new WebAssembly.Instance(
-  new WebAssembly.Module(new Uint8Array(Buffer.from(base64, 'base64'))), { env: { memory, scratch, ...env } }).exports;
-const gemm = make(sources.sgemm, {});
-const kernels = { ...gemm, ...make(sources.recurrent, { sgemmPacked: gemm.sgemmPacked }) };
+const make = (module, env) => new WebAssembly.Instance(module, { env: { memory, scratch, ...env } }).exports;
+const gemm = make(modules.sgemm, {});
+const kernels = { ...gemm, ...make(modules.recurrent, { sgemmPacked: gemm.sgemmPacked }) };
 Atomics.store(words, ${READY}, 1);
 let seen = 0;
 for (;;) {
@@ -139,7 +138,7 @@ function start(): void {
         eval: true,
         workerData: {
           memory: shared.memory,
-          sources: shared.sources,
+          modules: shared.modules,
           scratch: scratchOf(thread),
           control: controlOf(thread),
           names: kernelNames,
