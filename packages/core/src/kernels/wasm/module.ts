@@ -122,7 +122,8 @@ export function sharedModule(): { memory: WasmMemory; modules: Modules } | null 
 
 /** Grows the memory to hold `floats` floats; returns the current view. */
 function reserve(wasm: Instance, floats: number): Float32Array {
-  const needed = floats * 4 - wasm.memory.buffer.byteLength;
+  // The view's length, not memory.buffer's: the getter costs more than the rest of a small call.
+  const needed = floats * 4 - wasm.heap.byteLength;
   if (needed > 0) {
     // Grown memory stays: later calls of this size or smaller allocate nothing.
     wasm.memory.grow(Math.ceil(needed / PAGE_BYTES));

@@ -168,14 +168,14 @@ class Staging {
     args: (row: (op: Operand | number, width?: number) => number, rows: number, thread: number) => number[],
   ): void {
     const p = this.padded;
-    const jobs = this.parts.map(([lo, hi], thread) => ({
-      kernel,
-      args: args(
-        (op, width) => (typeof op === 'number' ? (op + lo * width!) * 4 : (op.at + lo * op.blocks * p) * 4),
-        hi - lo,
-        thread,
-      ),
-    }));
+    const row = (lo: number) => (op: Operand | number, width?: number) =>
+      typeof op === 'number' ? (op + lo * width!) * 4 : (op.at + lo * op.blocks * p) * 4;
+    if (this.parts.length === 1) {
+      // One thread: the call itself, no job list.
+      this.wasm[kernel](...args(row(0), this.dims.batch, 0));
+      return;
+    }
+    const jobs = this.parts.map(([lo, hi], thread) => ({ kernel, args: args(row(lo), hi - lo, thread) }));
     runParallel(this.wasm, jobs);
   }
 
