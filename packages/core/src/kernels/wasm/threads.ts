@@ -29,6 +29,8 @@ const KERNEL = 4;
 const ARGC = 5;
 const ARGS = 6;
 const MAX_ARGS = 32 - ARGS;
+/** Polls of a control word before a thread sleeps on it: a few milliseconds. */
+const SPINS = 1_000_000;
 
 /** The worker's program (CommonJS, run with eval): instantiate, then serve jobs until the process ends. */
 const workerSource = `
@@ -42,9 +44,10 @@ const kernels = { ...gemm, ...make(modules.recurrent, { sgemmPacked: gemm.sgemmP
 Atomics.store(words, ${READY}, 1);
 let seen = 0;
 for (;;) {
-  // Spin briefly (the next job of an iteration follows soon), then sleep until one is posted.
+  // Spin a few milliseconds (the next job of an iteration follows soon, and waking a sleeping thread
+  // costs 50-150 µs on a VM), then sleep until one is posted.
   for (let spins = 0; Atomics.load(words, ${POSTED}) === seen; spins++) {
-    if (spins > 20000) Atomics.wait(words, ${POSTED}, seen);
+    if (spins > ${SPINS}) Atomics.wait(words, ${POSTED}, seen);
   }
   seen = Atomics.load(words, ${POSTED});
   try {
@@ -205,8 +208,9 @@ export function runParallel(kernels: Kernels, jobs: readonly Job[]): void {
   if (first) (kernels[first.kernel] as Export)(...first.args);
   for (const [worker, job] of posted) {
     const { words } = worker;
+    // Spin: this thread has nothing else to do, and a sleep would add a wake-up to every split call.
     for (let spins = 0; Atomics.load(words, DONE) !== worker.posted; spins++) {
-      if (spins > 1000) Atomics.wait(words, DONE, Atomics.load(words, DONE), 1);
+      if (spins > SPINS) Atomics.wait(words, DONE, Atomics.load(words, DONE), 1);
     }
     jobsOnWorkers++;
     if (words[STATUS] !== 0) throw new Error(`kernels: ${job.kernel} failed on a worker thread`);
