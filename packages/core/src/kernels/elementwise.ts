@@ -103,3 +103,27 @@ export function stableSigmoid(v: number): number {
   const e = Math.exp(v);
   return e / (1 + e);
 }
+
+/**
+ * e^x for float32 results, about twice as fast as Math.exp: 2^k·e^r with |r| ≤ ln2/2, e^r by a
+ * degree-8 polynomial and 2^k from a table; relative error below 3e-10, far under float32's 6e-8.
+ */
+const POW2 = Float64Array.from({ length: 301 }, (_, i) => 2 ** (i - 150));
+const LN2_HI = 0.6931471803691238;
+const LN2_LO = 1.9082149292705877e-10;
+/** 1.5·2^52: adding then subtracting it rounds a float64 to the nearest integer. */
+const ROUND = 6755399441055744;
+
+export function expFloat32(x: number): number {
+  // Past ±100 every use saturates (float32 sigmoid and tanh; softmax takes 0 below -100); NaN stays NaN.
+  const v = x > 100 ? 100 : Math.max(x, -100);
+  const k = v * Math.LOG2E + ROUND - ROUND;
+  const r = v - k * LN2_HI - k * LN2_LO;
+  const p =
+    1 +
+    r *
+      (1 +
+        r *
+          (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r * (1 / 5040 + r / 40320)))))));
+  return p * POW2[(k | 0) + 150]!;
+}

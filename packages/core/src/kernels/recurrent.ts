@@ -2,7 +2,7 @@
 // row-major [batch, gates·hidden] buffers, and whole-sequence loops that run them with the recurrent gemm
 // for every step of buffers laid out [T·B, ·] (a step's block at an offset, never a copy).
 import type { TypedArray } from '../dtype.js';
-import { stableSigmoid as sigmoid } from './elementwise.js';
+import { expFloat32, stableSigmoid as sigmoid } from './elementwise.js';
 import { gemm, onWasm } from './matmul.js';
 import {
   gruSequenceBackwardWasm,
@@ -19,30 +19,6 @@ export interface CellDims {
 }
 
 export type RnnNonlinearity = 'tanh' | 'relu';
-
-/**
- * e^x for float32 results, about twice as fast as Math.exp: 2^k·e^r with |r| ≤ ln2/2, e^r by a
- * degree-8 polynomial and 2^k from a table; relative error below 3e-10, far under float32's 6e-8.
- */
-const POW2 = Float64Array.from({ length: 301 }, (_, i) => 2 ** (i - 150));
-const LN2_HI = 0.6931471803691238;
-const LN2_LO = 1.9082149292705877e-10;
-/** 1.5·2^52: adding then subtracting it rounds a float64 to the nearest integer. */
-const ROUND = 6755399441055744;
-
-function expFloat32(x: number): number {
-  // Past ±100 every use here saturates (float32 sigmoid and tanh); NaN falls through as NaN.
-  const v = x > 100 ? 100 : Math.max(x, -100);
-  const k = v * Math.LOG2E + ROUND - ROUND;
-  const r = v - k * LN2_HI - k * LN2_LO;
-  const p =
-    1 +
-    r *
-      (1 +
-        r *
-          (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r * (1 / 5040 + r / 40320)))))));
-  return p * POW2[(k | 0) + 150]!;
-}
 
 const sigmoidFloat32 = (v: number): number => 1 / (1 + expFloat32(-v));
 
