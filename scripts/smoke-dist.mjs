@@ -21,4 +21,25 @@ const lstm = new nn.LSTM(2, 3);
 const { output } = lstm.forward(core.tensor(new Float32Array(2 * 1 * 2), { shape: [2, 1, 2] }));
 if (x.grad?.shape.join() !== '1,2' || output.shape.join() !== '2,1,3')
   throw new Error('built packages misbehave');
-console.log('built packages load as ESM and CJS and run');
+// The wasm kernels' worker thread from the built code (its program is a string in the bundle): a
+// product big enough to split gives the one-thread answer, and the process still exits (unref'd).
+for (const build of [
+  require(new URL('core/dist/index.cjs', root).pathname),
+  await import(new URL('core/dist/index.js', root).pathname),
+]) {
+  const { kernels } = build;
+  const [m, n, k] = [256, 256, 64];
+  const a = Float32Array.from({ length: m * k }, (_, i) => Math.sin(i));
+  const b = Float32Array.from({ length: k * n }, (_, i) => Math.cos(i));
+  const product = () => {
+    const c = new Float32Array(m * n);
+    kernels.gemm(a, b, c, { m, n, k });
+    return c.join();
+  };
+  kernels.setThreads(1);
+  const one = product();
+  kernels.setThreads(2);
+  await kernels.threadsReady();
+  if (product() !== one) throw new Error('the built kernels differ on two threads');
+}
+console.log('built packages load as ESM and CJS and run, threads included');

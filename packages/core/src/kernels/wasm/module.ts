@@ -75,6 +75,17 @@ function instantiate(wasm: WasmApi, memory: WasmMemory, modules: Modules, scratc
   return { ...gemm, ...recurrent } as unknown as Kernels;
 }
 
+let sharedAllowed = true;
+
+/**
+ * For tests: load the modules on an ordinary (unshared) memory, as a browser page that is not
+ * cross-origin isolated does. Only before the first kernel call of the process.
+ */
+export function useOrdinaryMemory(): void {
+  if (instance !== undefined) throw new Error('useOrdinaryMemory: the wasm kernels are already loaded');
+  sharedAllowed = false;
+}
+
 function load(): Instance | null {
   if (instance !== undefined) return instance;
   instance = null;
@@ -92,7 +103,7 @@ function load(): Instance | null {
       modules: { sgemm: compile(sgemmBase64), recurrent: compile(recurrentBase64) },
     }),
   ];
-  for (const attempt of attempts) {
+  for (const attempt of sharedAllowed ? attempts : attempts.slice(1)) {
     try {
       const { memory, modules } = attempt();
       // Synchronous compilation and instantiation: the modules are small enough for every runtime.
