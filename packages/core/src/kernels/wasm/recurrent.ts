@@ -1,6 +1,7 @@
 // The whole-sequence recurrent loops of kernels/recurrent.ts on recurrent.wat, float32: the operands
-// are copied into wasm memory once per sequence, the recurrent weight is packed there once (not once
-// per step), every step runs inside wasm, and the results are copied back. The rows of a batch are
+// are copied into wasm memory once per sequence (those that live there already, resident workspaces,
+// are used in place), the recurrent weight is packed there once (not once per step), every step runs
+// inside wasm, and the results are copied back. The rows of a batch are
 // independent sequences, so worker threads each take a band of them for the whole sequence.
 //
 // The wasm loops take 4 hidden units at a time, so in wasm memory the hidden size H is padded to P, the
