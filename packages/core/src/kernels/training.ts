@@ -2,6 +2,8 @@
 // Adam parameter updates (PyTorch's rules), each one pass over typed arrays.
 import type { TypedArray } from '../dtype.js';
 import { expFloat32 } from './elementwise.js';
+import { onWasm } from './matmul.js';
+import { softmaxCrossEntropyWasm } from './wasm/softmax.js';
 
 /** e^v for v ≤ 0 as softmax needs it: float32's own, exact to float32 (0 below -100), at half Math.exp's cost. */
 const expShiftedFloat32 = (v: number): number => (v < -100 ? 0 : expFloat32(v));
@@ -17,6 +19,13 @@ export function softmaxCrossEntropy(
   targets: Int32Array,
   probabilities: TypedArray | null,
 ): number {
+  if (
+    x instanceof Float32Array &&
+    (!probabilities || probabilities instanceof Float32Array) &&
+    onWasm(rows * classes)
+  ) {
+    return softmaxCrossEntropyWasm(x, rows, classes, targets, probabilities);
+  }
   let total = 0;
   const exp = x instanceof Float32Array ? expShiftedFloat32 : Math.exp;
   for (let i = 0, row = 0; i < rows; i++, row += classes) {

@@ -37,6 +37,7 @@ export const kernelNames = [
   'packB',
   'sumRows',
   'copyLines',
+  'softmaxRows',
   'rnnForward',
   'rnnBackward',
   'lstmForward',

@@ -1,7 +1,8 @@
 ;; Whole-sequence RNN, LSTM and GRU loops in float32 with 128-bit SIMD: for every step, the recurrent
 ;; product (sgemm.wat's sgemmPacked, the weight packed once per sequence) then the fused gate loop,
 ;; all inside wasm memory. The maths is kernels/recurrent.ts's, four lanes of the hidden axis at a time,
-;; so the hidden size must be a multiple of 4. All addresses are byte offsets into the imported memory.
+;; so the hidden size must be a multiple of 4 (the caller pads it). Cross-entropy's softmax rows live
+;; here too, sharing the exp. All addresses are byte offsets into the imported memory.
 ;; Rows of a batch are independent sequences, so a call may take a band of them: `batch` rows make a
 ;; step's block, this call runs `rows` of them, and every pointer already points at its band's first row.
 ;; Assembled by scripts/build-wasm.ts into recurrentWasm.ts (base64); edit this file, then `pnpm build:wasm`.
@@ -120,6 +121,94 @@
         (call $addInto (local.get $out) (local.get $x) (local.get $bytes))
         (local.set $x (i32.add (local.get $x) (local.get $bytes)))
         (br $row))))
+
+  ;; ---- softmax (cross-entropy's rows) ----
+
+  ;; Each of `rows` rows of x [rows, classes]: probabilities = softmax(row), and stats [rows, 2] = the
+  ;; row's max and Σ e^(x - max), from which the caller takes the loss, max + log Σ - x[target], in
+  ;; float64. Terms below e^-87 count as 0 (float32's normal range ends there). NaN and ±Inf spread to
+  ;; the row's results as in float arithmetic.
+  (func (export "softmaxRows") (param $x i32) (param $probs i32) (param $stats i32) (param $rows i32)
+                               (param $classes i32)
+    (local $bytes i32) (local $vectorBytes i32) (local $j i32) (local $max v128) (local $sum v128)
+    (local $e v128) (local $scalarMax f32) (local $scale v128)
+    (local.set $bytes (i32.shl (local.get $classes) (i32.const 2)))
+    (local.set $vectorBytes (i32.and (local.get $bytes) (i32.const -16)))
+    (block $done
+      (loop $row
+        (br_if $done (i32.eqz (local.get $rows)))
+        ;; the row's max: 4 lanes at a time, then the tail, then across lanes
+        (local.set $max (v128.const f32x4 -inf -inf -inf -inf))
+        (local.set $j (i32.const 0))
+        (block $vectorsDone
+          (loop $vectors
+            (br_if $vectorsDone (i32.ge_u (local.get $j) (local.get $vectorBytes)))
+            (local.set $max (f32x4.max (local.get $max) (v128.load (i32.add (local.get $x) (local.get $j)))))
+            (local.set $j (i32.add (local.get $j) (i32.const 16)))
+            (br $vectors)))
+        (block $tailDone
+          (loop $tail
+            (br_if $tailDone (i32.ge_u (local.get $j) (local.get $bytes)))
+            (local.set $max (f32x4.max (local.get $max) (v128.load32_splat (i32.add (local.get $x) (local.get $j)))))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $tail)))
+        (local.set $scalarMax (f32.max
+          (f32.max (f32x4.extract_lane 0 (local.get $max)) (f32x4.extract_lane 1 (local.get $max)))
+          (f32.max (f32x4.extract_lane 2 (local.get $max)) (f32x4.extract_lane 3 (local.get $max)))))
+        (local.set $max (f32x4.splat (local.get $scalarMax)))
+        ;; e = exp(x - max) into probs, summed
+        (local.set $sum (v128.const f32x4 0 0 0 0))
+        (local.set $j (i32.const 0))
+        (block $expDone
+          (loop $exps
+            (br_if $expDone (i32.ge_u (local.get $j) (local.get $vectorBytes)))
+            (local.set $e (call $shiftedExp (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $j))) (local.get $max))))
+            (v128.store (i32.add (local.get $probs) (local.get $j)) (local.get $e))
+            (local.set $sum (f32x4.add (local.get $sum) (local.get $e)))
+            (local.set $j (i32.add (local.get $j) (i32.const 16)))
+            (br $exps)))
+        (block $expTailDone
+          (loop $expTail
+            (br_if $expTailDone (i32.ge_u (local.get $j) (local.get $bytes)))
+            ;; one lane: the splat's lane 0, added to lane 0 of the sum
+            (local.set $e (call $shiftedExp
+              (f32x4.sub (v128.load32_splat (i32.add (local.get $x) (local.get $j))) (local.get $max))))
+            (f32.store (i32.add (local.get $probs) (local.get $j)) (f32x4.extract_lane 0 (local.get $e)))
+            (local.set $sum (f32x4.add (local.get $sum)
+              (v128.and (local.get $e) (v128.const i32x4 -1 0 0 0))))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $expTail)))
+        (f32.store (local.get $stats) (local.get $scalarMax))
+        (f32.store offset=4 (local.get $stats)
+          (f32.add (f32.add (f32x4.extract_lane 0 (local.get $sum)) (f32x4.extract_lane 1 (local.get $sum)))
+            (f32.add (f32x4.extract_lane 2 (local.get $sum)) (f32x4.extract_lane 3 (local.get $sum)))))
+        ;; probs /= Σ
+        (local.set $scale (f32x4.splat (f32.div (f32.const 1) (f32.load offset=4 (local.get $stats)))))
+        (local.set $j (i32.const 0))
+        (block $scaleDone
+          (loop $scaled
+            (br_if $scaleDone (i32.ge_u (local.get $j) (local.get $vectorBytes)))
+            (v128.store (i32.add (local.get $probs) (local.get $j))
+              (f32x4.mul (v128.load (i32.add (local.get $probs) (local.get $j))) (local.get $scale)))
+            (local.set $j (i32.add (local.get $j) (i32.const 16)))
+            (br $scaled)))
+        (block $scaleTailDone
+          (loop $scaleTail
+            (br_if $scaleTailDone (i32.ge_u (local.get $j) (local.get $bytes)))
+            (f32.store (i32.add (local.get $probs) (local.get $j))
+              (f32.mul (f32.load (i32.add (local.get $probs) (local.get $j))) (f32x4.extract_lane 0 (local.get $scale))))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $scaleTail)))
+        (local.set $x (i32.add (local.get $x) (local.get $bytes)))
+        (local.set $probs (i32.add (local.get $probs) (local.get $bytes)))
+        (local.set $stats (i32.add (local.get $stats) (i32.const 8)))
+        (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
+        (br $row))))
+
+  ;; e^v for the shifted logits v = x - max ≤ 0: 0 below -87, where $exp would clamp (NaN stays NaN).
+  (func $shiftedExp (param $v v128) (result v128)
+    (v128.andnot (call $exp (local.get $v))
+      (f32x4.lt (local.get $v) (v128.const f32x4 -87 -87 -87 -87))))
 
   ;; ---- RNN ----
 
