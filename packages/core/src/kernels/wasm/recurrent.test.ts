@@ -227,46 +227,58 @@ describe.runIf(wasmAvailable())('wasm sequence loops against the float64 JS loop
 describe.runIf(wasmAvailable())('the wasm activations', () => {
   // One step from h0 = c0 = 0 with W_hh = 0 and zero biases: the gates are the activations of the
   // values placed in them (i, f, o sigmoid; g tanh), and the tanh RNN's output is tanh of its input.
+  // The values: a dense sweep of [-20, 20], magnitudes from 1e-30 to 1 of both signs, and specials.
   const grid = [
-    ...Array.from({ length: 401 }, (_, i) => (i - 200) / 8),
-    ...[1e-3, -1e-3, 1e-6, 0.049, 0.051, -0.0499, 1e-30, -0, 0, 40, 86, 87.5, 89, 100, 1e4, -1e4, 3.4e38],
+    ...Array.from({ length: 8001 }, (_, i) => (i - 4000) / 200),
+    ...Array.from({ length: 601 }, (_, i) => (i % 2 ? -1 : 1) * 10 ** (-30 + i / 20)),
+    ...[1e-3, -1e-3, 0.049, 0.0505, -0.0505, 0.051, -0, 0, 40, 86, 87.5, 89, 100, 1e4, -1e4, 3.4e38],
     ...[Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY],
   ];
-  const values = Float32Array.from(grid);
-  const hidden = Math.ceil(values.length / 4) * 4;
-  const dims = { steps: 1, batch: 1, hidden };
+  const hidden = 64;
+  const batch = Math.ceil(grid.length / hidden);
+  const values = new Float32Array(batch * hidden);
+  values.set(grid);
+  const dims = { steps: 1, batch, hidden };
   const zeros = (n: number) => new Float32Array(n);
-  const expectActivation = (actual: Float32Array, f: (v: number) => number, what: string) => {
+  /** values[i] went through f as actual[i]: within 4e-7 relative of float64 (a few float32 ulps). */
+  const expectActivation = (actual: (i: number) => number, f: (v: number) => number, what: string) => {
     values.forEach((v, i) => {
       const expected = f(v);
+      const got = actual(i);
       const ok = Number.isNaN(expected)
-        ? Number.isNaN(actual[i]!)
-        : actual[i] === expected || Math.abs(actual[i]! - expected) <= 4e-7 * Math.abs(expected) + 1e-37;
-      if (!ok) throw new Error(`${what}(${v}): wasm ${actual[i]}, expected ${expected}`);
+        ? Number.isNaN(got)
+        : got === expected || Math.abs(got - expected) <= 4e-7 * Math.abs(expected) + 1e-37;
+      if (!ok) throw new Error(`${what}(${v}): wasm ${got}, expected ${expected}`);
     });
   };
 
   it('sigmoid and tanh are within 4e-7 relative of float64, and NaN stays NaN', () => {
-    const gates = zeros(4 * hidden);
-    for (let block = 0; block < 4; block++) gates.set(values, block * hidden);
+    const gates = zeros(batch * 4 * hidden);
+    // row r's values in each of its four gate blocks
+    const at = (i: number, block: number) =>
+      Math.floor(i / hidden) * 4 * hidden + block * hidden + (i % hidden);
+    values.forEach((v, i) => {
+      for (let block = 0; block < 4; block++) gates[at(i, block)] = v;
+    });
+    const state = () => zeros(batch * hidden);
     on('wasm', () =>
       loops.lstmSequenceForward(
         gates,
         zeros(4 * hidden * hidden),
         zeros(4 * hidden),
         zeros(4 * hidden),
-        zeros(hidden),
-        zeros(hidden),
-        zeros(hidden),
-        zeros(hidden),
-        zeros(hidden),
+        state(),
+        state(),
+        state(),
+        state(),
+        state(),
         dims,
       ),
     );
     const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
-    expectActivation(gates.subarray(0, values.length), sigmoid, 'sigmoid');
-    expectActivation(gates.subarray(2 * hidden, 2 * hidden + values.length), Math.tanh, 'tanh');
-    expectActivation(gates.subarray(3 * hidden, 3 * hidden + values.length), sigmoid, 'sigmoid');
+    expectActivation((i) => gates[at(i, 0)]!, sigmoid, 'sigmoid');
+    expectActivation((i) => gates[at(i, 2)]!, Math.tanh, 'tanh');
+    expectActivation((i) => gates[at(i, 3)]!, sigmoid, 'sigmoid');
   });
 
   it("the tanh RNN's tanh and the relu RNN's relu (NaN stays NaN, -0 becomes 0)", () => {
@@ -274,20 +286,19 @@ describe.runIf(wasmAvailable())('the wasm activations', () => {
       ['tanh', Math.tanh],
       ['relu', (v: number) => (Number.isNaN(v) ? v : Math.max(v, 0))],
     ] as const) {
-      const output = zeros(hidden);
-      output.set(values);
+      const output = values.slice();
       on('wasm', () =>
         loops.rnnSequenceForward(
           output,
           zeros(hidden * hidden),
           zeros(hidden),
           zeros(hidden),
-          zeros(hidden),
+          zeros(batch * hidden),
           dims,
           nonlinearity,
         ),
       );
-      expectActivation(output.subarray(0, values.length), f, nonlinearity);
+      expectActivation((i) => output[i]!, f, nonlinearity);
       if (nonlinearity === 'relu') expect(Object.is(output[grid.indexOf(-0)], 0)).toBe(true);
     }
   });
