@@ -9,8 +9,9 @@ import type { TypedArray } from '../../dtype.js';
 import { RandomState } from '../../rng.js';
 import { setGemmBackend } from '../matmul.js';
 import * as loops from '../recurrent.js';
+import { Layout } from './module.js';
 import { gemmWasm, wasmAvailable } from './sgemm.js';
-import { getThreads, jobsOnWorkers, setThreads, threadsReady } from './threads.js';
+import { getThreads, jobsOnWorkers, runParallel, setThreads, threadsReady } from './threads.js';
 
 type Kind = 'lstm' | 'gru' | 'rnnTanh' | 'rnnRelu';
 const gateCount: Record<Kind, number> = { lstm: 4, gru: 3, rnnTanh: 1, rnnRelu: 1 };
@@ -355,6 +356,38 @@ describe.runIf(wasmAvailable())('worker threads', () => {
       const [one, two, jobs] = await bothWays(product);
       if (cores() > 1) expect(jobs).toBeGreaterThan(0);
       expect(Array.from(two.c!)).toEqual(Array.from(one.c!));
+    }
+  });
+
+  it('a job that traps on either thread throws after both are done, and the pool still works', async () => {
+    setThreads(2);
+    await threadsReady();
+    try {
+      const { kernels } = new Layout(2).heap();
+      // sumRows of one row of 4 floats: at 0 it is fine; at 2 GiB it reads past the memory and traps.
+      const fine = { kernel: 'sumRows' as const, args: [0, 64, 1, 4] };
+      const traps = { kernel: 'sumRows' as const, args: [0x7fffff00, 64, 1, 4] };
+      if (cores() > 1) {
+        expect(() => runParallel(kernels, [fine, traps])).toThrow(
+          /kernels: sumRows failed on a worker thread/,
+        );
+      }
+      expect(() => runParallel(kernels, [traps, fine])).toThrow(/out of bounds/);
+      const rng = new RandomState(11);
+      const [a, b] = [
+        Float32Array.from(rng.randn(300 * 200).data),
+        Float32Array.from(rng.randn(200 * 100).data),
+      ];
+      const product = () => {
+        const c = new Float32Array(300 * 100);
+        gemmWasm(a, b, c, { m: 300, n: 100, k: 200 });
+        return Array.from(c);
+      };
+      const two = product();
+      setThreads(1);
+      expect(two).toEqual(product());
+    } finally {
+      setThreads(1);
     }
   });
 

@@ -1,13 +1,14 @@
 // The wasm SIMD backend of gemm for float32: operands are copied into the kernels' wasm memory (unless
-// they live there already: resident buffers), sgemm.wat multiplies them there (split over worker threads by bands of C when the product is big
-// enough to pay for the handshake), and C is copied back.
+// they live there already: resident buffers), sgemm.wat multiplies them there (split over worker
+// threads by bands of C when the product is big enough to pay for the handshake), and C is copied back.
 import type { Gemm } from '../matmul.js';
 import { KC, Layout, residentOffset } from './module.js';
 import { bands, runParallel, threadsAvailable } from './threads.js';
 
 export { wasmAvailable } from './module.js';
 
-/** Multiply-adds below which a product stays on one thread: the handshake costs 5–20 µs. */
+/** Multiply-adds below which a product stays on one thread: a handshake costs 1 µs to a worker that
+ * spins, 50–150 µs to one that sleeps. */
 const PARALLEL_MIN_WORK = 1 << 20;
 
 /** C[m, n] (+)= op(A)[m, k] · op(B)[k, n] in float32 on the wasm kernel. */

@@ -205,7 +205,20 @@ export function runParallel(kernels: Kernels, jobs: readonly Job[]): void {
     posted.push([worker, job]);
   }
   const first = jobs[0];
-  if (first) (kernels[first.kernel] as Export)(...first.args);
+  try {
+    if (first) (kernels[first.kernel] as Export)(...first.args);
+  } catch (error) {
+    // A worker still running must not have its next job's arguments written under it.
+    waitFor(posted);
+    throw error;
+  }
+  const failed = waitFor(posted);
+  if (failed) throw new Error(`kernels: ${failed.kernel} failed on a worker thread`);
+}
+
+/** Waits until every posted job is done; returns one that failed, if any. */
+function waitFor(posted: readonly [Worker, Job][]): Job | null {
+  let failed: Job | null = null;
   for (const [worker, job] of posted) {
     const { words } = worker;
     // Spin: this thread has nothing else to do, and a sleep would add a wake-up to every split call.
@@ -213,8 +226,9 @@ export function runParallel(kernels: Kernels, jobs: readonly Job[]): void {
       if (spins > SPINS) Atomics.wait(words, DONE, Atomics.load(words, DONE), 1);
     }
     jobsOnWorkers++;
-    if (words[STATUS] !== 0) throw new Error(`kernels: ${job.kernel} failed on a worker thread`);
+    if (words[STATUS] !== 0) failed ??= job;
   }
+  return failed;
 }
 
 /**
