@@ -4,6 +4,7 @@
 import type { TypedArray } from '../dtype.js';
 import { expFloat32, stableSigmoid as sigmoid } from './elementwise.js';
 import { gemm, onWasm } from './matmul.js';
+import { recurrentWasmAvailable } from './wasm/module.js';
 import {
   gruSequenceBackwardWasm,
   gruSequenceForwardWasm,
@@ -386,7 +387,11 @@ export interface SequenceDims extends CellDims {
  */
 function sequenceOnWasm(dims: SequenceDims, gateCount: number, arrays: readonly TypedArray[]): boolean {
   const { batch, hidden } = dims;
-  return arrays.every((a) => a instanceof Float32Array) && onWasm(batch * gateCount * hidden * hidden);
+  return (
+    arrays.every((a) => a instanceof Float32Array) &&
+    onWasm(batch * gateCount * hidden * hidden) &&
+    recurrentWasmAvailable()
+  );
 }
 
 /** carry[0..n] += gradOutput[at..at+n]: step t's output grad joins the grad flowing back from t+1. */

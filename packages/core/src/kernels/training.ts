@@ -3,6 +3,7 @@
 import type { TypedArray } from '../dtype.js';
 import { expFloat32 } from './elementwise.js';
 import { onWasm } from './matmul.js';
+import { recurrentWasmAvailable } from './wasm/module.js';
 import { softmaxCrossEntropyWasm } from './wasm/softmax.js';
 
 /** e^v for v ≤ 0 as softmax needs it: float32's own, exact to float32 (0 below -100), at half Math.exp's cost. */
@@ -22,7 +23,8 @@ export function softmaxCrossEntropy(
   if (
     x instanceof Float32Array &&
     (!probabilities || probabilities instanceof Float32Array) &&
-    onWasm(rows * classes)
+    onWasm(rows * classes) &&
+    recurrentWasmAvailable()
   ) {
     return softmaxCrossEntropyWasm(x, rows, classes, targets, probabilities);
   }

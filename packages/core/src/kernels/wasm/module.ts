@@ -48,10 +48,14 @@ export const kernelNames = [
 export type KernelName = (typeof kernelNames)[number];
 export type Kernels = Record<KernelName, Export>;
 
-/** The compiled modules, in the form the memory takes (shared or not). */
+/**
+ * The compiled modules, in the form the memory takes (shared or not). recurrent is null where it
+ * could not be compiled synchronously (a browser page's main thread allows 4 KB; it is ~9 KB): gemm
+ * still runs in wasm there, the recurrent loops and softmax rows in JS.
+ */
 interface Modules {
   sgemm: object;
-  recurrent: object;
+  recurrent: object | null;
 }
 
 interface Instance {
@@ -72,19 +76,28 @@ function instantiate(wasm: WasmApi, memory: WasmMemory, modules: Modules, scratc
   const make = (module: object, env: object) =>
     new wasm.Instance(module, { env: { memory, scratch, ...env } }).exports;
   const gemm = make(modules.sgemm, {});
-  const recurrent = make(modules.recurrent, { sgemmPacked: gemm.sgemmPacked });
+  const recurrent = modules.recurrent ? make(modules.recurrent, { sgemmPacked: gemm.sgemmPacked }) : {};
   return { ...gemm, ...recurrent } as unknown as Kernels;
 }
 
 let sharedAllowed = true;
+let recurrentAllowed = true;
 
 /**
- * For tests: load the modules on an ordinary (unshared) memory, as a browser page that is not
- * cross-origin isolated does. Only before the first kernel call of the process.
+ * For tests: load the modules as a browser page might: on an ordinary (unshared) memory, as one that
+ * is not cross-origin isolated does, or without the recurrent module, as a main thread that refuses
+ * to compile it synchronously does. Only before the first kernel call of the process.
  */
-export function useOrdinaryMemory(): void {
-  if (instance !== undefined) throw new Error('useOrdinaryMemory: the wasm kernels are already loaded');
-  sharedAllowed = false;
+export function loadLikeABrowser({
+  shared = true,
+  recurrent = true,
+}: {
+  shared?: boolean;
+  recurrent?: boolean;
+}): void {
+  if (instance !== undefined) throw new Error('loadLikeABrowser: the wasm kernels are already loaded');
+  sharedAllowed = shared;
+  recurrentAllowed = recurrent;
 }
 
 function load(): Instance | null {
@@ -94,20 +107,27 @@ function load(): Instance | null {
   if (!wasm) return null;
   // Shared where the runtime has SharedArrayBuffer (Node; browsers only when cross-origin isolated).
   const compile = (base64: string) => new wasm.Module(bytesOf(base64));
+  const optional = (base64: string) => {
+    try {
+      return recurrentAllowed ? compile(base64) : null;
+    } catch {
+      return null;
+    }
+  };
   const attempts = [
     () => ({
       memory: new wasm.Memory({ initial: 1, maximum: MAX_PAGES, shared: true }),
-      modules: { sgemm: compile(sgemmSharedBase64), recurrent: compile(recurrentSharedBase64) },
+      modules: { sgemm: compile(sgemmSharedBase64), recurrent: optional(recurrentSharedBase64) },
     }),
     () => ({
       memory: new wasm.Memory({ initial: 1 }),
-      modules: { sgemm: compile(sgemmBase64), recurrent: compile(recurrentBase64) },
+      modules: { sgemm: compile(sgemmBase64), recurrent: optional(recurrentBase64) },
     }),
   ];
   for (const attempt of sharedAllowed ? attempts : attempts.slice(1)) {
     try {
       const { memory, modules } = attempt();
-      // Synchronous compilation and instantiation: the modules are small enough for every runtime.
+      // Synchronous compilation and instantiation (sgemm's 2 KB pass every runtime's limit).
       const kernels = instantiate(wasm, memory, modules, scratchOf(0));
       instance = { memory, heap: new Float32Array(memory.buffer), kernels, modules };
       buffers.add(memory.buffer);
@@ -122,6 +142,11 @@ function load(): Instance | null {
 
 export function wasmAvailable(): boolean {
   return load() !== null;
+}
+
+/** Whether the recurrent loops and softmax rows (recurrent.wat) run in wasm here. */
+export function recurrentWasmAvailable(): boolean {
+  return load()?.modules.recurrent != null;
 }
 
 /** The memory and the compiled modules, for worker threads; null unless the memory is shared. */

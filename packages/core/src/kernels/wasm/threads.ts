@@ -40,7 +40,7 @@ const words = new Int32Array(memory.buffer, control, 32);
 // As module.ts's instantiate, on this thread's scratch tile.
 const make = (module, env) => new WebAssembly.Instance(module, { env: { memory, scratch, ...env } }).exports;
 const gemm = make(modules.sgemm, {});
-const kernels = { ...gemm, ...make(modules.recurrent, { sgemmPacked: gemm.sgemmPacked }) };
+const kernels = { ...gemm, ...(modules.recurrent ? make(modules.recurrent, { sgemmPacked: gemm.sgemmPacked }) : {}) };
 Atomics.store(words, ${READY}, 1);
 let seen = 0;
 for (;;) {

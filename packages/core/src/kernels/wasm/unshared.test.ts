@@ -6,11 +6,11 @@ import { RandomState } from '../../rng.js';
 import { gemmJs } from '../matmul.js';
 import { lstmSequenceForward } from '../recurrent.js';
 import { workspaceBuffer } from '../workspace.js';
-import { residentOffset, sharedModule, useOrdinaryMemory, wasmAvailable } from './module.js';
+import { loadLikeABrowser, residentOffset, sharedModule, wasmAvailable } from './module.js';
 import { gemmWasm } from './sgemm.js';
 import { setThreads, threadsAvailable, threadsReady } from './threads.js';
 
-useOrdinaryMemory();
+loadLikeABrowser({ shared: false });
 
 it('runs on one thread with copies, growing the memory as it goes', async () => {
   expect(wasmAvailable()).toBe(true);
