@@ -382,15 +382,14 @@ export interface SequenceDims extends CellDims {
 }
 
 /**
- * Whether a whole sequence runs on the wasm loops (recurrent.wat, through wasm/recurrent.ts): float32
- * throughout, and a per-step product the gemm backend would send to wasm.
+ * Whether a whole sequence runs on the wasm loops (recurrent.wat, through wasm/recurrent.ts): a float32
+ * result (its dtype sets the precision, as activationsFor does for the JS loops; other inputs are
+ * converted as they are copied in), and a per-step product the gemm backend would send to wasm.
  */
-function sequenceOnWasm(dims: SequenceDims, gateCount: number, arrays: readonly TypedArray[]): boolean {
+function sequenceOnWasm(dims: SequenceDims, gateCount: number, result: TypedArray): boolean {
   const { batch, hidden } = dims;
   return (
-    arrays.every((a) => a instanceof Float32Array) &&
-    onWasm(batch * gateCount * hidden * hidden) &&
-    recurrentWasmAvailable()
+    result instanceof Float32Array && onWasm(batch * gateCount * hidden * hidden) && recurrentWasmAvailable()
   );
 }
 
@@ -412,7 +411,7 @@ export function rnnSequenceForward(
   dims: SequenceDims,
   nonlinearity: RnnNonlinearity,
 ): void {
-  if (sequenceOnWasm(dims, 1, [output, weightHh, biasIh, biasHh, h0])) {
+  if (sequenceOnWasm(dims, 1, output)) {
     rnnSequenceForwardWasm(output, weightHh, biasIh, biasHh, h0, dims, nonlinearity === 'relu');
     return;
   }
@@ -440,7 +439,7 @@ export function rnnSequenceBackward(
   dims: SequenceDims,
   nonlinearity: RnnNonlinearity,
 ): void {
-  if (sequenceOnWasm(dims, 1, [gradOutput, output, weightHh, dGates, dh, dBias])) {
+  if (sequenceOnWasm(dims, 1, dGates)) {
     rnnSequenceBackwardWasm(gradOutput, output, weightHh, dGates, dh, dBias, dims, nonlinearity === 'relu');
     return;
   }
@@ -471,7 +470,7 @@ export function lstmSequenceForward(
   tanhCells: TypedArray,
   dims: SequenceDims,
 ): void {
-  if (sequenceOnWasm(dims, 4, [gates, weightHh, biasIh, biasHh, h0, c0, output, cells, tanhCells])) {
+  if (sequenceOnWasm(dims, 4, gates)) {
     lstmSequenceForwardWasm(gates, weightHh, biasIh, biasHh, h0, c0, output, cells, tanhCells, dims);
     return;
   }
@@ -505,7 +504,7 @@ export function lstmSequenceBackward(
   dBias: TypedArray,
   dims: SequenceDims,
 ): void {
-  if (sequenceOnWasm(dims, 4, [gradOutput, gates, c0, cells, tanhCells, weightHh, dGates, dh, dc, dBias])) {
+  if (sequenceOnWasm(dims, 4, dGates)) {
     lstmSequenceBackwardWasm(gradOutput, gates, c0, cells, tanhCells, weightHh, dGates, dh, dc, dBias, dims);
     return;
   }
@@ -538,7 +537,7 @@ export function gruSequenceForward(
   hiddenN: TypedArray,
   dims: SequenceDims,
 ): void {
-  if (sequenceOnWasm(dims, 3, [gates, weightHh, biasIh, biasHh, h0, output, hiddenN])) {
+  if (sequenceOnWasm(dims, 3, gates)) {
     gruSequenceForwardWasm(gates, weightHh, biasIh, biasHh, h0, output, hiddenN, dims);
     return;
   }
@@ -570,21 +569,7 @@ export function gruSequenceBackward(
   dBiasHh: TypedArray,
   dims: SequenceDims,
 ): void {
-  if (
-    sequenceOnWasm(dims, 3, [
-      gradOutput,
-      gates,
-      hiddenN,
-      h0,
-      output,
-      weightHh,
-      dInputGates,
-      dHiddenGates,
-      dh,
-      dBiasIh,
-      dBiasHh,
-    ])
-  ) {
+  if (sequenceOnWasm(dims, 3, dInputGates)) {
     gruSequenceBackwardWasm(
       gradOutput,
       gates,

@@ -261,7 +261,7 @@ export class Layout {
   private end: number;
   private readonly apackAt: number;
 
-  constructor(readonly threads = 1) {
+  constructor(threads = 1) {
     this.apackAt = top;
     this.end = top + threads * MC * KC;
   }

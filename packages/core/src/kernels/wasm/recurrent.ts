@@ -171,11 +171,6 @@ class Staging {
     const p = this.padded;
     const row = (lo: number) => (op: Operand | number, width?: number) =>
       typeof op === 'number' ? (op + lo * width!) * 4 : (op.at + lo * op.blocks * p) * 4;
-    if (this.parts.length === 1) {
-      // One thread: the call itself, no job list.
-      this.wasm[kernel](...args(row(0), this.dims.batch, 0));
-      return;
-    }
     const jobs = this.parts.map(([lo, hi], thread) => ({ kernel, args: args(row(lo), hi - lo, thread) }));
     runParallel(this.wasm, jobs);
   }

@@ -36,26 +36,6 @@ export function gemmWasm(a: Float32Array, b: Float32Array, c: Float32Array, spec
   // Byte strides of A(i, p) along i and p and of B(p, j) along j and p: a stored transpose is a stride.
   const [sai, sap] = transA ? [4, m * 4] : [k * 4, 4];
   const [sbj, sbp] = transB ? [k * 4, 4] : [4, n * 4];
-  if (parts.length === 1) {
-    // One thread: the call itself, no job list.
-    kernels.sgemm(
-      aAt * 4,
-      sai,
-      sap,
-      bAt * 4,
-      sbj,
-      sbp,
-      cAt * 4,
-      n,
-      m,
-      n,
-      k,
-      layout.apack(0),
-      bPackAt[0]! * 4,
-    );
-    if (cResident < 0) c.set(heap.subarray(cAt, cAt + m * n), co);
-    return;
-  }
   const jobs = parts.map(([lo, hi], thread) => {
     const [aStart, bStart, cStart] = byRows ? [lo * sai, 0, lo * n * 4] : [0, lo * sbj, lo * 4];
     const [rows, cols] = byRows ? [hi - lo, n] : [m, hi - lo];

@@ -91,8 +91,8 @@ function cores(): number {
 
 let wanted = Math.min(2, cores());
 const workers: Worker[] = [];
-/** Workers started, for threadsReady(); failed ones leave the pool. */
-let starting: Worker[] = [];
+/** The workers that have not failed (started or starting); a failed one leaves, its jobs run here. */
+let live: Worker[] = [];
 
 /**
  * How many threads the wasm kernels may use, the calling one included (1 turns workers off). The
@@ -113,7 +113,7 @@ export function getThreads(): number {
 function readyWorkers(): Worker[] {
   if (workers.length + 1 < wanted) start();
   const ready: Worker[] = [];
-  for (const worker of starting) {
+  for (const worker of live) {
     if (ready.length + 1 >= wanted) break;
     if (Atomics.load(worker.words, READY) === 1) ready.push(worker);
   }
@@ -156,19 +156,19 @@ function start(): void {
     handle.unref();
     const leave = () => {
       Atomics.store(words, READY, 0);
-      starting = starting.filter((w) => w !== worker);
+      live = live.filter((w) => w !== worker);
     };
     handle.on('error', leave);
     handle.on('exit', leave);
     workers.push(worker);
-    starting.push(worker);
+    live.push(worker);
   }
 }
 
 /** Resolves once every worker wanted now has started or failed (at once where there are none). */
 export async function threadsReady(): Promise<void> {
   readyWorkers();
-  while (starting.some((w) => Atomics.load(w.words, READY) !== 1)) {
+  while (live.some((w) => Atomics.load(w.words, READY) !== 1)) {
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
@@ -186,7 +186,12 @@ export let jobsOnWorkers = 0;
  * them; any without a worker run here too), and returns when all are done.
  */
 export function runParallel(kernels: Kernels, jobs: readonly Job[]): void {
-  const ready = jobs.length > 1 ? readyWorkers() : [];
+  if (jobs.length === 1) {
+    // One thread: the call itself (small calls are most calls; no worker bookkeeping).
+    (kernels[jobs[0]!.kernel] as Export)(...jobs[0]!.args);
+    return;
+  }
+  const ready = readyWorkers();
   const posted: [Worker, Job][] = [];
   for (let i = 1; i < jobs.length; i++) {
     const worker = ready[i - 1];
