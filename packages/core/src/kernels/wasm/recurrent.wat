@@ -8,8 +8,9 @@
 ;; Assembled by scripts/build-wasm.ts into recurrentWasm.ts (base64); edit this file, then `pnpm build:wasm`.
 (module
   (import "env" "memory" (memory 1))
-  ;; sgemmPacked(a, bpack, c, ldc, m, n, k, apack): C[m,n] += A·B, B packed, C's rows ldc floats apart
-  (import "env" "sgemmPacked" (func $gemm (param i32 i32 i32 i32 i32 i32 i32 i32)))
+  ;; sgemmPacked(a, bpack, c, ldc, m, n, k, apack, accumulate): C[m,n] (+)= A·B, B packed, C's rows ldc
+  ;; floats apart; accumulate = 0 writes C without reading it
+  (import "env" "sgemmPacked" (func $gemm (param i32 i32 i32 i32 i32 i32 i32 i32 i32)))
 
   ;; e^x: x = k·ln2 + r with |r| ≤ ln2/2, e^r by Cephes' degree-7 polynomial, 2^k built in the exponent
   ;; bits. x is clamped to [-87, 88] so 2^k stays a normal float (every use here saturates past it);
@@ -238,7 +239,7 @@
     (local.set $h (local.get $h0))
     (loop $steps
       (call $gemm (local.get $h) (local.get $whh) (local.get $output) (local.get $hidden) (local.get $rows)
-        (local.get $hidden) (local.get $hidden) (local.get $apack))
+        (local.get $hidden) (local.get $hidden) (local.get $apack) (i32.const 1))
       (local.set $b (i32.const 0))
       (loop $rows
         (local.set $j (i32.const 0))
@@ -287,9 +288,8 @@
         (local.set $i (i32.add (local.get $i) (i32.const 16)))
         (br_if $lanes (i32.lt_u (local.get $i) (local.get $band))))
       ;; dh_{t-1} = dGates_t · W_hh
-      (call $zero (local.get $dh) (local.get $band))
       (call $gemm (i32.add (local.get $dGates) (local.get $at)) (local.get $whh) (local.get $dh)
-        (local.get $hidden) (local.get $rows) (local.get $hidden) (local.get $hidden) (local.get $apack))
+        (local.get $hidden) (local.get $rows) (local.get $hidden) (local.get $hidden) (local.get $apack) (i32.const 0))
       (br_if $steps (local.get $t))))
 
   ;; ---- LSTM ----
@@ -355,7 +355,7 @@
     (local.set $c (local.get $c0))
     (loop $steps
       (call $gemm (local.get $h) (local.get $whh) (local.get $gates) (i32.shl (local.get $hidden) (i32.const 2))
-        (local.get $rows) (i32.shl (local.get $hidden) (i32.const 2)) (local.get $hidden) (local.get $apack))
+        (local.get $rows) (i32.shl (local.get $hidden) (i32.const 2)) (local.get $hidden) (local.get $apack) (i32.const 1))
       (call $lstmCell (local.get $gates) (local.get $bias) (local.get $c) (local.get $cells) (local.get $output)
         (local.get $tanhCells) (local.get $rows) (local.get $hidden))
       (local.set $h (local.get $output))
@@ -437,10 +437,9 @@
         (i32.add (local.get $tanhCells) (local.get $at)) (i32.add (local.get $dGates) (local.get $gatesAt))
         (local.get $rows) (local.get $hidden))
       ;; dh_{t-1} = dGates_t · W_hh
-      (call $zero (local.get $dh) (local.get $band))
       (call $gemm (i32.add (local.get $dGates) (local.get $gatesAt)) (local.get $whh) (local.get $dh)
         (local.get $hidden) (local.get $rows) (local.get $hidden) (i32.shl (local.get $hidden) (i32.const 2))
-        (local.get $apack))
+        (local.get $apack) (i32.const 0))
       (br_if $steps (local.get $t))))
 
   ;; ---- GRU ----
@@ -458,9 +457,8 @@
     (local.set $skip (i32.mul (i32.sub (local.get $batch) (local.get $rows)) (local.get $hb)))
     (local.set $h (local.get $h0))
     (loop $steps
-      (call $zero (local.get $hiddenGates) (i32.mul (i32.mul (local.get $rows) (local.get $hb)) (i32.const 3)))
       (call $gemm (local.get $h) (local.get $whh) (local.get $hiddenGates) (i32.mul (local.get $hidden) (i32.const 3))
-        (local.get $rows) (i32.mul (local.get $hidden) (i32.const 3)) (local.get $hidden) (local.get $apack))
+        (local.get $rows) (i32.mul (local.get $hidden) (i32.const 3)) (local.get $hidden) (local.get $apack) (i32.const 0))
       (local.set $b (i32.const 0))
       (loop $rows
         (local.set $j (i32.const 0))
@@ -561,6 +559,6 @@
       ;; dh_{t-1} = g·z + dGates_hh,t · W_hh
       (call $gemm (i32.add (local.get $dHidden) (i32.mul (local.get $at) (i32.const 3))) (local.get $whh)
         (local.get $dh) (local.get $hidden) (local.get $rows) (local.get $hidden)
-        (i32.mul (local.get $hidden) (i32.const 3)) (local.get $apack))
+        (i32.mul (local.get $hidden) (i32.const 3)) (local.get $apack) (i32.const 1))
       (br_if $steps (local.get $t))))
 )

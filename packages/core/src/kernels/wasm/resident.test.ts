@@ -55,6 +55,27 @@ describe.runIf(sharedModule() !== null)('resident buffers', () => {
     releaseResident(rc);
   });
 
+  it('without accumulate, gemm writes C without reading it: a resident C full of NaN becomes A·B', () => {
+    const rng = new RandomState(3);
+    // Edge tiles on both axes and two k-blocks (KC = 256), then the empty sum k = 0.
+    for (const [m, n, k] of [
+      [37, 45, 300],
+      [5, 3, 7],
+      [6, 10, 0],
+    ] as const) {
+      const a = random(rng, m * k);
+      const b = random(rng, k * n);
+      const expected = new Float32Array(m * n);
+      gemmWasm(a, b, expected, { m, n, k, transB: true });
+      const rc = residentFloat32(m * n)!;
+      rc.fill(Number.NaN);
+      gemmWasm(a, b, rc, { m, n, k, transB: true });
+      expect(Array.from(rc)).toEqual(Array.from(expected));
+      if (k === 0) expect(Array.from(rc).every((v) => v === 0)).toBe(true);
+      releaseResident(rc);
+    }
+  });
+
   it('the LSTM sequence loops on resident saved activations and scratch, as with copies', () => {
     const dims = { steps: 3, batch: 6, hidden: 8 };
     const rows = dims.steps * dims.batch;

@@ -17,6 +17,11 @@ export function gemmWasm(a: Float32Array, b: Float32Array, c: Float32Array, spec
   const ao = spec.aOffset ?? 0;
   const bo = spec.bOffset ?? 0;
   const co = spec.cOffset ?? 0;
+  if (k === 0) {
+    // An empty sum: the kernel leaves C as it is, which is the answer when accumulating.
+    if (!accumulate) c.fill(0, co, co + m * n);
+    return;
+  }
   const threads = m * n * k >= PARALLEL_MIN_WORK ? threadsAvailable() : 1;
   // Bands of C's rows where there are enough of them, else of its columns.
   const byRows = m >= 4 * threads || n < 8 * threads;
@@ -31,8 +36,8 @@ export function gemmWasm(a: Float32Array, b: Float32Array, c: Float32Array, spec
   const { heap, kernels } = layout.heap();
   if (aResident < 0) heap.set(a.subarray(ao, ao + m * k), aAt);
   if (bResident < 0) heap.set(b.subarray(bo, bo + k * n), bAt);
+  // Without accumulate the kernel writes C without reading it (BLAS's beta = 0): nothing to copy in or zero.
   if (accumulate && cResident < 0) heap.set(c.subarray(co, co + m * n), cAt);
-  else if (!accumulate) heap.fill(0, cAt, cAt + m * n);
   // Byte strides of A(i, p) along i and p and of B(p, j) along j and p: a stored transpose is a stride.
   const [sai, sap] = transA ? [4, m * 4] : [k * 4, 4];
   const [sbj, sbp] = transB ? [k * 4, 4] : [4, n * 4];
@@ -40,7 +45,8 @@ export function gemmWasm(a: Float32Array, b: Float32Array, c: Float32Array, spec
     const [aStart, bStart, cStart] = byRows ? [lo * sai, 0, lo * n * 4] : [0, lo * sbj, lo * 4];
     const [rows, cols] = byRows ? [hi - lo, n] : [m, hi - lo];
     const args = [aAt * 4 + aStart, sai, sap, bAt * 4 + bStart, sbj, sbp, cAt * 4 + cStart, n, rows, cols, k];
-    return { kernel: 'sgemm' as const, args: [...args, layout.apack(thread), bPackAt[thread]! * 4] };
+    const buffers = [layout.apack(thread), bPackAt[thread]! * 4];
+    return { kernel: 'sgemm' as const, args: [...args, ...buffers, accumulate ? 1 : 0] };
   });
   runParallel(kernels, jobs);
   if (cResident < 0) c.set(heap.subarray(cAt, cAt + m * n), co);

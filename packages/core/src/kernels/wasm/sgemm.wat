@@ -1,4 +1,5 @@
-;; sgemm: C[m,n] += op(A)[m,k] · op(B)[k,n] in float32 over row-major buffers, with 128-bit SIMD;
+;; sgemm: C[m,n] (+)= op(A)[m,k] · op(B)[k,n] in float32 over row-major buffers, with 128-bit SIMD;
+;; C is added to or, like BLAS's beta = 0, overwritten without being read (it may hold anything);
 ;; packB and sgemmPacked let a B shared by many products (a recurrent weight) be packed once.
 ;; Assembled by scripts/build-wasm.ts into sgemmWasm.ts (base64); edit this file, then `pnpm build:wasm`.
 ;;
@@ -132,18 +133,18 @@
         (local.set $p (i32.add (local.get $p) (i32.const 1)))
         (br $steps))))
 
-  ;; The micro-kernel: C[4×8 tile at cp] += Apanel(4×kc) · Bpanel(kc×8).
+  ;; The micro-kernel: C[4×8 tile at cp] (+)= Apanel(4×kc) · Bpanel(kc×8): added when `add`, else written.
   ;; Accumulator c<r><h> holds row r, columns 4h..4h+3 of the tile: 8 f32x4 registers, plus two for
   ;; the B row and one for the A splat (11 of the 15 xmm registers V8 leaves free; 12 accumulators spill).
   ;; Per step of k: 2 v128.load of B, 4 v128.load32_splat of A, 8 multiply-adds.
   ;; Edge tiles (rows < 4 or cols < 8) are computed whole on zero-padded panels, parked in the
-  ;; scratch tile and only their valid part is added into C.
+  ;; scratch tile and only their valid part is added into (or written to) C.
   (func $tile (param $ap i32) (param $bp i32) (param $cp i32) (param $ldc i32) (param $kc i32)
-              (param $rows i32) (param $cols i32)
+              (param $rows i32) (param $cols i32) (param $add i32)
     (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
     (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
     (local $b0 v128) (local $b1 v128) (local $a v128) (local $end i32) (local $r i32) (local $j i32)
-    (local $at i32)
+    (local $at i32) (local $sum f32)
     (local.set $end (i32.add (local.get $ap) (i32.shl (local.get $kc) (i32.const 4))))
     (loop $k
       (local.set $b0 (v128.load (local.get $bp)))
@@ -165,17 +166,31 @@
       (br_if $k (i32.lt_u (local.get $ap) (local.get $end))))
     (if (i32.and (i32.eq (local.get $rows) (i32.const 4)) (i32.eq (local.get $cols) (i32.const 8)))
       (then
-        (v128.store (local.get $cp) (f32x4.add (v128.load (local.get $cp)) (local.get $c00)))
-        (v128.store offset=16 (local.get $cp) (f32x4.add (v128.load offset=16 (local.get $cp)) (local.get $c01)))
+        (if (local.get $add)
+          (then
+            (local.set $at (local.get $cp))
+            (local.set $c00 (f32x4.add (local.get $c00) (v128.load (local.get $at))))
+            (local.set $c01 (f32x4.add (local.get $c01) (v128.load offset=16 (local.get $at))))
+            (local.set $at (i32.add (local.get $at) (local.get $ldc)))
+            (local.set $c10 (f32x4.add (local.get $c10) (v128.load (local.get $at))))
+            (local.set $c11 (f32x4.add (local.get $c11) (v128.load offset=16 (local.get $at))))
+            (local.set $at (i32.add (local.get $at) (local.get $ldc)))
+            (local.set $c20 (f32x4.add (local.get $c20) (v128.load (local.get $at))))
+            (local.set $c21 (f32x4.add (local.get $c21) (v128.load offset=16 (local.get $at))))
+            (local.set $at (i32.add (local.get $at) (local.get $ldc)))
+            (local.set $c30 (f32x4.add (local.get $c30) (v128.load (local.get $at))))
+            (local.set $c31 (f32x4.add (local.get $c31) (v128.load offset=16 (local.get $at))))))
+        (v128.store (local.get $cp) (local.get $c00))
+        (v128.store offset=16 (local.get $cp) (local.get $c01))
         (local.set $cp (i32.add (local.get $cp) (local.get $ldc)))
-        (v128.store (local.get $cp) (f32x4.add (v128.load (local.get $cp)) (local.get $c10)))
-        (v128.store offset=16 (local.get $cp) (f32x4.add (v128.load offset=16 (local.get $cp)) (local.get $c11)))
+        (v128.store (local.get $cp) (local.get $c10))
+        (v128.store offset=16 (local.get $cp) (local.get $c11))
         (local.set $cp (i32.add (local.get $cp) (local.get $ldc)))
-        (v128.store (local.get $cp) (f32x4.add (v128.load (local.get $cp)) (local.get $c20)))
-        (v128.store offset=16 (local.get $cp) (f32x4.add (v128.load offset=16 (local.get $cp)) (local.get $c21)))
+        (v128.store (local.get $cp) (local.get $c20))
+        (v128.store offset=16 (local.get $cp) (local.get $c21))
         (local.set $cp (i32.add (local.get $cp) (local.get $ldc)))
-        (v128.store (local.get $cp) (f32x4.add (v128.load (local.get $cp)) (local.get $c30)))
-        (v128.store offset=16 (local.get $cp) (f32x4.add (v128.load offset=16 (local.get $cp)) (local.get $c31)))
+        (v128.store (local.get $cp) (local.get $c30))
+        (v128.store offset=16 (local.get $cp) (local.get $c31))
         (return)))
     (v128.store offset=0 (global.get $scratch) (local.get $c00))
     (v128.store offset=16 (global.get $scratch) (local.get $c01))
@@ -189,19 +204,23 @@
       (local.set $j (i32.const 0))
       (loop $colsLoop
         (local.set $at (i32.add (local.get $cp) (i32.shl (local.get $j) (i32.const 2))))
-        (f32.store (local.get $at) (f32.add (f32.load (local.get $at))
-          (f32.load (i32.add (global.get $scratch)
-            (i32.shl (i32.add (i32.shl (local.get $r) (i32.const 3)) (local.get $j)) (i32.const 2))))))
+        (local.set $sum (f32.load (i32.add (global.get $scratch)
+          (i32.shl (i32.add (i32.shl (local.get $r) (i32.const 3)) (local.get $j)) (i32.const 2)))))
+        (f32.store (local.get $at)
+          (if (result f32) (local.get $add)
+            (then (f32.add (local.get $sum) (f32.load (local.get $at))))
+            (else (local.get $sum))))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br_if $colsLoop (i32.lt_u (local.get $j) (local.get $cols))))
       (local.set $cp (i32.add (local.get $cp) (local.get $ldc)))
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br_if $rowsLoop (i32.lt_u (local.get $r) (local.get $rows)))))
-  ;; C[m,n] += op(A)[m,kc] · Bblock[kc,n] for one k-block whose B is already packed (at bpack): A is
+  ;; C[m,n] (+)= op(A)[m,kc] · Bblock[kc,n] for one k-block whose B is already packed (at bpack): A is
   ;; packed MC rows at a time into apack and every 4×8 tile of C gets one micro-kernel call.
   ;; A(i, p) is the f32 at a + i·sai + p·sap (byte strides); C's rows are ldc floats apart.
   (func $multiplyBlock (param $a i32) (param $sai i32) (param $sap i32) (param $bpack i32) (param $c i32)
                        (param $ldc i32) (param $m i32) (param $n i32) (param $kc i32) (param $apack i32)
+                       (param $add i32)
     (local $ic i32) (local $mc i32) (local $jp i32) (local $ip i32)
     (loop $mBlocks
       (local.set $mc (i32.sub (local.get $m) (local.get $ic)))
@@ -222,7 +241,8 @@
             (select (i32.const 4) (i32.sub (local.get $mc) (local.get $ip))
               (i32.ge_u (i32.sub (local.get $mc) (local.get $ip)) (i32.const 4)))
             (select (i32.const 8) (i32.sub (local.get $n) (local.get $jp))
-              (i32.ge_u (i32.sub (local.get $n) (local.get $jp)) (i32.const 8))))
+              (i32.ge_u (i32.sub (local.get $n) (local.get $jp)) (i32.const 8)))
+            (local.get $add))
           (local.set $ip (i32.add (local.get $ip) (i32.const 4)))
           (br_if $aPanels (i32.lt_u (local.get $ip) (local.get $mc))))
         (local.set $jp (i32.add (local.get $jp) (i32.const 8)))
@@ -235,12 +255,13 @@
     (select (global.get $KC) (i32.sub (local.get $k) (local.get $pc))
       (i32.gt_u (i32.sub (local.get $k) (local.get $pc)) (global.get $KC))))
 
-  ;; C[m,n] += A[m,k]·B[k,n] with A(i, p) at a + i·sai + p·sap and B(p, j) at b + j·sbj + p·sbp (byte
+  ;; C[m,n] (+)= A[m,k]·B[k,n] with A(i, p) at a + i·sai + p·sap and B(p, j) at b + j·sbj + p·sbp (byte
   ;; strides: a stored transpose is a choice of strides) and C's rows ldc floats apart, so a block of a
   ;; larger product is a call too. apack needs MC·KC floats, bpack ⌈n/8⌉·8·KC (both 16-byte aligned).
+  ;; C is added to when `accumulate`, else the first k-block writes it (k ≥ 1: with k = 0 C is untouched).
   (func (export "sgemm") (param $a i32) (param $sai i32) (param $sap i32) (param $b i32) (param $sbj i32)
                          (param $sbp i32) (param $c i32) (param $ldc i32) (param $m i32) (param $n i32)
-                         (param $k i32) (param $apack i32) (param $bpack i32)
+                         (param $k i32) (param $apack i32) (param $bpack i32) (param $accumulate i32)
     (local $pc i32) (local $kc i32)
     (if (i32.or (i32.eqz (local.get $m)) (i32.eqz (local.get $n))) (then (return)))
     (block $kDone
@@ -251,7 +272,7 @@
           (local.get $n) (local.get $kc) (local.get $sbj) (local.get $sbp) (i32.const 8))
         (call $multiplyBlock (i32.add (local.get $a) (i32.mul (local.get $pc) (local.get $sap)))
           (local.get $sai) (local.get $sap) (local.get $bpack) (local.get $c) (local.get $ldc) (local.get $m)
-          (local.get $n) (local.get $kc) (local.get $apack))
+          (local.get $n) (local.get $kc) (local.get $apack) (i32.or (local.get $accumulate) (local.get $pc)))
         (local.set $pc (i32.add (local.get $pc) (global.get $KC)))
         (br $kBlocks))))
 
@@ -273,10 +294,10 @@
         (local.set $pc (i32.add (local.get $pc) (global.get $KC)))
         (br $kBlocks))))
 
-  ;; C[m,n] += A[m,k]·B with A rows-major (rows k floats apart), B packed by packB (same n and k: no
-  ;; packing of B per call) and C's rows ldc floats apart.
+  ;; C[m,n] (+)= A[m,k]·B with A rows-major (rows k floats apart), B packed by packB (same n and k: no
+  ;; packing of B per call), C's rows ldc floats apart, and `accumulate` as in sgemm.
   (func (export "sgemmPacked") (param $a i32) (param $bpack i32) (param $c i32) (param $ldc i32) (param $m i32)
-                               (param $n i32) (param $k i32) (param $apack i32)
+                               (param $n i32) (param $k i32) (param $apack i32) (param $accumulate i32)
     (local $sai i32) (local $sap i32) (local $pc i32) (local $blockBytes i32)
     (local.set $sai (i32.shl (local.get $k) (i32.const 2)))
     (local.set $sap (i32.const 4))
@@ -289,7 +310,7 @@
           (local.get $sai) (local.get $sap)
           (i32.add (local.get $bpack) (i32.mul (local.get $pc) (local.get $blockBytes)))
           (local.get $c) (local.get $ldc) (local.get $m) (local.get $n) (call $depthAt (local.get $pc) (local.get $k))
-          (local.get $apack))
+          (local.get $apack) (i32.or (local.get $accumulate) (local.get $pc)))
         (local.set $pc (i32.add (local.get $pc) (global.get $KC)))
         (br $kBlocks))))
 )
