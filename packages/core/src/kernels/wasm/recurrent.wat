@@ -12,70 +12,103 @@
   ;; floats apart; accumulate = 0 writes C without reading it
   (import "env" "sgemmPacked" (func $gemm (param i32 i32 i32 i32 i32 i32 i32 i32 i32)))
 
-  ;; e^x: x = k·ln2 + r with |r| ≤ ln2/2, e^r by Cephes' degree-7 polynomial, 2^k built in the exponent
-  ;; bits. x is clamped to [-87, 88] so 2^k stays a normal float (every use here saturates past it);
-  ;; NaN passes through min and max as NaN. Relative error about 2e-7.
-  (func $exp (param $x v128) (result v128)
-    (local $k v128) (local $r v128) (local $p v128)
-    (local.set $x (f32x4.max (f32x4.min (local.get $x) (v128.const f32x4 88 88 88 88))
-      (v128.const f32x4 -87 -87 -87 -87)))
-    (local.set $k (f32x4.nearest (f32x4.mul (local.get $x)
-      (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))))
-    ;; r = x - k·ln2, with ln2 split in two so k·ln2_hi is exact
-    (local.set $r (f32x4.sub
-      (f32x4.sub (local.get $x) (f32x4.mul (local.get $k) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375)))
-      (f32x4.mul (local.get $k) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
-    (local.set $p (f32x4.add (f32x4.mul (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4)
-      (local.get $r)) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r))
-      (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r))
-      (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r))
-      (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r))
-      (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
-    ;; e^r = 1 + r + r²·p
-    (local.set $p (f32x4.add (f32x4.add (f32x4.mul (f32x4.mul (local.get $p) (local.get $r)) (local.get $r))
-      (local.get $r)) (v128.const f32x4 1 1 1 1)))
-    ;; 2^k: (k + 127) << 23 in the exponent field
-    (f32x4.mul (local.get $p)
-      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (v128.const i32x4 127 127 127 127))
-        (i32.const 23))))
+;; Activations run over arrays, never one vector per call: a call's constants are made inside the
+  ;; callee again at every call (V8 keeps no vector register across one), which cost as much as the maths.
 
-  ;; 1 / (1 + e^-x)
-  (func $sigmoid (param $x v128) (result v128)
-    (f32x4.div (v128.const f32x4 1 1 1 1)
-      (f32x4.add (v128.const f32x4 1 1 1 1) (call $exp (f32x4.neg (local.get $x))))))
+  ;; dst = e^(scale·src - shift) over `bytes` (a multiple of 4: whole vectors, then single floats); 0
+  ;; where scale·src - shift < -87, where float32's normal range ends. x = k·ln2 + r with |r| ≤ ln2/2,
+  ;; e^r by Cephes' degree-7 polynomial; k is rounded by adding 1.5·2^23 (its low bits are then k), so
+  ;; 2^k is those bits shifted into the exponent. x is clamped to [-87, 88] first (pmin and pmax keep a
+  ;; NaN, which stays NaN). Relative error about 2e-7.
+  (func $exps (param $dst i32) (param $src i32) (param $bytes i32) (param $scale f32) (param $shift f32)
+    (local $end i32) (local $vectorEnd i32) (local $vector i32) (local $a v128) (local $b v128)
+    (local $v v128) (local $x v128) (local $k v128) (local $kf v128) (local $r v128) (local $p v128)
+    (local.set $a (f32x4.splat (local.get $scale)))
+    (local.set $b (f32x4.splat (local.get $shift)))
+    (local.set $end (i32.add (local.get $dst) (local.get $bytes)))
+    (local.set $vectorEnd (i32.add (local.get $dst) (i32.and (local.get $bytes) (i32.const -16))))
+    (block $done
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $dst) (local.get $end)))
+        (local.set $vector (i32.lt_u (local.get $dst) (local.get $vectorEnd)))
+        (local.set $v (f32x4.sub (f32x4.mul (local.get $a)
+            (if (result v128) (local.get $vector)
+              (then (v128.load (local.get $src)))
+              (else (v128.load32_splat (local.get $src)))))
+          (local.get $b)))
+        (local.set $x (f32x4.pmax (f32x4.pmin (local.get $v) (v128.const f32x4 88 88 88 88)) (v128.const f32x4 -87 -87 -87 -87)))
+        (local.set $k (f32x4.add (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504)) (v128.const f32x4 12582912 12582912 12582912 12582912)))
+        (local.set $kf (f32x4.sub (local.get $k) (v128.const f32x4 12582912 12582912 12582912 12582912)))
+        ;; r = x - k·ln2, with ln2 split in two so k·ln2_hi is exact
+        (local.set $r (f32x4.sub
+          (f32x4.sub (local.get $x) (f32x4.mul (local.get $kf) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375)))
+          (f32x4.mul (local.get $kf) (v128.const f32x4 -0.00021219444 -0.00021219444 -0.00021219444 -0.00021219444))))
+        (local.set $p (f32x4.add (f32x4.mul (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4) (local.get $r)) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
+        ;; e^r = 1 + r + r²·p, times 2^k: (k + 127) << 23 in the exponent field
+        (local.set $p (f32x4.mul
+          (f32x4.add (f32x4.add (f32x4.mul (f32x4.mul (local.get $p) (local.get $r)) (local.get $r)) (local.get $r))
+            (v128.const f32x4 1 1 1 1))
+          (i32x4.add (i32x4.shl (local.get $k) (i32.const 23)) (v128.const i32x4 0x3f800000 0x3f800000 0x3f800000 0x3f800000))))
+        (local.set $p (v128.andnot (local.get $p) (f32x4.lt (local.get $v) (v128.const f32x4 -87 -87 -87 -87))))
+        (if (local.get $vector)
+          (then
+            (v128.store (local.get $dst) (local.get $p))
+            (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+            (local.set $src (i32.add (local.get $src) (i32.const 16))))
+          (else
+            (f32.store (local.get $dst) (f32x4.extract_lane 0 (local.get $p)))
+            (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+            (local.set $src (i32.add (local.get $src) (i32.const 4)))))
+        (br $each))))
 
-  ;; tanh as a ratio of an odd degree-13 and an even degree-6 polynomial in x, x clamped to ±7.9053
-  ;; (where float32's tanh is within an ulp of ±1): the form and coefficients of Eigen's float tanh,
-  ;; accurate to a few ulps, with one division and no exp. |x| < 4e-4 gives x itself. NaN stays NaN.
-  (func $tanh (param $x v128) (result v128)
-    (local $c v128) (local $x2 v128) (local $p v128) (local $q v128)
-    (local.set $c (f32x4.max (f32x4.min (local.get $x) (v128.const f32x4 7.90531110763549805 7.90531110763549805 7.90531110763549805 7.90531110763549805))
-      (v128.const f32x4 -7.90531110763549805 -7.90531110763549805 -7.90531110763549805 -7.90531110763549805)))
-    (local.set $x2 (f32x4.mul (local.get $c) (local.get $c)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $x2) (v128.const f32x4 -2.76076847742355e-16 -2.76076847742355e-16 -2.76076847742355e-16 -2.76076847742355e-16))
-      (v128.const f32x4 2.00018790482477e-13 2.00018790482477e-13 2.00018790482477e-13 2.00018790482477e-13)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $x2) (local.get $p))
-      (v128.const f32x4 -8.60467152213735e-11 -8.60467152213735e-11 -8.60467152213735e-11 -8.60467152213735e-11)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $x2) (local.get $p))
-      (v128.const f32x4 5.12229709037114e-08 5.12229709037114e-08 5.12229709037114e-08 5.12229709037114e-08)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $x2) (local.get $p))
-      (v128.const f32x4 1.48572235717979e-05 1.48572235717979e-05 1.48572235717979e-05 1.48572235717979e-05)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $x2) (local.get $p))
-      (v128.const f32x4 6.37261928875436e-04 6.37261928875436e-04 6.37261928875436e-04 6.37261928875436e-04)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $x2) (local.get $p))
-      (v128.const f32x4 4.89352455891786e-03 4.89352455891786e-03 4.89352455891786e-03 4.89352455891786e-03)))
-    (local.set $q (f32x4.add (f32x4.mul (local.get $x2) (v128.const f32x4 1.19825839466702e-06 1.19825839466702e-06 1.19825839466702e-06 1.19825839466702e-06))
-      (v128.const f32x4 1.18534705686654e-04 1.18534705686654e-04 1.18534705686654e-04 1.18534705686654e-04)))
-    (local.set $q (f32x4.add (f32x4.mul (local.get $x2) (local.get $q))
-      (v128.const f32x4 2.26843463243900e-03 2.26843463243900e-03 2.26843463243900e-03 2.26843463243900e-03)))
-    (local.set $q (f32x4.add (f32x4.mul (local.get $x2) (local.get $q))
-      (v128.const f32x4 4.89352518554385e-03 4.89352518554385e-03 4.89352518554385e-03 4.89352518554385e-03)))
-    (v128.bitselect (local.get $x) (f32x4.div (f32x4.mul (local.get $c) (local.get $p)) (local.get $q))
-      (f32x4.lt (f32x4.abs (local.get $x)) (v128.const f32x4 0.0004 0.0004 0.0004 0.0004))))
+  ;; dst = 1 / (1 + e^-src) over `bytes`, a positive multiple of 16.
+  (func $sigmoids (param $dst i32) (param $src i32) (param $bytes i32)
+    (local $end i32)
+    (call $exps (local.get $dst) (local.get $src) (local.get $bytes) (f32.const -1) (f32.const 0))
+    (local.set $end (i32.add (local.get $dst) (local.get $bytes)))
+    (loop $each
+      (v128.store (local.get $dst) (f32x4.div (v128.const f32x4 1 1 1 1) (f32x4.add (v128.const f32x4 1 1 1 1) (v128.load (local.get $dst)))))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+      (br_if $each (i32.lt_u (local.get $dst) (local.get $end)))))
+
+  ;; dst = tanh(src) over `bytes`, a positive multiple of 16: a ratio of an odd degree-13 and an even degree-6
+  ;; polynomial in x, x clamped to ±7.9053 (where float32's tanh is within an ulp of ±1): the form and
+  ;; coefficients of Eigen's float tanh, accurate to a few ulps, with one division and no exp. |x| < 4e-4
+  ;; gives x itself. NaN stays NaN.
+  (func $tanhs (param $dst i32) (param $src i32) (param $bytes i32)
+    (local $end i32) (local $x v128) (local $c v128) (local $x2 v128) (local $p v128) (local $q v128)
+    (local.set $end (i32.add (local.get $dst) (local.get $bytes)))
+    (loop $each
+      (local.set $x (v128.load (local.get $src)))
+      (local.set $c (f32x4.pmax (f32x4.pmin (local.get $x) (v128.const f32x4 7.90531110763549805 7.90531110763549805 7.90531110763549805 7.90531110763549805)) (v128.const f32x4 -7.90531110763549805 -7.90531110763549805 -7.90531110763549805 -7.90531110763549805)))
+      (local.set $x2 (f32x4.mul (local.get $c) (local.get $c)))
+      (local.set $p (f32x4.add (f32x4.mul (local.get $x2) (v128.const f32x4 -2.76076847742355e-16 -2.76076847742355e-16 -2.76076847742355e-16 -2.76076847742355e-16)) (v128.const f32x4 2.00018790482477e-13 2.00018790482477e-13 2.00018790482477e-13 2.00018790482477e-13)))
+      (local.set $p (f32x4.add (f32x4.mul (local.get $x2) (local.get $p)) (v128.const f32x4 -8.60467152213735e-11 -8.60467152213735e-11 -8.60467152213735e-11 -8.60467152213735e-11)))
+      (local.set $p (f32x4.add (f32x4.mul (local.get $x2) (local.get $p)) (v128.const f32x4 5.12229709037114e-08 5.12229709037114e-08 5.12229709037114e-08 5.12229709037114e-08)))
+      (local.set $p (f32x4.add (f32x4.mul (local.get $x2) (local.get $p)) (v128.const f32x4 1.48572235717979e-05 1.48572235717979e-05 1.48572235717979e-05 1.48572235717979e-05)))
+      (local.set $p (f32x4.add (f32x4.mul (local.get $x2) (local.get $p)) (v128.const f32x4 6.37261928875436e-04 6.37261928875436e-04 6.37261928875436e-04 6.37261928875436e-04)))
+      (local.set $p (f32x4.add (f32x4.mul (local.get $x2) (local.get $p)) (v128.const f32x4 4.89352455891786e-03 4.89352455891786e-03 4.89352455891786e-03 4.89352455891786e-03)))
+      (local.set $q (f32x4.add (f32x4.mul (local.get $x2) (v128.const f32x4 1.19825839466702e-06 1.19825839466702e-06 1.19825839466702e-06 1.19825839466702e-06)) (v128.const f32x4 1.18534705686654e-04 1.18534705686654e-04 1.18534705686654e-04 1.18534705686654e-04)))
+      (local.set $q (f32x4.add (f32x4.mul (local.get $x2) (local.get $q)) (v128.const f32x4 2.26843463243900e-03 2.26843463243900e-03 2.26843463243900e-03 2.26843463243900e-03)))
+      (local.set $q (f32x4.add (f32x4.mul (local.get $x2) (local.get $q)) (v128.const f32x4 4.89352518554385e-03 4.89352518554385e-03 4.89352518554385e-03 4.89352518554385e-03)))
+      (v128.store (local.get $dst)
+        (v128.bitselect (local.get $x) (f32x4.div (f32x4.mul (local.get $c) (local.get $p)) (local.get $q))
+          (f32x4.lt (f32x4.abs (local.get $x)) (v128.const f32x4 0.0004 0.0004 0.0004 0.0004))))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+      (local.set $src (i32.add (local.get $src) (i32.const 16)))
+      (br_if $each (i32.lt_u (local.get $dst) (local.get $end)))))
+
+  ;; Each of `rows` (≥ 1) rows of `bytes` at dst (rows back to back) += src[0..bytes): the biases.
+  (func $addRows (param $dst i32) (param $src i32) (param $bytes i32) (param $rows i32)
+    (loop $each
+      (call $addInto (local.get $dst) (local.get $src) (local.get $bytes))
+      (local.set $dst (i32.add (local.get $dst) (local.get $bytes)))
+      (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
+      (br_if $each (local.get $rows))))
 
   ;; dst[0..bytes) += src[0..bytes)
   (func $addInto (param $dst i32) (param $src i32) (param $bytes i32)
@@ -147,7 +180,7 @@
   (func (export "softmaxRows") (param $x i32) (param $probs i32) (param $stats i32) (param $rows i32)
                                (param $classes i32)
     (local $bytes i32) (local $vectorBytes i32) (local $j i32) (local $max v128) (local $sum v128)
-    (local $e v128) (local $scalarMax f32) (local $scale v128)
+    (local $scalarMax f32) (local $scale v128)
     (local.set $bytes (i32.shl (local.get $classes) (i32.const 2)))
     (local.set $vectorBytes (i32.and (local.get $bytes) (i32.const -16)))
     (block $done
@@ -171,29 +204,24 @@
         (local.set $scalarMax (f32.max
           (f32.max (f32x4.extract_lane 0 (local.get $max)) (f32x4.extract_lane 1 (local.get $max)))
           (f32.max (f32x4.extract_lane 2 (local.get $max)) (f32x4.extract_lane 3 (local.get $max)))))
-        (local.set $max (f32x4.splat (local.get $scalarMax)))
         ;; e = exp(x - max) into probs, summed
+        (call $exps (local.get $probs) (local.get $x) (local.get $bytes) (f32.const 1) (local.get $scalarMax))
         (local.set $sum (v128.const f32x4 0 0 0 0))
         (local.set $j (i32.const 0))
-        (block $expDone
-          (loop $exps
-            (br_if $expDone (i32.ge_u (local.get $j) (local.get $vectorBytes)))
-            (local.set $e (call $shiftedExp (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $j))) (local.get $max))))
-            (v128.store (i32.add (local.get $probs) (local.get $j)) (local.get $e))
-            (local.set $sum (f32x4.add (local.get $sum) (local.get $e)))
+        (block $sumDone
+          (loop $sums
+            (br_if $sumDone (i32.ge_u (local.get $j) (local.get $vectorBytes)))
+            (local.set $sum (f32x4.add (local.get $sum) (v128.load (i32.add (local.get $probs) (local.get $j)))))
             (local.set $j (i32.add (local.get $j) (i32.const 16)))
-            (br $exps)))
-        (block $expTailDone
-          (loop $expTail
-            (br_if $expTailDone (i32.ge_u (local.get $j) (local.get $bytes)))
-            ;; one lane: the splat's lane 0, added to lane 0 of the sum
-            (local.set $e (call $shiftedExp
-              (f32x4.sub (v128.load32_splat (i32.add (local.get $x) (local.get $j))) (local.get $max))))
-            (f32.store (i32.add (local.get $probs) (local.get $j)) (f32x4.extract_lane 0 (local.get $e)))
+            (br $sums)))
+        (block $sumTailDone
+          (loop $sumTail
+            (br_if $sumTailDone (i32.ge_u (local.get $j) (local.get $bytes)))
+            ;; one float, added to lane 0 of the sum
             (local.set $sum (f32x4.add (local.get $sum)
-              (v128.and (local.get $e) (v128.const i32x4 -1 0 0 0))))
+              (v128.load32_zero (i32.add (local.get $probs) (local.get $j)))))
             (local.set $j (i32.add (local.get $j) (i32.const 4)))
-            (br $expTail)))
+            (br $sumTail)))
         (f32.store (local.get $stats) (local.get $scalarMax))
         (f32.store offset=4 (local.get $stats)
           (f32.add (f32.add (f32x4.extract_lane 0 (local.get $sum)) (f32x4.extract_lane 1 (local.get $sum)))
@@ -221,11 +249,6 @@
         (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
         (br $row))))
 
-  ;; e^v for the shifted logits v = x - max ≤ 0: 0 below -87, where $exp would clamp (NaN stays NaN).
-  (func $shiftedExp (param $v v128) (result v128)
-    (v128.andnot (call $exp (local.get $v))
-      (f32x4.lt (local.get $v) (v128.const f32x4 -87 -87 -87 -87))))
-
   ;; ---- RNN ----
 
   ;; output [T·B, H] holds X·W_ihᵀ on entry and h_1..h_T on exit: step t adds h_{t-1}·W_hhᵀ (whh packed
@@ -234,27 +257,24 @@
   (func (export "rnnForward") (param $output i32) (param $whh i32) (param $bias i32) (param $h0 i32)
                               (param $steps i32) (param $batch i32) (param $rows i32) (param $hidden i32)
                               (param $relu i32) (param $apack i32)
-    (local $h i32) (local $t i32) (local $hb i32) (local $b i32) (local $j i32) (local $at i32) (local $pre v128)
+    (local $h i32) (local $t i32) (local $hb i32) (local $band i32) (local $j i32) (local $at i32)
     (local.set $hb (i32.shl (local.get $hidden) (i32.const 2)))
     (local.set $h (local.get $h0))
     (loop $steps
       (call $gemm (local.get $h) (local.get $whh) (local.get $output) (local.get $hidden) (local.get $rows)
         (local.get $hidden) (local.get $hidden) (local.get $apack) (i32.const 1))
-      (local.set $b (i32.const 0))
-      (loop $rows
-        (local.set $j (i32.const 0))
-        (loop $lanes
-          (local.set $at (i32.add (local.get $output) (local.get $j)))
-          (local.set $pre (f32x4.add (v128.load (local.get $at)) (v128.load (i32.add (local.get $bias) (local.get $j)))))
-          (v128.store (local.get $at)
-            (if (result v128) (local.get $relu)
-              (then (f32x4.max (local.get $pre) (v128.const f32x4 0 0 0 0)))
-              (else (call $tanh (local.get $pre)))))
-          (local.set $j (i32.add (local.get $j) (i32.const 16)))
-          (br_if $lanes (i32.lt_u (local.get $j) (local.get $hb))))
-        (local.set $output (i32.add (local.get $output) (local.get $hb)))
-        (local.set $b (i32.add (local.get $b) (i32.const 1)))
-        (br_if $rows (i32.lt_u (local.get $b) (local.get $rows))))
+      (call $addRows (local.get $output) (local.get $bias) (local.get $hb) (local.get $rows))
+      (local.set $band (i32.mul (local.get $rows) (local.get $hb)))
+      (if (local.get $relu)
+        (then
+          (local.set $j (i32.const 0))
+          (loop $lanes
+            (local.set $at (i32.add (local.get $output) (local.get $j)))
+            (v128.store (local.get $at) (f32x4.max (v128.load (local.get $at)) (v128.const f32x4 0 0 0 0)))
+            (local.set $j (i32.add (local.get $j) (i32.const 16)))
+            (br_if $lanes (i32.lt_u (local.get $j) (local.get $band)))))
+        (else (call $tanhs (local.get $output) (local.get $output) (local.get $band))))
+      (local.set $output (i32.add (local.get $output) (local.get $band)))
       ;; h_t is the band just written; the next step's band is (batch - rows) rows on
       (local.set $h (i32.sub (local.get $output) (i32.mul (local.get $rows) (local.get $hb))))
       (local.set $output (i32.add (local.get $output)
@@ -298,41 +318,34 @@
   ;; i, f, g, o on exit; c' = f⊙c + i⊙g, h' = o⊙tanh(c') and tanh(c') are written at cNext, hNext, tanhNext.
   (func $lstmCell (param $gates i32) (param $bias i32) (param $c i32) (param $cNext i32) (param $hNext i32)
                   (param $tanhNext i32) (param $rows i32) (param $hidden i32)
-    (local $hb i32) (local $b i32) (local $k i32) (local $j i32) (local $at i32)
-    (local $cell v128) (local $tc v128)
+    (local $hb i32) (local $b i32) (local $j i32) (local $at i32)
     (local.set $hb (i32.shl (local.get $hidden) (i32.const 2)))
+    (call $addRows (local.get $gates) (local.get $bias) (i32.shl (local.get $hb) (i32.const 2)) (local.get $rows))
     (loop $rows
       ;; i and f (the first 2H) and o (the last H) take sigmoid, g tanh
-      (local.set $k (i32.const 0))
-      (loop $gates
-        (local.set $at (i32.add (local.get $gates) (local.get $k)))
-        (v128.store (local.get $at) (call $sigmoid
-          (f32x4.add (v128.load (local.get $at)) (v128.load (i32.add (local.get $bias) (local.get $k))))))
-        (local.set $k (i32.add (local.get $k) (i32.const 16)))
-        ;; from the end of f jump to o
-        (if (i32.eq (local.get $k) (i32.shl (local.get $hb) (i32.const 1)))
-          (then (local.set $k (i32.mul (local.get $hb) (i32.const 3)))))
-        (br_if $gates (i32.lt_u (local.get $k) (i32.shl (local.get $hb) (i32.const 2)))))
-      (local.set $k (i32.shl (local.get $hb) (i32.const 1)))
-      (loop $candidates
-        (local.set $at (i32.add (local.get $gates) (local.get $k)))
-        (v128.store (local.get $at) (call $tanh
-          (f32x4.add (v128.load (local.get $at)) (v128.load (i32.add (local.get $bias) (local.get $k))))))
-        (local.set $k (i32.add (local.get $k) (i32.const 16)))
-        (br_if $candidates (i32.lt_u (local.get $k) (i32.mul (local.get $hb) (i32.const 3)))))
+      (call $sigmoids (local.get $gates) (local.get $gates) (i32.shl (local.get $hb) (i32.const 1)))
+      (local.set $at (i32.add (local.get $gates) (i32.shl (local.get $hb) (i32.const 1))))
+      (call $tanhs (local.get $at) (local.get $at) (local.get $hb))
+      (local.set $at (i32.add (local.get $at) (local.get $hb)))
+      (call $sigmoids (local.get $at) (local.get $at) (local.get $hb))
+      ;; c' = f⊙c + i⊙g
       (local.set $j (i32.const 0))
       (loop $lanes
         (local.set $at (i32.add (local.get $gates) (local.get $j)))
-        ;; c' = f⊙c + i⊙g
-        (local.set $cell (f32x4.add
+        (v128.store (i32.add (local.get $cNext) (local.get $j)) (f32x4.add
           (f32x4.mul (v128.load (i32.add (local.get $at) (local.get $hb))) (v128.load (i32.add (local.get $c) (local.get $j))))
           (f32x4.mul (v128.load (local.get $at))
             (v128.load (i32.add (local.get $at) (i32.shl (local.get $hb) (i32.const 1)))))))
-        (local.set $tc (call $tanh (local.get $cell)))
-        (v128.store (i32.add (local.get $cNext) (local.get $j)) (local.get $cell))
-        (v128.store (i32.add (local.get $tanhNext) (local.get $j)) (local.get $tc))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br_if $lanes (i32.lt_u (local.get $j) (local.get $hb))))
+      (call $tanhs (local.get $tanhNext) (local.get $cNext) (local.get $hb))
+      ;; h' = o⊙tanh(c')
+      (local.set $at (i32.add (local.get $gates) (i32.mul (local.get $hb) (i32.const 3))))
+      (local.set $j (i32.const 0))
+      (loop $lanes
         (v128.store (i32.add (local.get $hNext) (local.get $j))
-          (f32x4.mul (v128.load (i32.add (local.get $at) (i32.mul (local.get $hb) (i32.const 3)))) (local.get $tc)))
+          (f32x4.mul (v128.load (i32.add (local.get $at) (local.get $j)))
+            (v128.load (i32.add (local.get $tanhNext) (local.get $j)))))
         (local.set $j (i32.add (local.get $j) (i32.const 16)))
         (br_if $lanes (i32.lt_u (local.get $j) (local.get $hb))))
       (local.set $gates (i32.add (local.get $gates) (i32.shl (local.get $hb) (i32.const 2))))
@@ -451,7 +464,7 @@
                               (param $h0 i32) (param $output i32) (param $hiddenN i32) (param $steps i32)
                               (param $batch i32) (param $rows i32) (param $hidden i32) (param $apack i32)
     (local $h i32) (local $t i32) (local $skip i32) (local $hb i32) (local $b i32) (local $j i32) (local $row i32) (local $hrow i32)
-    (local $r v128) (local $z v128) (local $n v128) (local $hn v128)
+    (local $n v128) (local $hn v128)
     (local.set $hb (i32.shl (local.get $hidden) (i32.const 2)))
     ;; bytes of [H] rows between this band's end in one step and its start in the next
     (local.set $skip (i32.mul (i32.sub (local.get $batch) (local.get $rows)) (local.get $hb)))
@@ -460,33 +473,42 @@
       (call $gemm (local.get $h) (local.get $whh) (local.get $hiddenGates) (i32.mul (local.get $hidden) (i32.const 3))
         (local.get $rows) (i32.mul (local.get $hidden) (i32.const 3)) (local.get $hidden) (local.get $apack) (i32.const 0))
       (local.set $b (i32.const 0))
+      (local.set $hrow (local.get $hiddenGates))
       (loop $rows
+        ;; r, z = σ(x + h_{t-1}·W_hhᵀ + b)
         (local.set $j (i32.const 0))
         (loop $lanes
           (local.set $row (i32.add (local.get $gates) (local.get $j)))
-          (local.set $hrow (i32.add (i32.add (local.get $hiddenGates)
-            (i32.mul (i32.mul (local.get $b) (local.get $hb)) (i32.const 3))) (local.get $j)))
-          (local.set $r (call $sigmoid (f32x4.add (f32x4.add (v128.load (local.get $row)) (v128.load (local.get $hrow)))
-            (v128.load (i32.add (local.get $bias) (local.get $j))))))
-          (local.set $z (call $sigmoid (f32x4.add
-            (f32x4.add (v128.load (i32.add (local.get $row) (local.get $hb))) (v128.load (i32.add (local.get $hrow) (local.get $hb))))
-            (v128.load (i32.add (i32.add (local.get $bias) (local.get $hb)) (local.get $j))))))
-          (local.set $hn (f32x4.add (v128.load (i32.add (local.get $hrow) (i32.shl (local.get $hb) (i32.const 1))))
+          (v128.store (local.get $row) (f32x4.add
+            (f32x4.add (v128.load (local.get $row)) (v128.load (i32.add (local.get $hrow) (local.get $j))))
+            (v128.load (i32.add (local.get $bias) (local.get $j)))))
+          (local.set $j (i32.add (local.get $j) (i32.const 16)))
+          (br_if $lanes (i32.lt_u (local.get $j) (i32.shl (local.get $hb) (i32.const 1)))))
+        (call $sigmoids (local.get $gates) (local.get $gates) (i32.shl (local.get $hb) (i32.const 1)))
+        ;; n = tanh(x_n + b_in + r⊙(W_hn h + b_hn)), W_hn h + b_hn kept in hiddenN
+        (local.set $row (i32.add (local.get $gates) (i32.shl (local.get $hb) (i32.const 1))))
+        (local.set $j (i32.const 0))
+        (loop $lanes
+          (local.set $hn (f32x4.add (v128.load (i32.add (i32.add (local.get $hrow) (i32.shl (local.get $hb) (i32.const 1))) (local.get $j)))
             (v128.load (i32.add (i32.add (local.get $bias) (i32.mul (local.get $hb) (i32.const 3))) (local.get $j)))))
-          (local.set $n (call $tanh (f32x4.add
-            (f32x4.add (v128.load (i32.add (local.get $row) (i32.shl (local.get $hb) (i32.const 1))))
-              (v128.load (i32.add (i32.add (local.get $bias) (i32.shl (local.get $hb) (i32.const 1))) (local.get $j))))
-            (f32x4.mul (local.get $r) (local.get $hn)))))
-          (v128.store (local.get $row) (local.get $r))
-          (v128.store (i32.add (local.get $row) (local.get $hb)) (local.get $z))
-          (v128.store (i32.add (local.get $row) (i32.shl (local.get $hb) (i32.const 1))) (local.get $n))
           (v128.store (i32.add (local.get $hiddenN) (local.get $j)) (local.get $hn))
-          ;; h' = (1-z)⊙n + z⊙h = n + z⊙(h - n)
+          (v128.store (i32.add (local.get $row) (local.get $j)) (f32x4.add
+            (f32x4.add (v128.load (i32.add (local.get $row) (local.get $j)))
+              (v128.load (i32.add (i32.add (local.get $bias) (i32.shl (local.get $hb) (i32.const 1))) (local.get $j))))
+            (f32x4.mul (v128.load (i32.add (local.get $gates) (local.get $j))) (local.get $hn))))
+          (local.set $j (i32.add (local.get $j) (i32.const 16)))
+          (br_if $lanes (i32.lt_u (local.get $j) (local.get $hb))))
+        (call $tanhs (local.get $row) (local.get $row) (local.get $hb))
+        ;; h' = (1-z)⊙n + z⊙h = n + z⊙(h - n)
+        (local.set $j (i32.const 0))
+        (loop $lanes
+          (local.set $n (v128.load (i32.add (local.get $row) (local.get $j))))
           (v128.store (i32.add (local.get $output) (local.get $j))
-            (f32x4.add (local.get $n) (f32x4.mul (local.get $z)
+            (f32x4.add (local.get $n) (f32x4.mul (v128.load (i32.add (i32.add (local.get $gates) (local.get $hb)) (local.get $j)))
               (f32x4.sub (v128.load (i32.add (local.get $h) (local.get $j))) (local.get $n)))))
           (local.set $j (i32.add (local.get $j) (i32.const 16)))
           (br_if $lanes (i32.lt_u (local.get $j) (local.get $hb))))
+        (local.set $hrow (i32.add (local.get $hrow) (i32.mul (local.get $hb) (i32.const 3))))
         (local.set $gates (i32.add (local.get $gates) (i32.mul (local.get $hb) (i32.const 3))))
         (local.set $h (i32.add (local.get $h) (local.get $hb)))
         (local.set $output (i32.add (local.get $output) (local.get $hb)))
