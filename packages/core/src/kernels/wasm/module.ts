@@ -35,6 +35,7 @@ const RESERVED_FLOATS = 2048 / 4;
 export const kernelNames = [
   'sgemm',
   'packB',
+  'sgemmPackedB',
   'sumRows',
   'copyLines',
   'softmaxRows',

@@ -11,7 +11,15 @@ import { setGemmBackend } from '../matmul.js';
 import * as loops from '../recurrent.js';
 import { Layout } from './module.js';
 import { gemmWasm, wasmAvailable } from './sgemm.js';
-import { getThreads, jobsOnWorkers, runParallel, setThreads, threadsReady } from './threads.js';
+import {
+  getThreads,
+  jobsOnWorkers,
+  queueWords,
+  runParallel,
+  runQueue,
+  setThreads,
+  threadsReady,
+} from './threads.js';
 
 type Kind = 'lstm' | 'gru' | 'rnnTanh' | 'rnnRelu';
 const gateCount: Record<Kind, number> = { lstm: 4, gru: 3, rnnTanh: 1, rnnRelu: 1 };
@@ -386,6 +394,41 @@ describe.runIf(wasmAvailable())('worker threads', () => {
       const two = product();
       setThreads(1);
       expect(two).toEqual(product());
+    } finally {
+      setThreads(1);
+    }
+  });
+
+  it('a queue with a chunk that traps throws once every thread is done, after the other chunks ran', async () => {
+    setThreads(2);
+    await threadsReady();
+    try {
+      const layout = new Layout(2);
+      const [x, sums, table] = [layout.take(4), layout.take(8 * 4), layout.take(queueWords(8, 5))];
+      const { heap, kernels } = layout.heap();
+      heap.set([1, 2, 3, 4], x);
+      heap.fill(Number.NaN, sums, sums + 8 * 4);
+      // sumRows(x, out, rows 1, width 4) copies x's row into chunk i's sums; chunk 3 reads at 2 GiB and
+      // traps (after zeroing its sums). The last argument stands where a kernel's packing space would go,
+      // and is ignored.
+      const chunks = Array.from({ length: 8 }, (_, i) => [
+        i === 3 ? 0x7fffff00 : x * 4,
+        (sums + 4 * i) * 4,
+        1,
+        4,
+        0,
+      ]);
+      expect(() => runQueue(kernels, heap, 'sumRows', chunks, table * 4, 4, () => 0)).toThrow(
+        /sumRows failed on a worker thread|out of bounds/,
+      );
+      // Whichever thread trapped, the other took every chunk left (one thread stops at the trap).
+      const ran = Array.from({ length: 8 }, (_, i) =>
+        Array.from(heap.subarray(sums + 4 * i, sums + 4 * i + 4)),
+      );
+      ran.forEach((got, i) => {
+        if (i < 3 || (i > 3 && cores() > 1)) expect(got, `chunk ${i}`).toEqual([1, 2, 3, 4]);
+      });
+      expect(ran[3]).not.toEqual([1, 2, 3, 4]);
     } finally {
       setThreads(1);
     }

@@ -2,14 +2,18 @@
 // they live there already: resident buffers), sgemm.wat multiplies them there (split over worker
 // threads by bands of C when the product is big enough to pay for the handshake), and C is copied back.
 import type { Gemm } from '../matmul.js';
-import { KC, Layout, residentOffset } from './module.js';
-import { bands, runParallel, threadsAvailable } from './threads.js';
+import { KC, Layout, packedSize, residentOffset } from './module.js';
+import { bands, queueWords, runParallel, runQueue, threadsAvailable } from './threads.js';
 
 export { wasmAvailable } from './module.js';
 
 /** Multiply-adds below which a product stays on one thread: a handshake costs 1 µs to a worker that
  * spins, 50–150 µs to one that sleeps. */
 const PARALLEL_MIN_WORK = 1 << 20;
+
+/** Bands of rows per thread in a queued product: enough that none waits long for the last one. */
+const CHUNKS_PER_THREAD = 6;
+const CHUNK_ARGS = 11;
 
 /** C[m, n] (+)= op(A)[m, k] · op(B)[k, n] in float32 on the wasm kernel. */
 export function gemmWasm(a: Float32Array, b: Float32Array, c: Float32Array, spec: Gemm): void {
@@ -23,16 +27,21 @@ export function gemmWasm(a: Float32Array, b: Float32Array, c: Float32Array, spec
     return;
   }
   const threads = m * n * k >= PARALLEL_MIN_WORK ? threadsAvailable() : 1;
-  // Bands of C's rows where there are enough of them, else of its columns.
-  const byRows = m >= 4 * threads || n < 8 * threads;
-  const parts = bands(byRows ? m : n, threads, byRows ? 4 : 8);
-  const layout = new Layout(parts.length);
+  // Over threads, C is cut into bands of rows that the threads take from a queue (B packed once, here),
+  // or, with few rows, into one band of columns per thread.
+  const queued = threads > 1 && m >= 4 * threads;
+  const parts = queued ? bands(m, threads * CHUNKS_PER_THREAD, 4) : bands(n, threads, 8);
+  const layout = new Layout(threads);
   // An operand resident in wasm memory is used where it is; the others are copied in (and C out).
   const [aResident, bResident, cResident] = [residentOffset(a), residentOffset(b), residentOffset(c)];
   const aAt = aResident >= 0 ? aResident + ao : layout.take(m * k);
   const bAt = bResident >= 0 ? bResident + bo : layout.take(k * n);
   const cAt = cResident >= 0 ? cResident + co : layout.take(m * n);
-  const bPackAt = parts.map(() => layout.take(Math.ceil(n / 8) * 8 * Math.min(k, KC)));
+  // Packed B: all of it for the queue, else one k-block per thread.
+  const bPackAt = queued
+    ? [layout.take(packedSize(n, k))]
+    : parts.map(() => layout.take(Math.ceil(n / 8) * 8 * Math.min(k, KC)));
+  const tableAt = queued ? layout.take(queueWords(parts.length, CHUNK_ARGS)) : 0;
   const { heap, kernels } = layout.heap();
   if (aResident < 0) heap.set(a.subarray(ao, ao + m * k), aAt);
   if (bResident < 0) heap.set(b.subarray(bo, bo + k * n), bAt);
@@ -41,13 +50,31 @@ export function gemmWasm(a: Float32Array, b: Float32Array, c: Float32Array, spec
   // Byte strides of A(i, p) along i and p and of B(p, j) along j and p: a stored transpose is a stride.
   const [sai, sap] = transA ? [4, m * 4] : [k * 4, 4];
   const [sbj, sbp] = transB ? [k * 4, 4] : [4, n * 4];
-  const jobs = parts.map(([lo, hi], thread) => {
-    const [aStart, bStart, cStart] = byRows ? [lo * sai, 0, lo * n * 4] : [0, lo * sbj, lo * 4];
-    const [rows, cols] = byRows ? [hi - lo, n] : [m, hi - lo];
-    const args = [aAt * 4 + aStart, sai, sap, bAt * 4 + bStart, sbj, sbp, cAt * 4 + cStart, n, rows, cols, k];
-    const buffers = [layout.apack(thread), bPackAt[thread]! * 4];
-    return { kernel: 'sgemm' as const, args: [...args, ...buffers, accumulate ? 1 : 0] };
-  });
-  runParallel(kernels, jobs);
+  const add = accumulate ? 1 : 0;
+  if (queued) {
+    const bPack = bPackAt[0]! * 4;
+    kernels.packB(bAt * 4, bPack, n, k, transB ? 1 : 0);
+    // sgemmPackedB(a, sai, sap, bpack, c, ldc, m, n, k, apack, accumulate); apack is the thread's.
+    const chunks = parts.map(([lo, hi]) => [
+      aAt * 4 + lo * sai,
+      sai,
+      sap,
+      bPack,
+      (cAt + lo * n) * 4,
+      n,
+      hi - lo,
+      n,
+      k,
+      0,
+      add,
+    ]);
+    runQueue(kernels, heap, 'sgemmPackedB', chunks, tableAt * 4, 9, (thread) => layout.apack(thread));
+  } else {
+    const jobs = parts.map(([lo, hi], thread) => {
+      const args = [aAt * 4, sai, sap, bAt * 4 + lo * sbj, sbj, sbp, (cAt + lo) * 4, n, m, hi - lo, k];
+      return { kernel: 'sgemm' as const, args: [...args, layout.apack(thread), bPackAt[thread]! * 4, add] };
+    });
+    runParallel(kernels, jobs);
+  }
   if (cResident < 0) c.set(heap.subarray(cAt, cAt + m * n), co);
 }

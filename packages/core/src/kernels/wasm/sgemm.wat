@@ -294,13 +294,12 @@
         (local.set $pc (i32.add (local.get $pc) (global.get $KC)))
         (br $kBlocks))))
 
-  ;; C[m,n] (+)= A[m,k]·B with A rows-major (rows k floats apart), B packed by packB (same n and k: no
-  ;; packing of B per call), C's rows ldc floats apart, and `accumulate` as in sgemm.
-  (func (export "sgemmPacked") (param $a i32) (param $bpack i32) (param $c i32) (param $ldc i32) (param $m i32)
-                               (param $n i32) (param $k i32) (param $apack i32) (param $accumulate i32)
-    (local $sai i32) (local $sap i32) (local $pc i32) (local $blockBytes i32)
-    (local.set $sai (i32.shl (local.get $k) (i32.const 2)))
-    (local.set $sap (i32.const 4))
+;; C[m,n] (+)= A[m,k]·B with A(i, p) at a + i·sai + p·sap (byte strides) as in sgemm, B packed by packB
+  ;; (same n and k: B is not packed again), C's rows ldc floats apart, and `accumulate` as in sgemm.
+  (func $sgemmPackedB (export "sgemmPackedB") (param $a i32) (param $sai i32) (param $sap i32) (param $bpack i32)
+                      (param $c i32) (param $ldc i32) (param $m i32) (param $n i32) (param $k i32) (param $apack i32)
+                      (param $accumulate i32)
+    (local $pc i32) (local $blockBytes i32)
     (local.set $blockBytes (i32.shl (i32.and (i32.add (local.get $n) (i32.const 7)) (i32.const -8)) (i32.const 2)))
     (if (i32.or (i32.eqz (local.get $m)) (i32.eqz (local.get $n))) (then (return)))
     (block $kDone
@@ -313,4 +312,11 @@
           (local.get $apack) (i32.or (local.get $accumulate) (local.get $pc)))
         (local.set $pc (i32.add (local.get $pc) (global.get $KC)))
         (br $kBlocks))))
+
+  ;; sgemmPackedB with A row-major (rows k floats apart): a recurrent step's product.
+  (func (export "sgemmPacked") (param $a i32) (param $bpack i32) (param $c i32) (param $ldc i32) (param $m i32)
+                               (param $n i32) (param $k i32) (param $apack i32) (param $accumulate i32)
+    (call $sgemmPackedB (local.get $a) (i32.shl (local.get $k) (i32.const 2)) (i32.const 4) (local.get $bpack)
+      (local.get $c) (local.get $ldc) (local.get $m) (local.get $n) (local.get $k) (local.get $apack)
+      (local.get $accumulate)))
 )

@@ -1,7 +1,10 @@
 // Worker threads that run the wasm kernels beside the main thread on the shared memory (Node's
 // worker_threads; elsewhere everything stays on one thread). A split call hands each worker one job
 // through 128 control bytes in the memory (a kernel and its arguments), runs its own part, then waits
-// for theirs: no messages, no copies, one handshake per call.
+// for theirs: no messages, no copies, one handshake per call. A queue job instead lists many calls
+// (chunks) in wasm memory, and every thread takes the next one until none is left, so a thread that
+// starts late or runs slower (the main one copies operands; a VM's cores are not always equal) takes
+// fewer and none waits long for another.
 import {
   controlOf,
   type Export,
@@ -21,6 +24,7 @@ export interface Job {
 
 // Control words (Int32) of one worker: the main thread posts job n by writing it and setting POSTED to
 // n; the worker runs it and sets DONE to n (STATUS 1 if it threw). READY is 1 once it has instantiated.
+// QUEUE is 1 for a queue job: ARGS then holds [chunks, table, counter, apackIndex, apack] (see runQueue).
 const POSTED = 0;
 const DONE = 1;
 const STATUS = 2;
@@ -28,7 +32,8 @@ const READY = 3;
 const KERNEL = 4;
 const ARGC = 5;
 const ARGS = 6;
-const MAX_ARGS = 32 - ARGS;
+const QUEUE = 31;
+const MAX_ARGS = QUEUE - ARGS;
 /** Polls of a control word before a thread sleeps on it: a few milliseconds. */
 const SPINS = 1_000_000;
 
@@ -51,8 +56,20 @@ for (;;) {
   }
   seen = Atomics.load(words, ${POSTED});
   try {
-    const args = Array.from(words.subarray(${ARGS}, ${ARGS} + words[${ARGC}]));
-    kernels[names[words[${KERNEL}]]](...args);
+    const kernel = kernels[names[words[${KERNEL}]]];
+    const argc = words[${ARGC}];
+    if (words[${QUEUE}] === 1) {
+      // Take chunks until none is left; this thread's packing space replaces the placeholder.
+      const [chunks, table, counter, apackIndex, apack] = words.subarray(${ARGS}, ${ARGS} + 5);
+      const heap = new Int32Array(memory.buffer);
+      for (let i = Atomics.add(heap, counter >> 2, 1); i < chunks; i = Atomics.add(heap, counter >> 2, 1)) {
+        const args = Array.from(heap.subarray((table >> 2) + i * argc, (table >> 2) + (i + 1) * argc));
+        args[apackIndex] = apack;
+        kernel(...args);
+      }
+    } else {
+      kernel(...words.subarray(${ARGS}, ${ARGS} + argc));
+    }
     words[${STATUS}] = 0;
   } catch {
     words[${STATUS}] = 1;
@@ -200,13 +217,7 @@ export function runParallel(kernels: Kernels, jobs: readonly Job[]): void {
       (kernels[job.kernel] as Export)(...job.args);
       continue;
     }
-    const { words } = worker;
-    words[KERNEL] = kernelNames.indexOf(job.kernel);
-    words[ARGC] = job.args.length;
-    words.set(job.args, ARGS);
-    worker.posted++;
-    Atomics.store(words, POSTED, worker.posted);
-    Atomics.notify(words, POSTED);
+    post(worker, job.kernel, job.args);
     posted.push([worker, job]);
   }
   const first = jobs[0];
@@ -214,6 +225,69 @@ export function runParallel(kernels: Kernels, jobs: readonly Job[]): void {
     if (first) (kernels[first.kernel] as Export)(...first.args);
   } catch (error) {
     // A worker still running must not have its next job's arguments written under it.
+    waitFor(posted);
+    throw error;
+  }
+  const failed = waitFor(posted);
+  if (failed) throw new Error(`kernels: ${failed.kernel} failed on a worker thread`);
+}
+
+/**
+ * Hands a worker a job: one call with `args`, or (chunkArgs given) a queue that runQueue laid out, `args`
+ * its description and chunkArgs the argument count of each chunk.
+ */
+function post(worker: Worker, kernel: KernelName, args: readonly number[], chunkArgs?: number): void {
+  const { words } = worker;
+  words[KERNEL] = kernelNames.indexOf(kernel);
+  words[ARGC] = chunkArgs ?? args.length;
+  words.set(args, ARGS);
+  words[QUEUE] = chunkArgs === undefined ? 0 : 1;
+  worker.posted++;
+  Atomics.store(words, POSTED, worker.posted);
+  Atomics.notify(words, POSTED);
+}
+
+/** Int32 words for a queue of `chunks` calls of `argc` arguments (runQueue's table and counter). */
+export const queueWords = (chunks: number, argc: number): number => chunks * argc + 1;
+
+/**
+ * Runs `kernel` once per chunk (each an argument list) over this thread and the ready workers, each
+ * taking the next chunk until none is left; returns when all are done. The chunks must be independent.
+ * `at` is the byte address of queueWords(chunks, argc) free Int32 words in the memory (`heap` is its
+ * current view) for the table and its counter; argument `apackIndex` of every chunk is replaced by
+ * apack(thread), the packing space of the thread that runs it.
+ */
+export function runQueue(
+  kernels: Kernels,
+  memory: Float32Array,
+  kernel: KernelName,
+  chunks: readonly number[][],
+  at: number,
+  apackIndex: number,
+  apack: (thread: number) => number,
+): void {
+  const run = kernels[kernel] as Export;
+  const ready = chunks.length > 1 ? readyWorkers() : [];
+  const argc = chunks[0]?.length ?? 0;
+  const heap = new Int32Array(memory.buffer);
+  const table = at >> 2;
+  const counter = table + chunks.length * argc;
+  chunks.forEach((args, i) => heap.set(args, table + i * argc));
+  heap[counter] = 0;
+  const posted: [Worker, Job][] = [];
+  for (let thread = 1; thread <= ready.length; thread++) {
+    const worker = ready[thread - 1]!;
+    const description = [chunks.length, at, counter << 2, apackIndex, apack(thread)];
+    post(worker, kernel, description, argc);
+    posted.push([worker, { kernel, args: description }]);
+  }
+  try {
+    for (let i = Atomics.add(heap, counter, 1); i < chunks.length; i = Atomics.add(heap, counter, 1)) {
+      const args = chunks[i]!.slice();
+      args[apackIndex] = apack(0);
+      run(...args);
+    }
+  } catch (error) {
     waitFor(posted);
     throw error;
   }
