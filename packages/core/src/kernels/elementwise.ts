@@ -76,10 +76,12 @@ export function broadcastInto(x: TypedArray, shape: Shape, out: TypedArray, outS
     out.set(x);
     return out;
   }
+  if (out.length === 0) return out;
   if (isTrailing(shape, outShape)) {
-    // x is a whole row of out repeated (a bias over rows): copied row by row.
-    const width = x.length;
-    for (let o = 0; o < out.length; o += width) for (let j = 0; j < width; j++) out[o + j] = x[j]!;
+    // x is a whole row of out repeated (a bias over rows): one row, then the rows so far copied after
+    // themselves (native copies of 1, 2, 4, ... rows, the last cut at the end, not a loop over values).
+    out.set(x);
+    for (let filled = x.length; filled < out.length; filled *= 2) out.copyWithin(filled, 0, filled);
     return out;
   }
   return zipBroadcast(x, shape, x.subarray(0, Math.min(1, x.length)), [], out, outShape, (v) => v);
