@@ -14,6 +14,7 @@ import { gemmWasm, wasmAvailable } from './sgemm.js';
 import {
   getThreads,
   jobsOnWorkers,
+  queueBands,
   queueWords,
   runParallel,
   runQueue,
@@ -432,6 +433,33 @@ describe.runIf(wasmAvailable())('worker threads', () => {
     } finally {
       setThreads(1);
     }
+  });
+
+  it('queueBands covers the rows once, in aligned bands: one per thread first, then shrinking ones', () => {
+    for (const [total, threads] of [
+      [32, 2],
+      [1600, 2],
+      [97, 3],
+      [8, 2],
+      [5, 2],
+      [0, 2],
+    ] as const) {
+      const parts = queueBands(total, threads, 4);
+      let next = 0;
+      for (const [lo, hi] of parts) {
+        expect(lo).toBe(next);
+        expect(hi > lo || total === 0).toBe(true);
+        if (hi < total) expect((hi - lo) % 4).toBe(0);
+        next = hi;
+      }
+      expect(next).toBe(total);
+    }
+    expect(queueBands(32, 2, 4)).toEqual([
+      [0, 12],
+      [12, 24],
+      [24, 28],
+      [28, 32],
+    ]);
   });
 
   it('setThreads takes 1 to 8 threads and names a bad count', () => {

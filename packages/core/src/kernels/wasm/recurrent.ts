@@ -2,7 +2,7 @@
 // are copied into wasm memory once per sequence (those that live there already, resident workspaces,
 // are used in place), the recurrent weight is packed there once (not once per step), every step runs
 // inside wasm, and the results are copied back. The rows of a batch are
-// independent sequences, so worker threads each take a band of them for the whole sequence.
+// independent sequences, so the threads take bands of them from a queue, each for the whole sequence.
 //
 // The wasm loops take 4 hidden units at a time, so in wasm memory the hidden size H is padded to P, the
 // next multiple of 4, with zeros: padded units get zero input, weights and bias, so they stay exactly 0
@@ -10,7 +10,7 @@
 import type { TypedArray } from '../../dtype.js';
 import type { SequenceDims } from '../recurrent.js';
 import { type KernelName, type Kernels, Layout, packedSize, residentOffset } from './module.js';
-import { bands, runParallel, threadsAvailable } from './threads.js';
+import { queueBands, queueWords, runQueue, threadsAvailable } from './threads.js';
 
 /**
  * A [rows, blocks, H] operand in its caller's buffer (float32; any typed array copies) and its place in
@@ -44,8 +44,10 @@ class Staging {
     this.padded = Math.ceil(hidden / 4) * 4;
     const threads =
       batch >= 8 && batch * gates * hidden * hidden >= PARALLEL_MIN_WORK ? threadsAvailable() : 1;
-    this.parts = bands(batch, threads, 4);
-    this.layout = new Layout(this.parts.length);
+    // Bands of rows (queueBands: 12, 12, 4, 4 for B 32 on two threads), each run through the whole
+    // sequence by whichever thread takes it next: a thread on a slower core takes fewer.
+    this.parts = threads > 1 ? queueBands(batch, threads, 4) : [[0, batch]];
+    this.layout = new Layout(threads);
   }
 
   /**
@@ -160,23 +162,23 @@ class Staging {
   }
 
   /**
-   * Runs `kernel` once per band of batch rows, on as many threads. args(row, rows, thread) gives a band's
-   * arguments: row(op) is the byte address of an operand's first row in the band ([B, ·] states and
-   * [T·B, ·] step blocks alike: rows of `width` floats), rows the band's row count.
+   * Runs `kernel` once per band of batch rows, the bands taken by the threads from a queue. args(row,
+   * rows) gives a band's arguments but the last, the packing space of the thread that runs it: row(op)
+   * is the byte address of an operand's first row in the band ([B, ·] states and [T·B, ·] step blocks
+   * alike: rows of `width` floats), rows the band's row count.
    */
   run(
     kernel: KernelName,
-    args: (row: (op: Operand | number, width?: number) => number, rows: number, thread: number) => number[],
+    args: (row: (op: Operand | number, width?: number) => number, rows: number) => number[],
   ): void {
     const p = this.padded;
     const row = (lo: number) => (op: Operand | number, width?: number) =>
       typeof op === 'number' ? (op + lo * width!) * 4 : (op.at + lo * op.blocks * p) * 4;
-    const jobs = this.parts.map(([lo, hi], thread) => ({ kernel, args: args(row(lo), hi - lo, thread) }));
-    runParallel(this.wasm, jobs);
-  }
-
-  apack(thread: number): number {
-    return this.layout.apack(thread);
+    const chunks = this.parts.map(([lo, hi]) => [...args(row(lo), hi - lo), 0]);
+    const argc = chunks[0]!.length;
+    const table = this.layout.take(queueWords(chunks.length, argc));
+    const { heap, kernels } = this.layout.heap();
+    runQueue(kernels, heap, kernel, chunks, table * 4, argc - 1, (thread) => this.layout.apack(thread));
   }
 }
 
@@ -197,7 +199,7 @@ export function rnnSequenceForwardWasm(
   const bias = s.biases(biasIh, biasHh, 1, false);
   s.put(out);
   s.put(state);
-  s.run('rnnForward', (row, rows, thread) => [
+  s.run('rnnForward', (row, rows) => [
     row(out),
     whh,
     bias,
@@ -207,7 +209,6 @@ export function rnnSequenceForwardWasm(
     rows,
     s.padded,
     relu ? 1 : 0,
-    s.apack(thread),
   ]);
   s.get(out);
 }
@@ -231,7 +232,7 @@ export function rnnSequenceBackwardWasm(
   const dhOp = s.operand(dh, batch);
   const whh = s.packWeight(weightHh, 1, false);
   for (const op of [gradOut, out, dhOp]) s.put(op);
-  s.run('rnnBackward', (row, band, thread) => [
+  s.run('rnnBackward', (row, band) => [
     row(gradOut),
     row(out),
     whh,
@@ -242,7 +243,6 @@ export function rnnSequenceBackwardWasm(
     band,
     s.padded,
     relu ? 1 : 0,
-    s.apack(thread),
   ]);
   s.get(dGatesOp);
   s.get(dhOp);
@@ -273,7 +273,7 @@ export function lstmSequenceForwardWasm(
   const whh = s.packWeight(weightHh, 4, true);
   const bias = s.biases(biasIh, biasHh, 4, false);
   for (const op of [gatesOp, h0Op, c0Op]) s.put(op);
-  s.run('lstmForward', (row, band, thread) => [
+  s.run('lstmForward', (row, band) => [
     row(gatesOp),
     whh,
     bias,
@@ -286,7 +286,6 @@ export function lstmSequenceForwardWasm(
     batch,
     band,
     s.padded,
-    s.apack(thread),
   ]);
   for (const op of [gatesOp, out, cellsOp, tanhOp]) s.get(op);
 }
@@ -317,7 +316,7 @@ export function lstmSequenceBackwardWasm(
   const dcOp = s.operand(dc, batch);
   const whh = s.packWeight(weightHh, 4, false);
   for (const op of [gradOut, gatesOp, c0Op, cellsOp, tanhOp, dhOp, dcOp]) s.put(op);
-  s.run('lstmBackward', (row, band, thread) => [
+  s.run('lstmBackward', (row, band) => [
     row(gradOut),
     row(gatesOp),
     row(c0Op),
@@ -331,7 +330,6 @@ export function lstmSequenceBackwardWasm(
     batch,
     band,
     s.padded,
-    s.apack(thread),
   ]);
   for (const op of [dGatesOp, dhOp, dcOp]) s.get(op);
   s.sumRows(dGatesOp, 4, dBias);
@@ -359,7 +357,7 @@ export function gruSequenceForwardWasm(
   const whh = s.packWeight(weightHh, 3, true);
   const bias = s.biases(biasIh, biasHh, 3, true);
   for (const op of [gatesOp, h0Op]) s.put(op);
-  s.run('gruForward', (row, band, thread) => [
+  s.run('gruForward', (row, band) => [
     row(gatesOp),
     row(hiddenGatesAt, 3 * s.padded),
     whh,
@@ -371,7 +369,6 @@ export function gruSequenceForwardWasm(
     batch,
     band,
     s.padded,
-    s.apack(thread),
   ]);
   for (const op of [gatesOp, out, hiddenNOp]) s.get(op);
 }
@@ -403,7 +400,7 @@ export function gruSequenceBackwardWasm(
   const dhOp = s.operand(dh, batch);
   const whh = s.packWeight(weightHh, 3, false);
   for (const op of [gradOut, gatesOp, hiddenNOp, h0Op, out, dhOp]) s.put(op);
-  s.run('gruBackward', (row, band, thread) => [
+  s.run('gruBackward', (row, band) => [
     row(gradOut),
     row(gatesOp),
     row(hiddenNOp),
@@ -417,7 +414,6 @@ export function gruSequenceBackwardWasm(
     batch,
     band,
     s.padded,
-    s.apack(thread),
   ]);
   for (const op of [dInput, dHidden, dhOp]) s.get(op);
   s.sumRows(dInput, 3, dBiasIh);

@@ -3,7 +3,7 @@
 // threads by bands of C when the product is big enough to pay for the handshake), and C is copied back.
 import type { Gemm } from '../matmul.js';
 import { KC, Layout, packedSize, residentOffset } from './module.js';
-import { bands, queueWords, runParallel, runQueue, threadsAvailable } from './threads.js';
+import { bands, queueBands, queueWords, runParallel, runQueue, threadsAvailable } from './threads.js';
 
 export { wasmAvailable } from './module.js';
 
@@ -11,8 +11,7 @@ export { wasmAvailable } from './module.js';
  * spins, 50–150 µs to one that sleeps. */
 const PARALLEL_MIN_WORK = 1 << 20;
 
-/** Bands of rows per thread in a queued product: enough that none waits long for the last one. */
-const CHUNKS_PER_THREAD = 6;
+/** Arguments of sgemmPackedB, a queued band's kernel. */
 const CHUNK_ARGS = 11;
 
 /** C[m, n] (+)= op(A)[m, k] · op(B)[k, n] in float32 on the wasm kernel. */
@@ -30,7 +29,7 @@ export function gemmWasm(a: Float32Array, b: Float32Array, c: Float32Array, spec
   // Over threads, C is cut into bands of rows that the threads take from a queue (B packed once, here),
   // or, with few rows, into one band of columns per thread.
   const queued = threads > 1 && m >= 4 * threads;
-  const parts = queued ? bands(m, threads * CHUNKS_PER_THREAD, 4) : bands(n, threads, 8);
+  const parts = queued ? queueBands(m, threads, 4) : bands(n, threads, 8);
   const layout = new Layout(threads);
   // An operand resident in wasm memory is used where it is; the others are copied in (and C out).
   const [aResident, bResident, cResident] = [residentOffset(a), residentOffset(b), residentOffset(c)];

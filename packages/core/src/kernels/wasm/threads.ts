@@ -267,7 +267,14 @@ export function runQueue(
   apack: (thread: number) => number,
 ): void {
   const run = kernels[kernel] as Export;
-  const ready = chunks.length > 1 ? readyWorkers() : [];
+  if (chunks.length === 1) {
+    // One chunk: the call itself (small calls are most calls).
+    const args = chunks[0]!.slice();
+    args[apackIndex] = apack(0);
+    run(...args);
+    return;
+  }
+  const ready = readyWorkers();
   const argc = chunks[0]?.length ?? 0;
   const heap = new Int32Array(memory.buffer);
   const table = at >> 2;
@@ -308,6 +315,26 @@ function waitFor(posted: readonly [Worker, Job][]): Job | null {
     if (words[STATUS] !== 0) failed ??= job;
   }
   return failed;
+}
+
+/**
+ * [lo, hi) bands of `total` rows for a queue over `threads` threads, each a multiple of `align` rows
+ * but the last: first one band per thread of 3/4 of its even share, then the rest in bands that shrink
+ * as they go (guided self-scheduling, about the rows left over 2·threads). Threads of equal speed take
+ * two or three bands each; one on a core running at 60% of the other's speed takes fewer and finishes
+ * with it, where even halves would leave the other waiting for a third of the time.
+ */
+export function queueBands(total: number, threads: number, align: number): [number, number][] {
+  const out: [number, number][] = [];
+  const first = Math.floor((0.75 * total) / threads / align) * align;
+  let lo = 0;
+  if (first > 0) for (; out.length < threads; lo += first) out.push([lo, lo + first]);
+  while (lo < total) {
+    const size = Math.max(align, Math.ceil((total - lo) / (2 * threads) / align) * align);
+    out.push([lo, Math.min(total, lo + size)]);
+    lo += size;
+  }
+  return out.length > 0 ? out : [[0, total]];
 }
 
 /**
