@@ -419,9 +419,15 @@ describe.runIf(wasmAvailable())('worker threads', () => {
         4,
         0,
       ]);
-      expect(() => runQueue(kernels, heap, 'sumRows', chunks, table * 4, 4, () => 0)).toThrow(
-        /sumRows failed on a worker thread|out of bounds/,
-      );
+      const queue = {
+        kernel: 'sumRows' as const,
+        chunks,
+        at: table * 4,
+        apackIndex: 4,
+        apack: () => 0,
+        threads: 2,
+      };
+      expect(() => runQueue(kernels, heap, queue)).toThrow(/sumRows failed on a worker thread|out of bounds/);
       // Whichever thread trapped, the other took every chunk left (one thread stops at the trap).
       const ran = Array.from({ length: 8 }, (_, i) =>
         Array.from(heap.subarray(sums + 4 * i, sums + 4 * i + 4)),
@@ -430,6 +436,17 @@ describe.runIf(wasmAvailable())('worker threads', () => {
         if (i < 3 || (i > 3 && cores() > 1)) expect(got, `chunk ${i}`).toEqual([1, 2, 3, 4]);
       });
       expect(ran[3]).not.toEqual([1, 2, 3, 4]);
+      // A queue laid out for fewer threads than are ready (packing space for that many) uses no more.
+      setThreads(3);
+      await threadsReady();
+      const fine = chunks.map((chunk, i) => (i === 3 ? [x * 4, ...chunk.slice(1)] : chunk));
+      for (const threads of [1, 2]) {
+        heap.fill(Number.NaN, sums, sums + 8 * 4);
+        const before = jobsOnWorkers;
+        runQueue(kernels, heap, { ...queue, chunks: fine, threads });
+        expect(jobsOnWorkers - before, `threads ${threads}`).toBe(threads - 1);
+        expect(Array.from(heap.subarray(sums, sums + 8 * 4))).toEqual(Array(8).fill([1, 2, 3, 4]).flat());
+      }
     } finally {
       setThreads(1);
     }

@@ -35,6 +35,8 @@ class Staging {
   readonly padded: number;
   private readonly layout: Layout;
   private readonly parts: [number, number][];
+  /** Threads the call may run on, this one included (each has packing space in the layout). */
+  private readonly threads: number;
 
   constructor(
     private readonly dims: SequenceDims,
@@ -44,6 +46,7 @@ class Staging {
     this.padded = Math.ceil(hidden / 4) * 4;
     const threads =
       batch >= 8 && batch * gates * hidden * hidden >= PARALLEL_MIN_WORK ? threadsAvailable() : 1;
+    this.threads = threads;
     // Bands of rows (queueBands: 12, 12, 4, 4 for B 32 on two threads), each run through the whole
     // sequence by whichever thread takes it next: a thread on a slower core takes fewer.
     this.parts = threads > 1 ? queueBands(batch, threads, 4) : [[0, batch]];
@@ -178,7 +181,14 @@ class Staging {
     const argc = chunks[0]!.length;
     const table = this.layout.take(queueWords(chunks.length, argc));
     const { heap, kernels } = this.layout.heap();
-    runQueue(kernels, heap, kernel, chunks, table * 4, argc - 1, (thread) => this.layout.apack(thread));
+    runQueue(kernels, heap, {
+      kernel,
+      chunks,
+      at: table * 4,
+      apackIndex: argc - 1,
+      apack: (thread) => this.layout.apack(thread),
+      threads: this.threads,
+    });
   }
 }
 

@@ -67,7 +67,14 @@ export function gemmWasm(a: Float32Array, b: Float32Array, c: Float32Array, spec
       0,
       add,
     ]);
-    runQueue(kernels, heap, 'sgemmPackedB', chunks, tableAt * 4, 9, (thread) => layout.apack(thread));
+    runQueue(kernels, heap, {
+      kernel: 'sgemmPackedB',
+      chunks,
+      at: tableAt * 4,
+      apackIndex: 9,
+      apack: (thread) => layout.apack(thread),
+      threads,
+    });
   } else {
     const jobs = parts.map(([lo, hi], thread) => {
       const args = [aAt * 4, sai, sap, bAt * 4 + lo * sbj, sbj, sbp, (cAt + lo) * 4, n, m, hi - lo, k];

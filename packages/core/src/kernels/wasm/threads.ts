@@ -250,31 +250,38 @@ function post(worker: Worker, kernel: KernelName, args: readonly number[], chunk
 /** Int32 words for a queue of `chunks` calls of `argc` arguments (runQueue's table and counter). */
 export const queueWords = (chunks: number, argc: number): number => chunks * argc + 1;
 
+/** Calls of one kernel for runQueue. */
+export interface Queue {
+  kernel: KernelName;
+  /** Argument lists, independent of each other. */
+  chunks: readonly number[][];
+  /** Byte address of queueWords(chunks, argc) free Int32 words in the memory: the table and its counter. */
+  at: number;
+  /** The argument that each thread replaces by apack(thread), its own packing space. */
+  apackIndex: number;
+  apack: (thread: number) => number;
+  /** Threads that may take chunks, this one included: those the packing spaces were laid out for. */
+  threads: number;
+}
+
 /**
- * Runs `kernel` once per chunk (each an argument list) over this thread and the ready workers, each
- * taking the next chunk until none is left; returns when all are done. The chunks must be independent.
- * `at` is the byte address of queueWords(chunks, argc) free Int32 words in the memory (`heap` is its
- * current view) for the table and its counter; argument `apackIndex` of every chunk is replaced by
- * apack(thread), the packing space of the thread that runs it.
+ * Runs a queue's chunks over this thread and up to threads - 1 ready workers, each taking the next
+ * chunk until none is left; returns when all are done. `memory` is the memory's current view.
  */
-export function runQueue(
-  kernels: Kernels,
-  memory: Float32Array,
-  kernel: KernelName,
-  chunks: readonly number[][],
-  at: number,
-  apackIndex: number,
-  apack: (thread: number) => number,
-): void {
+export function runQueue(kernels: Kernels, memory: Float32Array, queue: Queue): void {
+  const { kernel, chunks, at, apackIndex, apack } = queue;
   const run = kernels[kernel] as Export;
-  if (chunks.length === 1) {
-    // One chunk: the call itself (small calls are most calls).
-    const args = chunks[0]!.slice();
-    args[apackIndex] = apack(0);
-    run(...args);
+  if (chunks.length === 1 || queue.threads === 1) {
+    // One thread: the calls themselves (small calls are most calls).
+    for (const chunk of chunks) {
+      const args = chunk.slice();
+      args[apackIndex] = apack(0);
+      run(...args);
+    }
     return;
   }
-  const ready = readyWorkers();
+  // Workers that became ready since the caller counted them stay out: they have no packing space.
+  const ready = readyWorkers().slice(0, queue.threads - 1);
   const argc = chunks[0]?.length ?? 0;
   const heap = new Int32Array(memory.buffer);
   const table = at >> 2;
