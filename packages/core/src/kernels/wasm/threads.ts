@@ -286,7 +286,7 @@ export function runQueue(kernels: Kernels, memory: Float32Array, queue: Queue): 
   const heap = new Int32Array(memory.buffer);
   const table = at >> 2;
   const counter = table + chunks.length * argc;
-  chunks.forEach((args, i) => heap.set(args, table + i * argc));
+  for (let i = 0; i < chunks.length; i++) heap.set(chunks[i]!, table + i * argc);
   heap[counter] = 0;
   const posted: [Worker, Job][] = [];
   for (let thread = 1; thread <= ready.length; thread++) {
