@@ -31,6 +31,8 @@ const cases: Case[] = [
 ];
 
 const backends: kernels.GemmBackend[] = ['js', 'wasm'];
+// One thread: this measures the kernels on one core, and CPU time would count a worker's spinning too.
+kernels.setThreads(1);
 const rounds = Number(process.argv[2] ?? 7);
 
 function filled(size: number): Float32Array {
