@@ -12,7 +12,7 @@
   ;; floats apart; accumulate = 0 writes C without reading it
   (import "env" "sgemmPacked" (func $gemm (param i32 i32 i32 i32 i32 i32 i32 i32 i32)))
 
-;; Activations run over arrays, never one vector per call: a call's constants are made inside the
+  ;; Activations run over arrays, never one vector per call: a call's constants are made inside the
   ;; callee again at every call (V8 keeps no vector register across one), which cost as much as the maths.
 
   ;; dst = e^(scale·src - shift) over `bytes` (a multiple of 4: whole vectors, then single floats); 0

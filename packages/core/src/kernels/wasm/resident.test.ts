@@ -3,6 +3,7 @@
 // exactly with the same kernels on ordinary arrays.
 import { describe, expect, it } from 'vitest';
 import { RandomState } from '../../rng.js';
+import { gemmJs } from '../matmul.js';
 import { lstmSequenceBackward, lstmSequenceForward } from '../recurrent.js';
 import { workspaceBuffer } from '../workspace.js';
 import { releaseResident, residentFloat32, residentOffset, residentState, sharedModule } from './module.js';
@@ -67,6 +68,11 @@ describe.runIf(sharedModule() !== null)('resident buffers', () => {
       const b = random(rng, k * n);
       const expected = new Float32Array(m * n);
       gemmWasm(a, b, expected, { m, n, k, transB: true });
+      // That product itself against the float64 loop (the matmul tests cover it against numpy too).
+      const reference = new Float64Array(m * n);
+      gemmJs(Float64Array.from(a), Float64Array.from(b), reference, { m, n, k, transB: true });
+      const worst = Math.max(0, ...Array.from(expected, (v, i) => Math.abs(v - reference[i]!)));
+      expect(worst).toBeLessThan(1e-4 * (1 + k));
       const rc = residentFloat32(m * n)!;
       rc.fill(Number.NaN);
       gemmWasm(a, b, rc, { m, n, k, transB: true });

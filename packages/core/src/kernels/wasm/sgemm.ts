@@ -11,9 +11,6 @@ export { wasmAvailable } from './module.js';
  * spins, 50–150 µs to one that sleeps. */
 const PARALLEL_MIN_WORK = 1 << 20;
 
-/** Arguments of sgemmPackedB, a queued band's kernel. */
-const CHUNK_ARGS = 11;
-
 /** C[m, n] (+)= op(A)[m, k] · op(B)[k, n] in float32 on the wasm kernel. */
 export function gemmWasm(a: Float32Array, b: Float32Array, c: Float32Array, spec: Gemm): void {
   const { m, n, k, transA = false, transB = false, accumulate = false } = spec;
@@ -36,37 +33,37 @@ export function gemmWasm(a: Float32Array, b: Float32Array, c: Float32Array, spec
   const aAt = aResident >= 0 ? aResident + ao : layout.take(m * k);
   const bAt = bResident >= 0 ? bResident + bo : layout.take(k * n);
   const cAt = cResident >= 0 ? cResident + co : layout.take(m * n);
-  // Packed B: all of it for the queue, else one k-block per thread.
-  const bPackAt = queued
-    ? [layout.take(packedSize(n, k))]
-    : parts.map(() => layout.take(Math.ceil(n / 8) * 8 * Math.min(k, KC)));
-  const tableAt = queued ? layout.take(queueWords(parts.length, CHUNK_ARGS)) : 0;
+  // Byte strides of A(i, p) along i and p and of B(p, j) along j and p: a stored transpose is a stride.
+  const [sai, sap] = transA ? [4, m * 4] : [k * 4, 4];
+  const [sbj, sbp] = transB ? [k * 4, 4] : [4, n * 4];
+  const add = accumulate ? 1 : 0;
+  // The queue packs all of B once, here; bands of columns pack one k-block of theirs per thread.
+  const bPack = queued ? layout.take(packedSize(n, k)) * 4 : 0;
+  const bPackOf = queued ? [] : parts.map(() => layout.take(Math.ceil(n / 8) * 8 * Math.min(k, KC)) * 4);
+  // sgemmPackedB(a, sai, sap, bpack, c, ldc, m, n, k, apack, accumulate); apack (9) is the thread's.
+  const chunks = queued
+    ? parts.map(([lo, hi]) => [
+        aAt * 4 + lo * sai,
+        sai,
+        sap,
+        bPack,
+        (cAt + lo * n) * 4,
+        n,
+        hi - lo,
+        n,
+        k,
+        0,
+        add,
+      ])
+    : [];
+  const tableAt = queued ? layout.take(queueWords(chunks.length, chunks[0]!.length)) : 0;
   const { heap, kernels } = layout.heap();
   if (aResident < 0) heap.set(a.subarray(ao, ao + m * k), aAt);
   if (bResident < 0) heap.set(b.subarray(bo, bo + k * n), bAt);
   // Without accumulate the kernel writes C without reading it (BLAS's beta = 0): nothing to copy in or zero.
   if (accumulate && cResident < 0) heap.set(c.subarray(co, co + m * n), cAt);
-  // Byte strides of A(i, p) along i and p and of B(p, j) along j and p: a stored transpose is a stride.
-  const [sai, sap] = transA ? [4, m * 4] : [k * 4, 4];
-  const [sbj, sbp] = transB ? [k * 4, 4] : [4, n * 4];
-  const add = accumulate ? 1 : 0;
   if (queued) {
-    const bPack = bPackAt[0]! * 4;
     kernels.packB(bAt * 4, bPack, n, k, transB ? 1 : 0);
-    // sgemmPackedB(a, sai, sap, bpack, c, ldc, m, n, k, apack, accumulate); apack is the thread's.
-    const chunks = parts.map(([lo, hi]) => [
-      aAt * 4 + lo * sai,
-      sai,
-      sap,
-      bPack,
-      (cAt + lo * n) * 4,
-      n,
-      hi - lo,
-      n,
-      k,
-      0,
-      add,
-    ]);
     runQueue(kernels, heap, {
       kernel: 'sgemmPackedB',
       chunks,
@@ -78,7 +75,7 @@ export function gemmWasm(a: Float32Array, b: Float32Array, c: Float32Array, spec
   } else {
     const jobs = parts.map(([lo, hi], thread) => {
       const args = [aAt * 4, sai, sap, bAt * 4 + lo * sbj, sbj, sbp, (cAt + lo) * 4, n, m, hi - lo, k];
-      return { kernel: 'sgemm' as const, args: [...args, layout.apack(thread), bPackAt[thread]! * 4, add] };
+      return { kernel: 'sgemm' as const, args: [...args, layout.apack(thread), bPackOf[thread]!, add] };
     });
     runParallel(kernels, jobs);
   }

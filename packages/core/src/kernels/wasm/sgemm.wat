@@ -294,7 +294,7 @@
         (local.set $pc (i32.add (local.get $pc) (global.get $KC)))
         (br $kBlocks))))
 
-;; C[m,n] (+)= A[m,k]·B with A(i, p) at a + i·sai + p·sap (byte strides) as in sgemm, B packed by packB
+  ;; C[m,n] (+)= A[m,k]·B with A(i, p) at a + i·sai + p·sap (byte strides) as in sgemm, B packed by packB
   ;; (same n and k: B is not packed again), C's rows ldc floats apart, and `accumulate` as in sgemm.
   (func $sgemmPackedB (export "sgemmPackedB") (param $a i32) (param $sai i32) (param $sap i32) (param $bpack i32)
                       (param $c i32) (param $ldc i32) (param $m i32) (param $n i32) (param $k i32) (param $apack i32)
