@@ -33,14 +33,13 @@ function reduce(op: string, losses: Tensor, reduction: Reduction = 'mean'): Tens
 }
 
 interface CrossEntropyResiduals {
-  /** softmax(logits) [N, C], row by row; null when nothing is recorded. */
-  probabilities: TypedArray | null;
   /**
-   * Room for the first backward's d logits, allocated with probabilities (one typed array costs more
-   * than these few values); taken once, as a grad tensor is never written again. Later backwards
-   * (retainGraph) allocate their own.
+   * softmax(logits) - onehot(targets) [N, C], row by row: the first backward's d logits before its scale,
+   * taken by that backward as its grad (a grad tensor is never written again), so it neither copies nor
+   * allocates. Null once taken, and when nothing is recorded; later backwards (retainGraph) make it
+   * afresh from the logits.
    */
-  spare: TypedArray | null;
+  unscaled: TypedArray | null;
   targets: Int32Array;
 }
 
@@ -62,40 +61,43 @@ function classIndicesOf(targets: Tensor): Int32Array {
   return indices;
 }
 
+/**
+ * The loss summed over the rows, Σ lse(row) - row[target] (float64 whatever the dtype), and, into `out`
+ * when given, softmax(row) - onehot(target) row by row.
+ */
+function softmaxMinusOneHot(logits: Tensor, targets: Int32Array, out: TypedArray | null): number {
+  const [rows, classes] = logits.shape as [number, number];
+  const total = kernels.softmaxCrossEntropy(logits.data, rows, classes, targets, out);
+  if (out) kernels.softmaxCrossEntropyBackward(out, classes, targets, 1);
+  return total;
+}
+
 /** Softmax cross-entropy over rows as one op, 'mean' or 'sum'; (logits [N, C], targets [N]) → []. */
 function crossEntropyOpOf(reduction: Reduction): CustomOp<CrossEntropyResiduals> {
   return customOp<CrossEntropyResiduals>({
     name: 'crossEntropy',
     forward([logits, targets], { needsGrad }) {
-      const size = logits!.size;
-      const both = needsGrad ? allocate(logits!.dtype, 2 * size) : null;
-      const probabilities = both ? both.subarray(0, size) : null;
       const classIndices = classIndicesOf(targets!);
       const [rows, classes] = logits!.shape as [number, number];
+      const unscaled = needsGrad ? allocate(logits!.dtype, logits!.size) : null;
       // Σ_rows lse(row) - row[target], in float64 whatever the logits' dtype
-      const total = kernels.softmaxCrossEntropy(logits!.data, rows, classes, classIndices, probabilities);
+      const total = softmaxMinusOneHot(logits!, classIndices, unscaled);
       const loss = allocate(logits!.dtype, 1);
       loss[0] = reduction === 'mean' ? total / rows : total;
-      const spare = both ? both.subarray(size) : null;
-      return {
-        outputs: new Tensor(loss, SCALAR),
-        residuals: { probabilities, spare, targets: classIndices },
-      };
+      return { outputs: new Tensor(loss, SCALAR), residuals: { unscaled, targets: classIndices } };
     },
     // d logits = (softmax(logits) - onehot(target))·g, over N for 'mean'; targets get no grad
     backward([g], residuals, [logits]) {
-      const { probabilities, spare, targets } = residuals;
-      const classes = logits!.shape[1]!;
-      const scale = g!.data[0]! / (reduction === 'mean' ? targets.length : 1);
-      let dLogits: TypedArray;
-      if (spare) {
-        residuals.spare = null;
-        dLogits = spare;
-        dLogits.set(probabilities!);
-      } else {
-        dLogits = probabilities!.slice();
+      const { targets } = residuals;
+      let dLogits = residuals.unscaled;
+      residuals.unscaled = null;
+      if (!dLogits) {
+        dLogits = allocate(logits!.dtype, logits!.size);
+        softmaxMinusOneHot(logits!, targets, dLogits);
       }
-      kernels.softmaxCrossEntropyBackward(dLogits, classes, targets, scale);
+      const scale = g!.data[0]! / (reduction === 'mean' ? targets.length : 1);
+      // 'sum' under a loss that is the result (g = 1, the usual case) needs no pass over the values
+      if (scale !== 1) for (let j = 0; j < dLogits.length; j++) dLogits[j]! *= scale;
       return [new Tensor(dLogits, logits!.shape), null];
     },
     reference: (logits, targets) => crossEntropyReference(logits!, targets!, { reduction }),

@@ -1,6 +1,6 @@
 // The fused crossEntropy op: its hand-written backward against the tape of crossEntropyReference and
 // finite differences (checkOverride), and its values and grads against numpy (fixtures/cross_entropy.json).
-import { grad, noGrad, type Tensor, tensor } from '@tapegrad/core';
+import { grad, mul, noGrad, type Tensor, tensor } from '@tapegrad/core';
 import { checkOverride } from '@tapegrad/gradcheck';
 import * as fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -79,6 +79,28 @@ describe('crossEntropy as one fused op', () => {
     const loss = crossEntropy(tensor(c.logits, { dtype: 'float64', requiresGrad: true }), targets);
     loss.backward();
     expect(targets.grad).toBeNull();
+  });
+
+  it('a second backward (retainGraph) gives the same d logits as the first, which took the saved values', () => {
+    for (const dtype of ['float64', 'float32'] as const) {
+      const c = cases[dtype];
+      for (const reduction of ['mean', 'sum'] as const) {
+        const logits = tensor(c.logits, { dtype, requiresGrad: true });
+        // g = 3 reaches the op, so each backward scales what it takes
+        const loss = mul(crossEntropy(logits, c.targets, { reduction }), tensor(3, { dtype }));
+        loss.backward(undefined, { retainGraph: true });
+        const first = Array.from(logits.grad!.data);
+        logits.grad = null;
+        loss.backward();
+        expect(Array.from(logits.grad!.data)).toEqual(first);
+        const rows = reduction === 'mean' ? 1 : c.targets.length;
+        expectClose(
+          logits.grad!,
+          c.dlogits_mean.map((row) => row.map((v) => 3 * v * rows)),
+          dtype === 'float64' ? { atol: 1e-14 * rows, rtol: 1e-10 } : { atol: 1e-7 * rows, rtol: 1e-5 },
+        );
+      }
+    }
   });
 
   it('the reference composition agrees with the fused op in float64', () => {

@@ -58,7 +58,7 @@ export function softmaxCrossEntropyBackward(
   targets: Int32Array,
   scale: number,
 ): void {
-  for (let j = 0; j < dLogits.length; j++) dLogits[j]! *= scale;
+  if (scale !== 1) for (let j = 0; j < dLogits.length; j++) dLogits[j]! *= scale;
   for (let i = 0; i < targets.length; i++) dLogits[i * classes + targets[i]!]! -= scale;
 }
 
