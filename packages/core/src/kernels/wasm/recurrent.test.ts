@@ -329,7 +329,8 @@ describe.runIf(wasmAvailable())('worker threads', () => {
     }
   }
 
-  // Bands of batch rows run the same arithmetic in the same order: the results are bit for bit equal.
+  // Bands of batch rows run the same arithmetic in the same order, the bias grads' partial sums included
+  // (by groups of 4 rows, and bands start at multiples of 4): the results are bit for bit equal.
   for (const kind of ['lstm', 'gru', 'rnnTanh', 'rnnRelu'] as const) {
     it(`${kind}: a sequence split by bands of batch rows equals the one-thread run exactly`, async () => {
       const dims = { steps: 3, batch: 18, hidden: 66 };

@@ -156,11 +156,23 @@ class Staging {
     return at * 4;
   }
 
-  /** Column sums of a staged [rows, G, P] operand (the bias grads) into dBias [G·H]. */
-  sumRows(op: Operand, gates: number, dBias: TypedArray): void {
-    const width = gates * this.padded;
+  /**
+   * Zeroed room for a bias grad's partial sums, [⌈B/4⌉, G·P]: the backward kernels add each step's gate
+   * grads there by groups of 4 batch rows while the rows are at hand (no pass over [T·B, G·P] afterwards),
+   * in an order that does not depend on the bands. Returns its float offset; a band's part is
+   * row(sums, G·P/4).
+   */
+  groupSums(gates: number): number {
+    const size = Math.ceil(this.dims.batch / 4) * gates * this.padded;
+    const at = this.scratch(size);
+    this.heap.fill(0, at, at + size);
+    return at;
+  }
+
+  /** The bias grad dBias [G·H]: the column sums of groupSums' partial sums, group after group. */
+  sumGroups(sumsAt: number, gates: number, dBias: TypedArray): void {
     const sums = this.operand(dBias, 1, gates);
-    this.wasm.sumRows(op.at * 4, sums.at * 4, op.rows, width);
+    this.wasm.sumRows(sumsAt * 4, sums.at * 4, Math.ceil(this.dims.batch / 4), gates * this.padded);
     this.get(sums);
   }
 
@@ -240,6 +252,7 @@ export function rnnSequenceBackwardWasm(
   const out = s.operand(output, rows);
   const dGatesOp = s.operand(dGates, rows);
   const dhOp = s.operand(dh, batch);
+  const sums = s.groupSums(1);
   const whh = s.packWeight(weightHh, 1, false);
   for (const op of [gradOut, out, dhOp]) s.put(op);
   s.run('rnnBackward', (row, band) => [
@@ -248,6 +261,7 @@ export function rnnSequenceBackwardWasm(
     whh,
     row(dGatesOp),
     row(dhOp),
+    row(sums, s.padded / 4),
     steps,
     batch,
     band,
@@ -256,7 +270,7 @@ export function rnnSequenceBackwardWasm(
   ]);
   s.get(dGatesOp);
   s.get(dhOp);
-  s.sumRows(dGatesOp, 1, dBias);
+  s.sumGroups(sums, 1, dBias);
 }
 
 export function lstmSequenceForwardWasm(
@@ -324,6 +338,7 @@ export function lstmSequenceBackwardWasm(
   const dGatesOp = s.operand(dGates, rows, 4);
   const dhOp = s.operand(dh, batch);
   const dcOp = s.operand(dc, batch);
+  const sums = s.groupSums(4);
   const whh = s.packWeight(weightHh, 4, false);
   for (const op of [gradOut, gatesOp, c0Op, cellsOp, tanhOp, dhOp, dcOp]) s.put(op);
   s.run('lstmBackward', (row, band) => [
@@ -336,13 +351,14 @@ export function lstmSequenceBackwardWasm(
     row(dGatesOp),
     row(dhOp),
     row(dcOp),
+    row(sums, s.padded),
     steps,
     batch,
     band,
     s.padded,
   ]);
   for (const op of [dGatesOp, dhOp, dcOp]) s.get(op);
-  s.sumRows(dGatesOp, 4, dBias);
+  s.sumGroups(sums, 4, dBias);
 }
 
 export function gruSequenceForwardWasm(
@@ -408,6 +424,7 @@ export function gruSequenceBackwardWasm(
   const dInput = s.operand(dInputGates, rows, 3);
   const dHidden = s.operand(dHiddenGates, rows, 3);
   const dhOp = s.operand(dh, batch);
+  const [sumsIh, sumsHh] = [s.groupSums(3), s.groupSums(3)];
   const whh = s.packWeight(weightHh, 3, false);
   for (const op of [gradOut, gatesOp, hiddenNOp, h0Op, out, dhOp]) s.put(op);
   s.run('gruBackward', (row, band) => [
@@ -420,12 +437,14 @@ export function gruSequenceBackwardWasm(
     row(dInput),
     row(dHidden),
     row(dhOp),
+    row(sumsIh, (3 * s.padded) / 4),
+    row(sumsHh, (3 * s.padded) / 4),
     steps,
     batch,
     band,
     s.padded,
   ]);
   for (const op of [dInput, dHidden, dhOp]) s.get(op);
-  s.sumRows(dInput, 3, dBiasIh);
-  s.sumRows(dHidden, 3, dBiasHh);
+  s.sumGroups(sumsIh, 3, dBiasIh);
+  s.sumGroups(sumsHh, 3, dBiasHh);
 }

@@ -120,6 +120,18 @@
       (local.set $src (i32.add (local.get $src) (i32.const 16)))
       (br_if $v (i32.lt_u (local.get $dst) (local.get $end)))))
 
+  ;; Adds each of `rows` (≥ 1) rows of `bytes` at src (rows back to back) into the bias grads' partial sums:
+  ;; row r into group r/4 at sums + (r/4)·bytes. A band of batch rows starts at a multiple of 4, so every
+  ;; group's sum runs over the same rows in the same order however the batch is split into bands.
+  (func $addGroups (param $sums i32) (param $src i32) (param $bytes i32) (param $rows i32)
+    (local $r i32)
+    (loop $each
+      (call $addInto (i32.add (local.get $sums) (i32.mul (i32.shr_u (local.get $r) (i32.const 2)) (local.get $bytes)))
+        (local.get $src) (local.get $bytes))
+      (local.set $src (i32.add (local.get $src) (local.get $bytes)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br_if $each (i32.lt_u (local.get $r) (local.get $rows)))))
+
   ;; dst[0..bytes) = 0
   (func $zero (param $dst i32) (param $bytes i32)
     (local $end i32)
@@ -282,11 +294,12 @@
       (local.set $t (i32.add (local.get $t) (i32.const 1)))
       (br_if $steps (i32.lt_u (local.get $t) (local.get $steps)))))
 
-  ;; Backward through time of rnnForward: dGates [T·B, H] for every step; dh [B, H] holds the grad of
-  ;; h_T on entry and that of h0 on exit; whh is W_hh packed by packB untransposed.
+  ;; Backward through time of rnnForward: dGates [T·B, H] for every step, added into the bias grads' partial
+  ;; sums [B/4, H] by groups of 4 rows (addGroups); dh [B, H] holds the grad of h_T on entry and that of h0
+  ;; on exit; whh is W_hh packed by packB untransposed.
   (func (export "rnnBackward") (param $gradOutput i32) (param $output i32) (param $whh i32) (param $dGates i32)
-                               (param $dh i32) (param $steps i32) (param $batch i32) (param $rows i32)
-                               (param $hidden i32) (param $relu i32) (param $apack i32)
+                               (param $dh i32) (param $sums i32) (param $steps i32) (param $batch i32)
+                               (param $rows i32) (param $hidden i32) (param $relu i32) (param $apack i32)
     (local $block i32) (local $band i32) (local $t i32) (local $i i32) (local $at i32) (local $h v128) (local $g v128)
     (local.set $block (i32.shl (i32.mul (local.get $batch) (local.get $hidden)) (i32.const 2)))
     (local.set $band (i32.shl (i32.mul (local.get $rows) (local.get $hidden)) (i32.const 2)))
@@ -307,6 +320,8 @@
               (f32x4.sub (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $h) (local.get $h)))))))
         (local.set $i (i32.add (local.get $i) (i32.const 16)))
         (br_if $lanes (i32.lt_u (local.get $i) (local.get $band))))
+      (call $addGroups (local.get $sums) (i32.add (local.get $dGates) (local.get $at))
+        (i32.shl (local.get $hidden) (i32.const 2)) (local.get $rows))
       ;; dh_{t-1} = dGates_t · W_hh
       (call $gemm (i32.add (local.get $dGates) (local.get $at)) (local.get $whh) (local.get $dh)
         (local.get $hidden) (local.get $rows) (local.get $hidden) (local.get $hidden) (local.get $apack) (i32.const 0))
@@ -428,12 +443,13 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br_if $rows (i32.lt_u (local.get $b) (local.get $rows)))))
 
-  ;; Backward through time of lstmForward: dGates [T·B, 4H] for every step; dh and dc [B, H] hold the
-  ;; grads of h_T and c_T on entry and those of h0 and c0 on exit. whh is W_hh packed by packB untransposed.
+  ;; Backward through time of lstmForward: dGates [T·B, 4H] for every step, added into the bias grads'
+  ;; partial sums [B/4, 4H] by groups of 4 rows (addGroups); dh and dc [B, H] hold the grads of h_T and c_T
+  ;; on entry and those of h0 and c0 on exit. whh is W_hh packed by packB untransposed.
   (func (export "lstmBackward") (param $gradOutput i32) (param $gates i32) (param $c0 i32) (param $cells i32)
                                 (param $tanhCells i32) (param $whh i32) (param $dGates i32) (param $dh i32)
-                                (param $dc i32) (param $steps i32) (param $batch i32) (param $rows i32)
-                                (param $hidden i32) (param $apack i32)
+                                (param $dc i32) (param $sums i32) (param $steps i32) (param $batch i32)
+                                (param $rows i32) (param $hidden i32) (param $apack i32)
     (local $block i32) (local $band i32) (local $t i32) (local $at i32) (local $gatesAt i32)
     (local.set $block (i32.shl (i32.mul (local.get $batch) (local.get $hidden)) (i32.const 2)))
     (local.set $band (i32.shl (i32.mul (local.get $rows) (local.get $hidden)) (i32.const 2)))
@@ -449,6 +465,8 @@
           (else (local.get $c0)))
         (i32.add (local.get $tanhCells) (local.get $at)) (i32.add (local.get $dGates) (local.get $gatesAt))
         (local.get $rows) (local.get $hidden))
+      (call $addGroups (local.get $sums) (i32.add (local.get $dGates) (local.get $gatesAt))
+        (i32.shl (local.get $hidden) (i32.const 4)) (local.get $rows))
       ;; dh_{t-1} = dGates_t · W_hh
       (call $gemm (i32.add (local.get $dGates) (local.get $gatesAt)) (local.get $whh) (local.get $dh)
         (local.get $hidden) (local.get $rows) (local.get $hidden) (i32.shl (local.get $hidden) (i32.const 2))
@@ -524,11 +542,12 @@
       (br_if $steps (i32.lt_u (local.get $t) (local.get $steps)))))
 
   ;; Backward through time of gruForward: the input-side and hidden-side gate grads [T·B, 3H] for every
-  ;; step; dh [B, H] holds the grad of h_T on entry and that of h0 on exit. whh is W_hh packed untransposed.
+  ;; step, each added into its bias grad's partial sums [B/4, 3H] by groups of 4 rows (addGroups); dh [B, H]
+  ;; holds the grad of h_T on entry and that of h0 on exit. whh is W_hh packed untransposed.
   (func (export "gruBackward") (param $gradOutput i32) (param $gates i32) (param $hiddenN i32) (param $h0 i32)
                                (param $output i32) (param $whh i32) (param $dInput i32) (param $dHidden i32)
-                               (param $dh i32) (param $steps i32) (param $batch i32) (param $rows i32)
-                               (param $hidden i32) (param $apack i32)
+                               (param $dh i32) (param $sumsIh i32) (param $sumsHh i32) (param $steps i32)
+                               (param $batch i32) (param $rows i32) (param $hidden i32) (param $apack i32)
     (local $block i32) (local $hb i32) (local $t i32) (local $at i32) (local $b i32) (local $j i32)
     (local $row i32) (local $state i32) (local $h i32)
     (local $r v128) (local $z v128) (local $n v128) (local $g v128) (local $dn v128) (local $dz v128) (local $dr v128)
@@ -578,6 +597,10 @@
           (br_if $lanes (i32.lt_u (local.get $j) (local.get $hb))))
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
         (br_if $rows (i32.lt_u (local.get $b) (local.get $rows))))
+      (call $addGroups (local.get $sumsIh) (i32.add (local.get $dInput) (i32.mul (local.get $at) (i32.const 3)))
+        (i32.mul (local.get $hb) (i32.const 3)) (local.get $rows))
+      (call $addGroups (local.get $sumsHh) (i32.add (local.get $dHidden) (i32.mul (local.get $at) (i32.const 3)))
+        (i32.mul (local.get $hb) (i32.const 3)) (local.get $rows))
       ;; dh_{t-1} = g·z + dGates_hh,t · W_hh
       (call $gemm (i32.add (local.get $dHidden) (i32.mul (local.get $at) (i32.const 3))) (local.get $whh)
         (local.get $dh) (local.get $hidden) (local.get $rows) (local.get $hidden)
