@@ -78,7 +78,7 @@ function crossEntropyOpOf(reduction: Reduction): CustomOp<CrossEntropyResiduals>
     name: 'crossEntropy',
     forward([logits, targets], { needsGrad }) {
       const classIndices = classIndicesOf(targets!);
-      const [rows, classes] = logits!.shape as [number, number];
+      const rows = logits!.shape[0]!;
       const unscaled = needsGrad ? allocate(logits!.dtype, logits!.size) : null;
       // Σ_rows lse(row) - row[target], in float64 whatever the logits' dtype
       const total = softmaxMinusOneHot(logits!, classIndices, unscaled);
