@@ -47,6 +47,12 @@ const make = (module, env) => new WebAssembly.Instance(module, { env: { memory, 
 const gemm = make(modules.sgemm, {});
 const kernels = { ...gemm, ...(modules.recurrent ? make(modules.recurrent, { sgemmPacked: gemm.sgemmPacked }) : {}) };
 Atomics.store(words, ${READY}, 1);
+// The loop allocates nothing (one reused argument list per count, the memory's view made again only
+// after it grew), so this thread's heap never fills and V8 never stops it for a collection mid-job (a
+// memory-reducing one took 10-30 ms here, while the main thread waited on the job).
+const argLists = [];
+const argList = (argc) => (argLists[argc] ??= new Array(argc).fill(0));
+let heap = new Int32Array(memory.buffer);
 let seen = 0;
 for (;;) {
   // Spin a few milliseconds (the next job of an iteration follows soon, and waking a sleeping thread
@@ -58,17 +64,23 @@ for (;;) {
   try {
     const kernel = kernels[names[words[${KERNEL}]]];
     const argc = words[${ARGC}];
+    const args = argList(argc);
     if (words[${QUEUE}] === 1) {
       // Take chunks until none is left; this thread's packing space replaces the placeholder.
-      const [chunks, table, counter, apackIndex, apack] = words.subarray(${ARGS}, ${ARGS} + 5);
-      const heap = new Int32Array(memory.buffer);
-      for (let i = Atomics.add(heap, counter >> 2, 1); i < chunks; i = Atomics.add(heap, counter >> 2, 1)) {
-        const args = Array.from(heap.subarray((table >> 2) + i * argc, (table >> 2) + (i + 1) * argc));
+      const chunks = words[${ARGS}];
+      const table = words[${ARGS} + 1] >> 2;
+      const counter = words[${ARGS} + 2] >> 2;
+      const apackIndex = words[${ARGS} + 3];
+      const apack = words[${ARGS} + 4];
+      if (heap.buffer !== memory.buffer) heap = new Int32Array(memory.buffer);
+      for (let i = Atomics.add(heap, counter, 1); i < chunks; i = Atomics.add(heap, counter, 1)) {
+        for (let a = 0; a < argc; a++) args[a] = heap[table + i * argc + a];
         args[apackIndex] = apack;
-        kernel(...args);
+        kernel.apply(null, args);
       }
     } else {
-      kernel(...words.subarray(${ARGS}, ${ARGS} + argc));
+      for (let a = 0; a < argc; a++) args[a] = words[${ARGS} + a];
+      kernel.apply(null, args);
     }
     words[${STATUS}] = 0;
   } catch {
