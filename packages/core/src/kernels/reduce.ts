@@ -2,6 +2,9 @@
 import type { TypedArray } from '../dtype.js';
 import { type Shape, stridesOf } from '../shape.js';
 import { isTrailing } from './elementwise.js';
+import { onWasm } from './matmul.js';
+import { recurrentWasmAvailable } from './wasm/module.js';
+import { sumRowsWasm } from './wasm/reduce.js';
 
 /**
  * Folds x (of shape) over `axes` into out (the shape with those axes set to 1), starting each
@@ -41,12 +44,27 @@ export function reduceAxes(
   return out;
 }
 
+/** Values below which a float32 bias grad is summed in JS (the wasm call's copies cost more). */
+const WASM_MIN_SUM = 4096;
+
 /** Sums x (of shape, broadcast from target) back down to target's element count (undoes broadcasting). */
 export function sumToShape(x: TypedArray, shape: Shape, target: Shape, out: TypedArray): TypedArray {
   const offset = shape.length - target.length;
   if (isTrailing(target, shape)) {
     // Only leading axes go (a bias grad over rows): rows added in memory order, as reduceAxes does.
     const width = out.length;
+    if (
+      x instanceof Float32Array &&
+      out instanceof Float32Array &&
+      width % 4 === 0 &&
+      x.length >= WASM_MIN_SUM &&
+      onWasm(x.length) &&
+      recurrentWasmAvailable()
+    ) {
+      // The same sums 4 columns at a time: 1,600×64 took 200 µs in this loop, 40 µs there with the copy.
+      sumRowsWasm(x, x.length / width, width, out);
+      return out;
+    }
     out.fill(0);
     for (let i = 0; i < x.length; i += width) for (let j = 0; j < width; j++) out[j] = out[j]! + x[i + j]!;
     return out;
