@@ -97,7 +97,7 @@ function crossEntropyOpOf(reduction: Reduction): CustomOp<CrossEntropyResiduals>
       }
       const scale = g!.data[0]! / (reduction === 'mean' ? targets.length : 1);
       // 'sum' under a loss that is the result (g = 1, the usual case) needs no pass over the values
-      if (scale !== 1) for (let j = 0; j < dLogits.length; j++) dLogits[j]! *= scale;
+      if (scale !== 1) kernels.map(dLogits, dLogits, (v) => v * scale);
       return [new Tensor(dLogits, logits!.shape), null];
     },
     reference: (logits, targets) => crossEntropyReference(logits!, targets!, { reduction }),

@@ -1,6 +1,7 @@
 // General matrix multiply over row-major typed arrays, with transpose flags so that callers
 // (backward passes above all) never copy a matrix to transpose it. Two backends: plain JS, and wasm SIMD.
 import type { TypedArray } from '../dtype.js';
+import { recurrentWasmAvailable } from './wasm/module.js';
 import { gemmWasm, wasmAvailable } from './wasm/sgemm.js';
 
 export interface Gemm {
@@ -62,6 +63,14 @@ const WASM_MIN_WORK = 256;
  */
 export function onWasm(work: number): boolean {
   return backend !== 'js' && (backend === 'wasm' || work >= WASM_MIN_WORK) && wasmAvailable();
+}
+
+/**
+ * onWasm for recurrent.wat's kernels (the sequence loops, softmax rows, row sums), which a browser
+ * page's main thread may refuse to compile; they then run in JS.
+ */
+export function onRecurrentWasm(work: number): boolean {
+  return onWasm(work) && recurrentWasmAvailable();
 }
 
 /** The reference backend: plain loops, any dtype. */

@@ -3,8 +3,7 @@
 // for every step of buffers laid out [T·B, ·] (a step's block at an offset, never a copy).
 import type { TypedArray } from '../dtype.js';
 import { expFloat32, stableSigmoid as sigmoid } from './elementwise.js';
-import { gemm, onWasm } from './matmul.js';
-import { recurrentWasmAvailable } from './wasm/module.js';
+import { gemm, onRecurrentWasm } from './matmul.js';
 import {
   gruSequenceBackwardWasm,
   gruSequenceForwardWasm,
@@ -388,9 +387,7 @@ export interface SequenceDims extends CellDims {
  */
 function sequenceOnWasm(dims: SequenceDims, gateCount: number, result: TypedArray): boolean {
   const { batch, hidden } = dims;
-  return (
-    result instanceof Float32Array && onWasm(batch * gateCount * hidden * hidden) && recurrentWasmAvailable()
-  );
+  return result instanceof Float32Array && onRecurrentWasm(batch * gateCount * hidden * hidden);
 }
 
 /** carry[0..n] += gradOutput[at..at+n]: step t's output grad joins the grad flowing back from t+1. */

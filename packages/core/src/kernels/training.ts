@@ -2,8 +2,7 @@
 // Adam parameter updates (PyTorch's rules), each one pass over typed arrays.
 import type { TypedArray } from '../dtype.js';
 import { expFloat32 } from './elementwise.js';
-import { onWasm } from './matmul.js';
-import { recurrentWasmAvailable } from './wasm/module.js';
+import { onRecurrentWasm } from './matmul.js';
 import { softmaxCrossEntropyWasm } from './wasm/softmax.js';
 
 /** e^v for v ≤ 0 as softmax needs it: float32's own, exact to float32 (0 below -100), at half Math.exp's cost. */
@@ -23,8 +22,7 @@ export function softmaxCrossEntropy(
   if (
     x instanceof Float32Array &&
     (!probabilities || probabilities instanceof Float32Array) &&
-    onWasm(rows * classes) &&
-    recurrentWasmAvailable()
+    onRecurrentWasm(rows * classes)
   ) {
     return softmaxCrossEntropyWasm(x, rows, classes, targets, probabilities);
   }

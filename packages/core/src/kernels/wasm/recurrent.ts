@@ -13,16 +13,24 @@ import { type KernelName, type Kernels, Layout, packedSize, residentOffset } fro
 import { queueBands, queueWords, runQueue, threadsAvailable } from './threads.js';
 
 /**
+ * A region of wasm memory laid out by batch rows: the part of a band that starts at batch row lo is
+ * lo·rowFloats floats in (run's row()).
+ */
+interface Rows {
+  /** Float offset in wasm memory. */
+  at: number;
+  rowFloats: number;
+}
+
+/**
  * A [rows, blocks, H] operand in its caller's buffer (float32; any typed array copies) and its place in
  * wasm memory as [rows, blocks, P]; `paddedBlocks` pads the middle axis too (W_hh's rows per gate).
  */
-interface Operand {
+interface Operand extends Rows {
   data: TypedArray;
   rows: number;
   blocks: number;
   paddedBlocks: boolean;
-  /** Float offset in wasm memory, once staged. */
-  at: number;
   /** The caller's buffer is this region (resident in wasm memory): no copies. */
   resident: boolean;
 }
@@ -58,15 +66,21 @@ class Staging {
    * is resident in wasm memory and needs no padding (nothing to copy), else a region of this call's.
    */
   operand(data: TypedArray, rows: number, blocks = 1, paddedBlocks = false): Operand {
+    const rowFloats = blocks * this.padded;
     const resident = this.padded === this.dims.hidden ? residentOffset(data) : -1;
-    if (resident >= 0) return { data, rows, blocks, paddedBlocks, at: resident, resident: true };
+    if (resident >= 0) return { data, rows, blocks, paddedBlocks, at: resident, rowFloats, resident: true };
     const size = rows * (paddedBlocks ? blocks * this.padded : blocks) * this.padded;
-    return { data, rows, blocks, paddedBlocks, at: this.layout.take(size), resident: false };
+    return { data, rows, blocks, paddedBlocks, at: this.layout.take(size), rowFloats, resident: false };
   }
 
   /** A region of `floats` floats that no caller buffer fills or reads (packed weights, sums, scratch). */
   scratch(floats: number): number {
     return this.layout.take(floats);
+  }
+
+  /** Scratch of `rowFloats` floats per batch row, for the kernel's own use. */
+  scratchRows(rowFloats: number): Rows {
+    return { at: this.scratch(this.dims.batch * rowFloats), rowFloats };
   }
 
   /**
@@ -159,36 +173,33 @@ class Staging {
   /**
    * Zeroed room for a bias grad's partial sums, [⌈B/4⌉, G·P]: the backward kernels add each step's gate
    * grads there by groups of 4 batch rows while the rows are at hand (no pass over [T·B, G·P] afterwards),
-   * in an order that does not depend on the bands. Returns its float offset; a band's part is
-   * row(sums, G·P/4).
+   * in an order that does not depend on the bands. A batch row's share is G·P/4 floats (bands start at
+   * multiples of 4 rows).
    */
-  groupSums(gates: number): number {
-    const size = Math.ceil(this.dims.batch / 4) * gates * this.padded;
+  groupSums(gates: number): Rows {
+    const width = gates * this.padded;
+    const size = Math.ceil(this.dims.batch / 4) * width;
     const at = this.scratch(size);
     this.heap.fill(0, at, at + size);
-    return at;
+    return { at, rowFloats: width / 4 };
   }
 
   /** The bias grad dBias [G·H]: the column sums of groupSums' partial sums, group after group. */
-  sumGroups(sumsAt: number, gates: number, dBias: TypedArray): void {
-    const sums = this.operand(dBias, 1, gates);
-    this.wasm.sumRows(sumsAt * 4, sums.at * 4, Math.ceil(this.dims.batch / 4), gates * this.padded);
-    this.get(sums);
+  sumGroups(sums: Rows, dBias: TypedArray): void {
+    const width = 4 * sums.rowFloats;
+    const out = this.operand(dBias, 1, width / this.padded);
+    this.wasm.sumRows(sums.at * 4, out.at * 4, Math.ceil(this.dims.batch / 4), width);
+    this.get(out);
   }
 
   /**
    * Runs `kernel` once per band of batch rows, the bands taken by the threads from a queue. args(row,
    * rows) gives a band's arguments but the last, the packing space of the thread that runs it: row(op)
-   * is the byte address of an operand's first row in the band ([B, ·] states and [T·B, ·] step blocks
-   * alike: rows of `width` floats), rows the band's row count.
+   * is the byte address of a region's part for the band ([B, ·] states and [T·B, ·] step blocks alike),
+   * rows the band's row count.
    */
-  run(
-    kernel: KernelName,
-    args: (row: (op: Operand | number, width?: number) => number, rows: number) => number[],
-  ): void {
-    const p = this.padded;
-    const row = (lo: number) => (op: Operand | number, width?: number) =>
-      typeof op === 'number' ? (op + lo * width!) * 4 : (op.at + lo * op.blocks * p) * 4;
+  run(kernel: KernelName, args: (row: (op: Rows) => number, rows: number) => number[]): void {
+    const row = (lo: number) => (op: Rows) => (op.at + lo * op.rowFloats) * 4;
     const chunks = this.parts.map(([lo, hi]) => [...args(row(lo), hi - lo), 0]);
     const argc = chunks[0]!.length;
     const table = this.layout.take(queueWords(chunks.length, argc));
@@ -261,7 +272,7 @@ export function rnnSequenceBackwardWasm(
     whh,
     row(dGatesOp),
     row(dhOp),
-    row(sums, s.padded / 4),
+    row(sums),
     steps,
     batch,
     band,
@@ -270,7 +281,7 @@ export function rnnSequenceBackwardWasm(
   ]);
   s.get(dGatesOp);
   s.get(dhOp);
-  s.sumGroups(sums, 1, dBias);
+  s.sumGroups(sums, dBias);
 }
 
 export function lstmSequenceForwardWasm(
@@ -351,14 +362,14 @@ export function lstmSequenceBackwardWasm(
     row(dGatesOp),
     row(dhOp),
     row(dcOp),
-    row(sums, s.padded),
+    row(sums),
     steps,
     batch,
     band,
     s.padded,
   ]);
   for (const op of [dGatesOp, dhOp, dcOp]) s.get(op);
-  s.sumGroups(sums, 4, dBias);
+  s.sumGroups(sums, dBias);
 }
 
 export function gruSequenceForwardWasm(
@@ -379,13 +390,13 @@ export function gruSequenceForwardWasm(
   const out = s.operand(output, rows);
   const hiddenNOp = s.operand(hiddenN, rows);
   // One step's h_{t-1}·W_hhᵀ [B, 3P], each band in its own rows.
-  const hiddenGatesAt = s.scratch(batch * 3 * s.padded);
+  const hiddenGates = s.scratchRows(3 * s.padded);
   const whh = s.packWeight(weightHh, 3, true);
   const bias = s.biases(biasIh, biasHh, 3, true);
   for (const op of [gatesOp, h0Op]) s.put(op);
   s.run('gruForward', (row, band) => [
     row(gatesOp),
-    row(hiddenGatesAt, 3 * s.padded),
+    row(hiddenGates),
     whh,
     bias,
     row(h0Op),
@@ -437,14 +448,14 @@ export function gruSequenceBackwardWasm(
     row(dInput),
     row(dHidden),
     row(dhOp),
-    row(sumsIh, (3 * s.padded) / 4),
-    row(sumsHh, (3 * s.padded) / 4),
+    row(sumsIh),
+    row(sumsHh),
     steps,
     batch,
     band,
     s.padded,
   ]);
   for (const op of [dInput, dHidden, dhOp]) s.get(op);
-  s.sumGroups(sumsIh, 3, dBiasIh);
-  s.sumGroups(sumsHh, 3, dBiasHh);
+  s.sumGroups(sumsIh, dBiasIh);
+  s.sumGroups(sumsHh, dBiasHh);
 }

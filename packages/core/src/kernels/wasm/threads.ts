@@ -215,28 +215,37 @@ export let jobsOnWorkers = 0;
  * them; any without a worker run here too), and returns when all are done.
  */
 export function runParallel(kernels: Kernels, jobs: readonly Job[]): void {
-  if (jobs.length === 1) {
+  const [first, ...rest] = jobs;
+  if (!first) return;
+  const run = (job: Job) => (kernels[job.kernel] as Export)(...job.args);
+  if (rest.length === 0) {
     // One thread: the call itself (small calls are most calls; no worker bookkeeping).
-    (kernels[jobs[0]!.kernel] as Export)(...jobs[0]!.args);
+    run(first);
     return;
   }
   const ready = readyWorkers();
   const posted: [Worker, Job][] = [];
-  for (let i = 1; i < jobs.length; i++) {
-    const worker = ready[i - 1];
-    const job = jobs[i]!;
+  rest.forEach((job, i) => {
+    const worker = ready[i];
     if (!worker || job.args.length > MAX_ARGS) {
-      (kernels[job.kernel] as Export)(...job.args);
-      continue;
+      run(job);
+      return;
     }
     post(worker, job.kernel, job.args);
     posted.push([worker, job]);
-  }
-  const first = jobs[0];
+  });
+  alongside(posted, () => run(first));
+}
+
+/**
+ * Runs this thread's part while the posted jobs run, then waits for them all, also when this part
+ * throws (a worker still running must not have its next job's arguments written under it); throws if
+ * a worker's job failed.
+ */
+function alongside(posted: readonly [Worker, Job][], here: () => void): void {
   try {
-    if (first) (kernels[first.kernel] as Export)(...first.args);
+    here();
   } catch (error) {
-    // A worker still running must not have its next job's arguments written under it.
     waitFor(posted);
     throw error;
   }
@@ -282,14 +291,15 @@ export interface Queue {
  */
 export function runQueue(kernels: Kernels, memory: Float32Array, queue: Queue): void {
   const { kernel, chunks, at, apackIndex, apack } = queue;
-  const run = kernels[kernel] as Export;
+  // Chunk i on this thread, in its packing space.
+  const runHere = (i: number) => {
+    const args = chunks[i]!.slice();
+    args[apackIndex] = apack(0);
+    (kernels[kernel] as Export)(...args);
+  };
   if (chunks.length === 1 || queue.threads === 1) {
     // One thread: the calls themselves (small calls are most calls).
-    for (const chunk of chunks) {
-      const args = chunk.slice();
-      args[apackIndex] = apack(0);
-      run(...args);
-    }
+    for (let i = 0; i < chunks.length; i++) runHere(i);
     return;
   }
   // Workers that became ready since the caller counted them stay out: they have no packing space.
@@ -307,18 +317,11 @@ export function runQueue(kernels: Kernels, memory: Float32Array, queue: Queue): 
     post(worker, kernel, description, argc);
     posted.push([worker, { kernel, args: description }]);
   }
-  try {
-    for (let i = Atomics.add(heap, counter, 1); i < chunks.length; i = Atomics.add(heap, counter, 1)) {
-      const args = chunks[i]!.slice();
-      args[apackIndex] = apack(0);
-      run(...args);
-    }
-  } catch (error) {
-    waitFor(posted);
-    throw error;
-  }
-  const failed = waitFor(posted);
-  if (failed) throw new Error(`kernels: ${failed.kernel} failed on a worker thread`);
+  // This thread takes chunks too, from the same counter, until none is left.
+  alongside(posted, () => {
+    let i = Atomics.add(heap, counter, 1);
+    for (; i < chunks.length; i = Atomics.add(heap, counter, 1)) runHere(i);
+  });
 }
 
 /** Waits until every posted job is done; returns one that failed, if any. */
