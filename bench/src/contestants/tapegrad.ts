@@ -30,6 +30,12 @@ interface Variant {
   threads?: number;
 }
 
+// Which build of core this process loaded: `pnpm bench` builds the packages and runs without the
+// `source` condition, so it measures dist/ (what users install), as the peers run from their npm
+// builds; tsx's transform of the sources wraps every closure it creates in a naming call (lstm-small
+// took 17% longer from source).
+const loaded = import.meta.resolve('@tapegrad/core').includes('/src/') ? 'from source' : 'the built package';
+
 function tapegrad({ name, backend, threads }: Variant): Contestant {
   const threadNote = () => {
     const count = threads ?? kernels.getThreads();
@@ -37,7 +43,7 @@ function tapegrad({ name, backend, threads }: Variant): Contestant {
   };
   return {
     name,
-    describe: () => `tapegrad, fused whole-sequence nn ops, ${label[backend]}, ${threadNote()}`,
+    describe: () => `tapegrad (${loaded}), fused whole-sequence nn ops, ${label[backend]}, ${threadNote()}`,
     async create(problem: Problem): Promise<Runner> {
       const { steps: T, batch: B, input: I, hidden: H, cell } = problem.workload;
       const params = paramNames.map((name) =>
