@@ -34,7 +34,7 @@ interface Variant {
 // `source` condition, so it measures dist/ (what users install), as the peers run from their npm
 // builds; tsx's transform of the sources wraps every closure it creates in a naming call (lstm-small
 // took 17% longer from source).
-const loaded = import.meta.resolve('@tapegrad/core').includes('/src/') ? 'from source' : 'the built package';
+const loaded = import.meta.resolve('@tapegrad/core').endsWith('.ts') ? 'from source' : 'the built package';
 
 function tapegrad({ name, backend, threads }: Variant): Contestant {
   const threadNote = () => {
