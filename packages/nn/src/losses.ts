@@ -68,7 +68,7 @@ function classIndicesOf(targets: Tensor): Int32Array {
 function softmaxMinusOneHot(logits: Tensor, targets: Int32Array, out: TypedArray | null): number {
   const [rows, classes] = logits.shape as [number, number];
   const total = kernels.softmaxCrossEntropy(logits.data, rows, classes, targets, out);
-  if (out) kernels.softmaxCrossEntropyBackward(out, classes, targets, 1);
+  if (out) kernels.softmaxCrossEntropyBackward(out, classes, targets);
   return total;
 }
 

@@ -49,15 +49,12 @@ export function softmaxCrossEntropy(
   return total;
 }
 
-/** In place on a copy of softmax: d logits = (softmax - onehot(target))·scale. */
-export function softmaxCrossEntropyBackward(
-  dLogits: TypedArray,
-  classes: number,
-  targets: Int32Array,
-  scale: number,
-): void {
-  if (scale !== 1) for (let j = 0; j < dLogits.length; j++) dLogits[j]! *= scale;
-  for (let i = 0; i < targets.length; i++) dLogits[i * classes + targets[i]!]! -= scale;
+/**
+ * In place on a copy of softmax: softmax - onehot(target), the d logits of a summed loss under g = 1
+ * (crossEntropy's backward scales it for 'mean' and for other g).
+ */
+export function softmaxCrossEntropyBackward(dLogits: TypedArray, classes: number, targets: Int32Array): void {
+  for (let i = 0; i < targets.length; i++) dLogits[i * classes + targets[i]!]! -= 1;
 }
 
 export interface AdamHyper {
