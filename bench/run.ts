@@ -48,7 +48,8 @@ const positive = (name: string, text: string) => {
   return n;
 };
 
-const numpyPresent = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
+const numpyPresent =
+  spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore', timeout: 30_000 }).status === 0;
 const selectedWorkloads = (list(values.only) ?? workloads.map((w) => w.name)).map((name) => {
   if (!workloads.some((w) => w.name === name)) fail(`unknown workload ${name}`);
   return workloadNamed(name);

@@ -18,7 +18,8 @@ const lstmSmall = workloadNamed('lstm-small');
 // The same small sizes for the other two cells, so that every peer's RNN and GRU are checked too.
 const small = (cell: CellKind) => ({ ...lstmSmall, name: `${cell}-small`, cell });
 const cases = [lstmSmall, small('rnn'), small('gru')];
-const numpyPresent = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
+const numpyPresent =
+  spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore', timeout: 30_000 }).status === 0;
 
 describe.each(cases)('$name: one iteration agrees with tapegrad', (workload) => {
   let reference: Check;

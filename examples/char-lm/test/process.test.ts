@@ -14,6 +14,8 @@ function start(argv: string[]) {
   const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=source', mainPath, ...argv], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Never outlives the test run: a child that stops answering is killed (and its test fails).
+    timeout: 120_000,
   });
   let stdout = '';
   let stderr = '';
@@ -41,7 +43,9 @@ describe('char-lm as a process', () => {
     const out = mkdtempSync(join(tmpdir(), 'char-lm-sigint-'));
     const run = start(['--text', names, '--hidden', '8', '--batch', '4', '--steps', '1000000', '--out', out]);
     // Wait until it is training (the first line is printed just before the first step).
-    while (!run.stdout().includes('training an LSTM')) await new Promise((r) => setTimeout(r, 50));
+    while (!run.stdout().includes('training an LSTM') && run.child.exitCode === null) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     await new Promise((r) => setTimeout(r, 500));
     run.child.kill('SIGINT');
     const { code, stdout } = await run.done;

@@ -12,6 +12,8 @@ function run(leak: boolean): { at10k: number; at100k: number } {
     ['--expose-gc', '--conditions=source', '--import', 'tsx', probe],
     {
       encoding: 'utf8',
+      // A child that hangs is killed and fails the test instead of blocking this process for good.
+      timeout: 120_000,
       env: { ...process.env, HEAP_PROBE_LEAK: leak ? '1' : '0' },
     },
   );

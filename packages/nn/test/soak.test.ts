@@ -32,7 +32,9 @@ function run(steps: number, leak: boolean): Summary {
       '--hidden',
       '16',
     ],
-    { encoding: 'utf8', env: { ...process.env, SOAK_LEAK: leak ? '1' : '0' } },
+    // A child that hangs is killed and fails the test (a synchronous wait would block this whole test
+    // process past any test timeout); 300 steps take about a second.
+    { encoding: 'utf8', timeout: 120_000, env: { ...process.env, SOAK_LEAK: leak ? '1' : '0' } },
   );
   return JSON.parse(output.trim().split('\n').pop()!);
 }
