@@ -13,12 +13,9 @@ import {
   transpose,
   zeros,
 } from '@tapegrad/core';
-import { type Carving, carve, carving } from './cells/common.js';
+import { buffer, type Carving, carve, carving } from './cells/common.js';
 import { type InitOptions, xavierUniform } from './init.js';
 import { Module, Parameter } from './module.js';
-
-const buffer = (like: Tensor, size: number): TypedArray =>
-  like.dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
 
 interface Dims {
   rows: number;
@@ -54,7 +51,7 @@ function grad(
   compute: (out: TypedArray) => void,
 ): Tensor | null {
   if (!t?.requiresGrad) return null;
-  const out = from ? carve(from, t.size) : buffer(t, t.size);
+  const out = from ? carve(from, t.size) : buffer(t.dtype, t.size);
   compute(out);
   return new Tensor(out, t.shape);
 }
@@ -74,7 +71,7 @@ export const linearOp = customOp<Dims>({
     const dims = checkLinear(inputs);
     const { rows, inFeatures, outFeatures } = dims;
     const [x, weight, bias] = inputs as [Tensor, Tensor, Tensor | undefined];
-    const out = buffer(x, rows * outFeatures);
+    const out = buffer(x.dtype, rows * outFeatures);
     if (bias) kernels.broadcastInto(bias.data, bias.shape, out, [rows, outFeatures]);
     kernels.gemm(x.data, weight.data, out, {
       m: rows,

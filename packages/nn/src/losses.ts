@@ -2,7 +2,6 @@
 import {
   type CustomOp,
   customOp,
-  type DType,
   DTypeError,
   formatShape as fmt,
   gather,
@@ -18,6 +17,7 @@ import {
   type TypedArray,
   tensor,
 } from '@tapegrad/core';
+import { buffer } from './cells/common.js';
 
 export type Reduction = 'mean' | 'sum';
 
@@ -49,9 +49,6 @@ const SCALAR: readonly number[] = Object.freeze([]);
 /** A targets tensor's data never changes, so its class indices are converted once and then reused. */
 const classIndexCache = new WeakMap<Tensor, Int32Array>();
 
-const allocate = (dtype: DType, size: number): TypedArray =>
-  dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
-
 function classIndicesOf(targets: Tensor): Int32Array {
   let indices = classIndexCache.get(targets);
   if (!indices) {
@@ -79,10 +76,10 @@ function crossEntropyOpOf(reduction: Reduction): CustomOp<CrossEntropyResiduals>
     forward([logits, targets], { needsGrad }) {
       const classIndices = classIndicesOf(targets!);
       const rows = logits!.shape[0]!;
-      const unscaled = needsGrad ? allocate(logits!.dtype, logits!.size) : null;
+      const unscaled = needsGrad ? buffer(logits!.dtype, logits!.size) : null;
       // Σ_rows lse(row) - row[target], in float64 whatever the logits' dtype
       const total = softmaxMinusOneHot(logits!, classIndices, unscaled);
-      const loss = allocate(logits!.dtype, 1);
+      const loss = buffer(logits!.dtype, 1);
       loss[0] = reduction === 'mean' ? total / rows : total;
       return { outputs: new Tensor(loss, SCALAR), residuals: { unscaled, targets: classIndices } };
     },
@@ -92,7 +89,7 @@ function crossEntropyOpOf(reduction: Reduction): CustomOp<CrossEntropyResiduals>
       let dLogits = residuals.unscaled;
       residuals.unscaled = null;
       if (!dLogits) {
-        dLogits = allocate(logits!.dtype, logits!.size);
+        dLogits = buffer(logits!.dtype, logits!.size);
         softmaxMinusOneHot(logits!, targets, dLogits);
       }
       const scale = g!.data[0]! / (reduction === 'mean' ? targets.length : 1);

@@ -20,6 +20,7 @@ import {
   tanh,
   zeros,
 } from '@tapegrad/core';
+import { buffer } from './cells/common.js';
 
 export interface RnnParameters {
   Wax: Tensor; // (n_a, n_x)
@@ -96,15 +97,11 @@ function dims(fn: string, name: string, t: Tensor, rank: number): number[] {
 const timeStep = (x: Tensor, t: number): Tensor =>
   squeeze(slice(x, [0, 0, t], [x.shape[0]!, x.shape[1]!, t + 1]), 2);
 
-function newBuffer(like: Tensor, size: number): Float32Array | Float64Array {
-  return like.dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
-}
-
 /** Σ Wᵀ·d over the pairs, through the gemm kernel's transpose flag (no weight copied to be transposed). */
 function transposedTimes(weights: readonly Tensor[], grads: readonly Tensor[]): Tensor {
   const [rows, cols] = weights[0]!.shape as [number, number];
   const n = grads[0]!.shape[1]!;
-  const out = newBuffer(grads[0]!, cols * n);
+  const out = buffer(grads[0]!.dtype, cols * n);
   weights.forEach((w, i) => {
     kernels.gemm(w.data, grads[i]!.data, out, { m: cols, n, k: rows, transA: true, accumulate: true });
   });
@@ -115,7 +112,7 @@ function transposedTimes(weights: readonly Tensor[], grads: readonly Tensor[]): 
 function timesTransposed(d: Tensor, v: Tensor): Tensor {
   const [k, m] = d.shape as [number, number];
   const n = v.shape[0]!;
-  const out = newBuffer(d, k * n);
+  const out = buffer(d.dtype, k * n);
   kernels.gemm(d.data, v.data, out, { m: k, n, k: m, transB: true });
   return new Tensor(out, [k, n]);
 }
