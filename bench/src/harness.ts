@@ -57,6 +57,13 @@ export interface WorkloadResult {
   contestants: ContestantResult[];
 }
 
+/**
+ * A pause before each timed sample: the contestant timed before may still be busy in the background
+ * (tfjs-cpu's process used 20-40 ms of CPU in the 100 ms after each of its samples, V8 collecting its
+ * garbage), which would fall on the next contestant's time, more on one that uses both cores.
+ */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
+
 export function median(xs: readonly number[]): number {
   const sorted = [...xs].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -148,6 +155,7 @@ export async function runWorkload(
         const result = results.get(child.name)!;
         if (result.status === 'failed') continue;
         try {
+          await settle();
           const { ms, cpuMs } = await child.request<Timing>({
             cmd: 'time',
             iterations: result.iterationsPerSample,
