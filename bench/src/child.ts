@@ -9,6 +9,8 @@ import type { Workload } from './workloads.js';
 
 export interface Child {
   name: string;
+  /** The process's id (and its main thread's). */
+  pid: number;
   describe: string;
   request<R extends Reply>(req: Request): Promise<Exclude<R, { error: string }>>;
   close(): void;
@@ -66,6 +68,7 @@ export function startChild(name: string, workload: Workload, seed: number): Prom
     .then(unwrap)
     .then((hello) => ({
       name,
+      pid: proc.pid!,
       describe: String(hello.describe),
       request<R extends Reply>(req: Request) {
         const reply = next();

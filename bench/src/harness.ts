@@ -1,5 +1,7 @@
 // One workload, all contestants: each in its own process, checked against tapegrad's loss and gradient
 // sums, warmed up, then timed in rounds whose order is shuffled, one sample per contestant per round.
+import { spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { RandomState } from '@tapegrad/core';
 import { type Child, startChild } from './child.js';
 import { type Check, compareChecks } from './contestant.js';
@@ -63,6 +65,18 @@ export interface WorkloadResult {
  * garbage), which would fall on the next contestant's time, more on one that uses both cores.
  */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
+
+/**
+ * Moves a process's main thread (not its other threads) onto one core, where taskset exists (Linux);
+ * false elsewhere. Left alone, a process tends to stay on the core it runs on while the machine is
+ * quiet, and this VM's two cores are not always equal: for tens of seconds one can run at 40-60% of
+ * the other's speed (one-thread rnn-big, pinned: 7.5-7.7 ms on core 0 in three runs, 8.2, 11.7 and
+ * 20.2 ms on core 1 in the same minutes), so which core a contestant happened to land on could decide
+ * its whole median (tapegrad's lstm-small once ran at 16.4k it/s against 23-24k in the runs around it).
+ */
+const pinMainThread = (pid: number, core: number): boolean =>
+  spawnSync('taskset', ['-p', '-c', String(core), String(pid)], { stdio: 'ignore', timeout: 5000 }).status ===
+  0;
 
 export function median(xs: readonly number[]): number {
   const sorted = [...xs].sort((a, b) => a - b);
@@ -149,12 +163,18 @@ export async function runWorkload(
 
     const live = () => children.filter((c) => results.get(c.name)!.status !== 'failed');
     const rng = new RandomState(options.seed + 1);
+    // Round r runs every contestant's main thread on core r mod cores (its other threads, tapegrad's
+    // worker among them, go where the system puts them): each sees every core, in the same rounds.
+    const cores = availableParallelism();
+    let pinned = cores > 1;
     for (let round = 0; round < options.rounds; round++) {
       const order = Array.from(rng.permutation(children.length).data, (i) => children[i]!);
+      const core = round % cores;
       for (const child of order) {
         const result = results.get(child.name)!;
         if (result.status === 'failed') continue;
         try {
+          if (pinned) pinned = pinMainThread(child.pid, core);
           await settle();
           const { ms, cpuMs } = await child.request<Timing>({
             cmd: 'time',
@@ -166,7 +186,8 @@ export async function runWorkload(
           failed(result, e);
         }
       }
-      log(`  round ${round + 1}/${options.rounds}: ${order.map((c) => c.name).join(', ')}`);
+      const where = pinned ? ` (main threads on core ${core})` : '';
+      log(`  round ${round + 1}/${options.rounds}${where}: ${order.map((c) => c.name).join(', ')}`);
     }
     for (const child of live()) {
       const result = results.get(child.name)!;
