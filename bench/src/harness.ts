@@ -72,7 +72,8 @@ const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
  * quiet, and this VM's two cores are not always equal: for tens of seconds one can run at 40-60% of
  * the other's speed (one-thread rnn-big, pinned: 7.5-7.7 ms on core 0 in three runs, 8.2, 11.7 and
  * 20.2 ms on core 1 in the same minutes), so which core a contestant happened to land on could decide
- * its whole median (tapegrad's lstm-small once ran at 16.4k it/s against 23-24k in the runs around it).
+ * its whole median (tapegrad's lstm-small ran at 16.4k it/s in one full run, 24.4k and 22.6k in the
+ * runs before and after it).
  */
 const pinMainThread = (pid: number, core: number): boolean =>
   spawnSync('taskset', ['-p', '-c', String(core), String(pid)], { stdio: 'ignore', timeout: 5000 }).status ===
