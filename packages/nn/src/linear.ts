@@ -9,11 +9,10 @@ import {
   matmul,
   ShapeError,
   Tensor,
-  type TypedArray,
   transpose,
   zeros,
 } from '@tapegrad/core';
-import { buffer, type Carving, carve, carving } from './cells/common.js';
+import { buffer, carving, freshGrad, gradSize } from './cells/common.js';
 import { type InitOptions, xavierUniform } from './init.js';
 import { Module, Parameter } from './module.js';
 
@@ -40,23 +39,6 @@ function checkLinear(inputs: readonly Tensor[]): Dims {
   }
   return { rows: x.size / inFeatures, inFeatures, outFeatures };
 }
-
-/**
- * A grad for t computed into fresh values (carved from `from`, else a buffer of its own), or null if t
- * is absent or does not require grad.
- */
-function grad(
-  t: Tensor | undefined,
-  from: Carving | null,
-  compute: (out: TypedArray) => void,
-): Tensor | null {
-  if (!t?.requiresGrad) return null;
-  const out = from ? carve(from, t.size) : buffer(t.dtype, t.size);
-  compute(out);
-  return new Tensor(out, t.shape);
-}
-
-const gradSize = (t: Tensor | undefined): number => (t?.requiresGrad ? t.size : 0);
 
 /**
  * Up to this many values, the grads share one allocation (a typed array's fixed cost dominates);
@@ -91,13 +73,17 @@ export const linearOp = customOp<Dims>({
     const from = total <= SHARED_GRADS_MAX ? carving(x.dtype, total) : null;
     // dx = g·W, dW = gᵀ·x, db = Σ_rows g
     const grads = [
-      grad(x, from, (out) => kernels.gemm(gy, weight.data, out, { m: rows, n: inFeatures, k: outFeatures })),
-      grad(weight, from, (out) =>
+      freshGrad(x, from, (out) =>
+        kernels.gemm(gy, weight.data, out, { m: rows, n: inFeatures, k: outFeatures }),
+      ),
+      freshGrad(weight, from, (out) =>
         kernels.gemm(gy, x.data, out, { m: outFeatures, n: inFeatures, k: rows, transA: true }),
       ),
     ];
     if (bias) {
-      grads.push(grad(bias, from, (out) => kernels.sumToShape(gy, [rows, outFeatures], [outFeatures], out)));
+      grads.push(
+        freshGrad(bias, from, (out) => kernels.sumToShape(gy, [rows, outFeatures], [outFeatures], out)),
+      );
     }
     return grads;
   },

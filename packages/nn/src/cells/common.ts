@@ -49,6 +49,24 @@ export function carve(from: Carving, size: number): TypedArray {
 export const toTensor = (data: TypedArray, shape: readonly number[]): Tensor => new Tensor(data, shape);
 
 /**
+ * A grad for t computed into fresh values (carved from `from`, else a buffer of its own), or null if t
+ * is absent or does not require grad.
+ */
+export function freshGrad(
+  t: Tensor | undefined,
+  from: Carving | null,
+  compute: (out: TypedArray) => void,
+): Tensor | null {
+  if (!t?.requiresGrad) return null;
+  const out = from ? carve(from, t.size) : buffer(t.dtype, t.size);
+  compute(out);
+  return toTensor(out, t.shape);
+}
+
+/** The values t's grad takes: its size, or 0 if t is absent or does not require grad. */
+export const gradSize = (t: Tensor | undefined): number => (t?.requiresGrad ? t.size : 0);
+
+/**
  * Checks the inputs of a cell, named by `names` (x, the states, weightIh, weightHh, biasIh,
  * biasHh): one dtype, x [B, I], each state [B, H], weights [G·H, I] and [G·H, H], biases [G·H].
  */
@@ -144,19 +162,13 @@ export function projectionGrads(
   dhDirect?: TypedArray,
 ): ProjectionGrads {
   const { batch, input, hidden, width } = s;
-  const grad = (t: Tensor, size: number, compute: (out: TypedArray) => void): Tensor | null => {
-    if (!t.requiresGrad) return null;
-    const out = buffer(t.dtype, size);
-    compute(out);
-    return toTensor(out, t.shape);
-  };
   return {
     // dx = dGates_ih · W_ih
-    dx: grad(x, batch * input, (out) =>
+    dx: freshGrad(x, null, (out) =>
       kernels.gemm(dInputGates, weightIh.data, out, { m: batch, n: input, k: width }),
     ),
     // dh = dhDirect + dGates_hh · W_hh
-    dh: grad(h, batch * hidden, (out) => {
+    dh: freshGrad(h, null, (out) => {
       if (dhDirect) out.set(dhDirect);
       kernels.gemm(dHiddenGates, weightHh.data, out, {
         m: batch,
@@ -166,11 +178,11 @@ export function projectionGrads(
       });
     }),
     // dW_ih = dGates_ihᵀ · x
-    dWeightIh: grad(weightIh, width * input, (out) =>
+    dWeightIh: freshGrad(weightIh, null, (out) =>
       kernels.gemm(dInputGates, x.data, out, { m: width, n: input, k: batch, transA: true }),
     ),
     // dW_hh = dGates_hhᵀ · h
-    dWeightHh: grad(weightHh, width * hidden, (out) =>
+    dWeightHh: freshGrad(weightHh, null, (out) =>
       kernels.gemm(dHiddenGates, h.data, out, { m: width, n: hidden, k: batch, transA: true }),
     ),
   };

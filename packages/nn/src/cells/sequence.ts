@@ -12,10 +12,10 @@ import {
   savedValuesFreed,
   split,
   stack,
-  Tensor,
+  type Tensor,
   type TypedArray,
 } from '@tapegrad/core';
-import { buffer, type Carving, carve, carving } from './common.js';
+import { buffer, type Carving, carve, carving, freshGrad, gradSize, toTensor } from './common.js';
 import { gruCellReference } from './gru.js';
 import { lstmCellReference } from './lstm.js';
 import { type RnnNonlinearity, rnnCellReference } from './rnn.js';
@@ -133,9 +133,6 @@ function scratch(role: string, dtype: DType, size: number): TypedArray {
   return held.length === size ? held : held.subarray(0, size);
 }
 
-/** A tensor over a buffer made here (no copy; nothing writes to it after). */
-const wrap = (data: TypedArray, shape: readonly number[]): Tensor => new Tensor(data, shape);
-
 /**
  * A tensor of the last [B, H] step block of a [T·B, H] buffer: a view of the output's own buffer (never
  * written again), else a copy into `copy` (the buffer may be a reused workspace).
@@ -144,26 +141,13 @@ function lastStep(data: TypedArray, s: SequenceShape, copy?: TypedArray): Tensor
   const block = s.batch * s.hidden;
   const last = data.subarray((s.steps - 1) * block, s.steps * block);
   if (copy) copy.set(last);
-  return wrap(copy ?? last, [s.batch, s.hidden]);
+  return toTensor(copy ?? last, [s.batch, s.hidden]);
 }
 
 /** gates [T·B, G·H] = X·W_ihᵀ for every step at once. */
 function projectInputs(s: SequenceShape, x: Tensor, weightIh: Tensor, gates: TypedArray): void {
   kernels.gemm(x.data, weightIh.data, gates, { m: s.steps * s.batch, n: s.width, k: s.input, transB: true });
 }
-
-/**
- * A grad for t computed into fresh values (carved from `from`, else a buffer of its own), or null if
- * t does not require grad.
- */
-function grad(t: Tensor, from: Carving | null, compute: (out: TypedArray) => void): Tensor | null {
-  if (!t.requiresGrad) return null;
-  const out = from ? carve(from, t.size) : buffer(t.dtype, t.size);
-  compute(out);
-  return wrap(out, t.shape);
-}
-
-const gradSize = (t: Tensor): number => (t.requiresGrad ? t.size : 0);
 
 /**
  * One carving for the grads of the states, weights and biases (inputs after x; biases last), which
@@ -200,17 +184,17 @@ function projectionGrads(
   const rows = steps * batch;
   return {
     // dX = dGates_ih · W_ih
-    dx: grad(x, null, (out) =>
+    dx: freshGrad(x, null, (out) =>
       kernels.gemm(dInputGates, weightIh.data, out, { m: rows, n: input, k: width }),
     ),
     // dW_ih = dGates_ihᵀ · X
-    dWeightIh: grad(weightIh, params, (out) =>
+    dWeightIh: freshGrad(weightIh, params, (out) =>
       kernels.gemm(dInputGates, x.data, out, { m: width, n: input, k: rows, transA: true }),
     ),
     // dW_hh = Σ_t dGates_hh,tᵀ · h_{t-1}: h0 and the output's blocks 0..T-2 copied back to back into
     // scratch make one product over every step (h0's block alone was a small product of its own, whose
     // fixed costs outweighed the copy: lstm-big 0.2-0.6 ms faster an iteration in paired runs)
-    dWeightHh: grad(weightHh, params, (out) => {
+    dWeightHh: freshGrad(weightHh, params, (out) => {
       const previous = scratch('previousStates', x.dtype, rows * hidden);
       previous.set(h0.data);
       previous.set(output.subarray(0, (steps - 1) * batch * hidden), batch * hidden);
@@ -224,7 +208,7 @@ function copyGrad(t: Tensor, values: TypedArray, from: Carving): Tensor | null {
   if (!t.requiresGrad) return null;
   const out = carve(from, t.size);
   out.set(values);
-  return wrap(out, t.shape);
+  return toTensor(out, t.shape);
 }
 
 /** The equal grads of biasIh and biasHh (RNN, LSTM): one copy of dBias, shared, as tensors never change. */
@@ -238,7 +222,7 @@ function sharedBiasGrads(
     return [copyGrad(biasIh, dBias, from), copyGrad(biasHh, dBias, from)];
   }
   const copy = copyGrad(biasIh, dBias, from)!;
-  return [copy, wrap(copy.data, biasHh.shape)];
+  return [copy, toTensor(copy.data, biasHh.shape)];
 }
 
 /** The per-step cell unrolled with core ops: [output [T, B, H], ...final states]. */
@@ -282,7 +266,7 @@ function rnnSequenceOp(nonlinearity: RnnNonlinearity): CustomOp<RnnResiduals | n
         nonlinearity,
       );
       return {
-        outputs: [wrap(output, [steps, batch, hidden]), lastStep(output, shape)],
+        outputs: [toTensor(output, [steps, batch, hidden]), lastStep(output, shape)],
         residuals: needsGrad ? { shape, output } : null,
       };
     },
@@ -390,7 +374,7 @@ export const lstmSequenceOp: CustomOp<LstmResiduals | null> = customOp<LstmResid
       shape,
     );
     const results = [
-      wrap(output, [steps, batch, hidden]),
+      toTensor(output, [steps, batch, hidden]),
       lastStep(output, shape),
       lastStep(cells, shape, carve(outputs, batch * hidden)),
     ];
@@ -483,7 +467,7 @@ export const gruSequenceOp: CustomOp<GruResiduals | null> = customOp<GruResidual
       hiddenN,
       shape,
     );
-    const outputs = [wrap(output, [steps, batch, hidden]), lastStep(output, shape)];
+    const outputs = [toTensor(output, [steps, batch, hidden]), lastStep(output, shape)];
     lend(workspace, outputs, needsGrad);
     return { outputs, residuals: needsGrad ? { shape, output, workspace } : null };
   },
