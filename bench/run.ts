@@ -1,8 +1,8 @@
 // `pnpm bench`: tapegrad and its peers (TensorFlow.js cpu and wasm, jax-js, numpy) on the same RNN
 // training iteration, in the same run. Prints a table per workload, or JSON with --json.
-import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { hasNumpy } from './src/child.js';
 import { contestantNames } from './src/contestants/index.js';
 import { type Options, runWorkload, type WorkloadResult } from './src/harness.js';
 import { formatLegend, formatWorkload } from './src/report.js';
@@ -48,8 +48,7 @@ const positive = (name: string, text: string) => {
   return n;
 };
 
-const numpyPresent =
-  spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore', timeout: 30_000 }).status === 0;
+const numpyPresent = hasNumpy();
 const selectedWorkloads = (list(values.only) ?? workloads.map((w) => w.name)).map((name) => {
   if (!workloads.some((w) => w.name === name)) fail(`unknown workload ${name}`);
   return workloadNamed(name);

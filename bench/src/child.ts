@@ -1,6 +1,6 @@
 // The harness's side of a contestant's child process: a Node worker (worker.ts, over the IPC channel)
 // or numpy_rnn.py (JSON lines over stdin/stdout). Both answer the same requests with the same replies.
-import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { jsContestants } from './contestants/index.js';
@@ -18,6 +18,10 @@ export interface Child {
 
 const workerPath = fileURLToPath(new URL('./worker.ts', import.meta.url));
 const pythonPath = fileURLToPath(new URL('../numpy_rnn.py', import.meta.url));
+
+/** Whether python3 has numpy here (the numpy contestant runs only then). */
+export const hasNumpy = (): boolean =>
+  spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore', timeout: 30_000 }).status === 0;
 
 /** Starts the contestant's process and waits until it has built its runner. */
 export function startChild(name: string, workload: Workload, seed: number): Promise<Child> {

@@ -1,8 +1,7 @@
 // Correctness, not speed: one iteration of every contestant on small problems must give tapegrad's loss
 // and gradient sums. numpy (an independent hand-written backward) anchors tapegrad itself.
-import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { startChild } from '../src/child.js';
+import { hasNumpy, startChild } from '../src/child.js';
 import { type Check, compareChecks } from '../src/contestant.js';
 import { jsContestants } from '../src/contestants/index.js';
 import { referenceCheck } from '../src/harness.js';
@@ -18,8 +17,7 @@ const lstmSmall = workloadNamed('lstm-small');
 // The same small sizes for the other two cells, so that every peer's RNN and GRU are checked too.
 const small = (cell: CellKind) => ({ ...lstmSmall, name: `${cell}-small`, cell });
 const cases = [lstmSmall, small('rnn'), small('gru')];
-const numpyPresent =
-  spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore', timeout: 30_000 }).status === 0;
+const numpyPresent = hasNumpy();
 
 describe.each(cases)('$name: one iteration agrees with tapegrad', (workload) => {
   let reference: Check;
