@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { RandomState } from '../../rng.js';
 import { softmaxCrossEntropy } from '../training.js';
-import { sharedModule, wasmAvailable } from './module.js';
+import { residentFloat32, sharedModule, wasmAvailable } from './module.js';
 import { softmaxCrossEntropyWasm } from './softmax.js';
 import { setThreads, threadsReady } from './threads.js';
 
@@ -72,6 +72,22 @@ describe.runIf(wasmAvailable())('softmax cross-entropy rows in wasm', () => {
     const loss = softmaxCrossEntropyWasm(rest, 2, classes, targets.subarray(2), null);
     expect(loss).toBeCloseTo(reference(Float32Array.from(rest), 2, classes, targets.subarray(2)).loss, 5);
   });
+
+  it.runIf(sharedModule() !== null)(
+    'logits and probabilities resident in wasm memory are used in place, with the copied result',
+    () => {
+      const [rows, classes] = [40, 9];
+      const { x, targets } = problem(rows, classes, 5);
+      const probabilities = new Float32Array(rows * classes);
+      const loss = softmaxCrossEntropyWasm(x, rows, classes, targets, probabilities);
+      const residentX = residentFloat32(x.length)!;
+      const residentP = residentFloat32(x.length)!;
+      residentX.set(x);
+      expect(softmaxCrossEntropyWasm(residentX, rows, classes, targets, residentP)).toBe(loss);
+      expect(Array.from(residentP)).toEqual(Array.from(probabilities));
+      expect(Array.from(residentX)).toEqual(Array.from(x));
+    },
+  );
 
   it.runIf(sharedModule() !== null)(
     'bands of rows on two threads give the one-thread result exactly',

@@ -19,7 +19,9 @@ export function softmaxCrossEntropyWasm(
   const layout = new Layout(parts.length);
   const xResident = residentOffset(x);
   const xAt = xResident >= 0 ? xResident : layout.take(size);
-  const probsAt = layout.take(size);
+  // Probabilities resident in wasm memory are written where they are, else here and copied out.
+  const probsResident = probabilities ? residentOffset(probabilities) : -1;
+  const probsAt = probsResident >= 0 ? probsResident : layout.take(size);
   const statsAt = layout.take(2 * rows);
   const { heap, kernels } = layout.heap();
   if (xResident < 0) heap.set(x.subarray(0, size), xAt);
@@ -28,7 +30,7 @@ export function softmaxCrossEntropyWasm(
     args: [(xAt + lo * classes) * 4, (probsAt + lo * classes) * 4, (statsAt + 2 * lo) * 4, hi - lo, classes],
   }));
   runParallel(kernels, jobs);
-  if (probabilities) probabilities.set(heap.subarray(probsAt, probsAt + size));
+  if (probabilities && probsResident < 0) probabilities.set(heap.subarray(probsAt, probsAt + size));
   let total = 0;
   for (let i = 0; i < rows; i++) {
     total += heap[statsAt + 2 * i]! + Math.log(heap[statsAt + 2 * i + 1]!) - x[i * classes + targets[i]!]!;
