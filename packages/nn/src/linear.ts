@@ -12,7 +12,7 @@ import {
   transpose,
   zeros,
 } from '@tapegrad/core';
-import { buffer, carving, freshGrad, gradSize } from './cells/common.js';
+import { buffer, freshGrad, gradCarving } from './cells/common.js';
 import { type InitOptions, xavierUniform } from './init.js';
 import { Module, Parameter } from './module.js';
 
@@ -40,12 +40,6 @@ function checkLinear(inputs: readonly Tensor[]): Dims {
   return { rows: x.size / inFeatures, inFeatures, outFeatures };
 }
 
-/**
- * Up to this many values, the grads share one allocation (a typed array's fixed cost dominates);
- * past it each has its own, so that a large dx is not kept alive by the weight grads.
- */
-const SHARED_GRADS_MAX = 4096;
-
 /** y [..., out] = x [..., in] · weightᵀ (+ bias [out]); the leading axes of x are rows. */
 export const linearOp = customOp<Dims>({
   name: 'linear',
@@ -69,8 +63,7 @@ export const linearOp = customOp<Dims>({
   backward([g], { rows, inFeatures, outFeatures }, inputs) {
     const [x, weight, bias] = inputs as [Tensor, Tensor, Tensor | undefined];
     const gy = g!.data;
-    const total = gradSize(x) + gradSize(weight) + gradSize(bias);
-    const from = total <= SHARED_GRADS_MAX ? carving(x.dtype, total) : null;
+    const from = gradCarving([x, weight, bias]);
     // dx = g·W, dW = gᵀ·x, db = Σ_rows g
     const grads = [
       freshGrad(x, from, (out) =>

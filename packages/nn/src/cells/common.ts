@@ -67,6 +67,19 @@ export function freshGrad(
 export const gradSize = (t: Tensor | undefined): number => (t?.requiresGrad ? t.size : 0);
 
 /**
+ * Up to this many values, an op's grads share one allocation (a typed array's fixed cost dominates);
+ * past it each has its own, so that a large grad is not kept alive by the small ones.
+ */
+const SHARED_GRADS_MAX = 4096;
+
+/** One carving for the grads of `inputs` (for freshGrad) when they are small together, else null. */
+export function gradCarving(inputs: readonly (Tensor | undefined)[]): Carving | null {
+  let total = 0;
+  for (const t of inputs) total += gradSize(t);
+  return total <= SHARED_GRADS_MAX ? carving(inputs[0]!.dtype, total) : null;
+}
+
+/**
  * Checks the inputs of a cell, named by `names` (x, the states, weightIh, weightHh, biasIh,
  * biasHh): one dtype, x [B, I], each state [B, H], weights [G·H, I] and [G·H, H], biases [G·H].
  */
