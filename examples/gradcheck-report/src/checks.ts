@@ -1,9 +1,18 @@
 // What `pnpm gradcheck` checks: every core op (gradcheck's spec table), every nn override (the fused
-// cells and linear, against their references and finite differences), and any the user adds.
+// cells, linear and the fused classifier-head loss, against their references and finite differences),
+// and any the user adds.
 import type { CustomOp } from '@tapegrad/core';
 import { noGrad, type Tensor, tensor } from '@tapegrad/core';
 import { type GradcheckOptions, type Outputs, specs } from '@tapegrad/gradcheck';
-import { gruCellOp, linearOp, lstmCellOp, rnnCellReference, rnnReluCell, rnnTanhCell } from '@tapegrad/nn';
+import {
+  gruCellOp,
+  linearCrossEntropyOps,
+  linearOp,
+  lstmCellOp,
+  rnnCellReference,
+  rnnReluCell,
+  rnnTanhCell,
+} from '@tapegrad/nn';
 import * as fc from 'fast-check';
 
 /** One entry of a gradcheck module: what to differentiate and how to draw its arguments. */
@@ -89,6 +98,16 @@ const linearArgs = fc
     return fc.tuple(of([rows, inFeatures]), of([outFeatures, inFeatures]), of([outFeatures]));
   });
 
+/** linear's arguments and a class index per row (a float64 tensor, as linearCrossEntropy passes them). */
+const headArgs = linearArgs.chain(([x, weight, bias]) =>
+  fc
+    .array(fc.integer({ min: 0, max: weight.shape[0]! - 1 }), {
+      minLength: x.shape[0]!,
+      maxLength: x.shape[0]!,
+    })
+    .map((targets) => [x, weight, bias, tensor(targets, { dtype: 'float64' })] as const),
+);
+
 export function builtinChecks(): Check[] {
   const core: Check[] = Object.entries(specs).map(([name, spec]) => ({
     name,
@@ -126,6 +145,13 @@ export function builtinChecks(): Check[] {
       op: linearOp,
       args: linearArgs,
       options: { names: ['x', 'weight', 'bias'] },
+    },
+    {
+      name: 'linearCrossEntropy',
+      group: 'nn',
+      op: linearCrossEntropyOps.mean,
+      args: headArgs,
+      options: { names: ['x', 'weight', 'bias', 'targets'], nondiff: [3] },
     },
   ];
   return [...core, ...nn];

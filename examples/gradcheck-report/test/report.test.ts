@@ -26,7 +26,14 @@ describe('pnpm gradcheck', () => {
     const names = builtinChecks().map((c) => c.name);
     expect(names).toEqual(expect.arrayContaining(Object.keys(ops)));
     expect(names).toEqual(
-      expect.arrayContaining(['rnnTanhCell', 'rnnReluCell', 'lstmCell', 'gruCell', 'linear']),
+      expect.arrayContaining([
+        'rnnTanhCell',
+        'rnnReluCell',
+        'lstmCell',
+        'gruCell',
+        'linear',
+        'linearCrossEntropy',
+      ]),
     );
     const overrides = builtinChecks().filter((c) => c.group === 'nn');
     expect(overrides.every((c) => typeof (c.op as { reference?: unknown }).reference === 'function')).toBe(

@@ -28,6 +28,8 @@ export {
   crossEntropyOps,
   crossEntropyReference,
   type LossOptions,
+  linearCrossEntropy,
+  linearCrossEntropyOps,
   mse,
   type Reduction,
 } from './losses.js';

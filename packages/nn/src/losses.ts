@@ -16,8 +16,11 @@ import {
   Tensor,
   type TypedArray,
   tensor,
+  zeros,
 } from '@tapegrad/core';
-import { buffer } from './cells/common.js';
+import { buffer, freshGrad, gradCarving } from './cells/common.js';
+import { linearOp } from './linear.js';
+import { acquire, lend, type Workspace } from './workspaces.js';
 
 export type Reduction = 'mean' | 'sum';
 
@@ -110,23 +113,32 @@ export const crossEntropyOps: Readonly<Record<Reduction, CustomOp<CrossEntropyRe
 /** Checks logits [N, C] and N class indices in [0, C); the targets as a Tensor [N]. */
 function checkCrossEntropy(logits: Tensor, targets: Tensor | readonly number[]): Tensor {
   if (!(logits instanceof Tensor)) throw new TypeError('crossEntropy: logits must be a Tensor');
-  if (!Array.isArray(targets) && !(targets instanceof Tensor)) {
-    throw new TypeError('crossEntropy: targets must be a Tensor or an array of class indices');
-  }
   if (logits.rank !== 2)
     throw new ShapeError(`crossEntropy: logits must be [N, C], got ${fmt(logits.shape)}`);
   const [rows, classes] = logits.shape as [number, number];
+  return checkTargets('crossEntropy', targets, rows, classes, `logits ${fmt(logits.shape)}`);
+}
+
+/** Checks that targets are `rows` class indices in [0, classes) (`against` names the rows' tensor); as a Tensor [N]. */
+function checkTargets(
+  op: string,
+  targets: Tensor | readonly number[],
+  rows: number,
+  classes: number,
+  against: string,
+): Tensor {
+  if (!Array.isArray(targets) && !(targets instanceof Tensor)) {
+    throw new TypeError(`${op}: targets must be a Tensor or an array of class indices`);
+  }
   const values = Array.isArray(targets) ? targets : (targets as Tensor).data;
   const shape = Array.isArray(targets) ? [targets.length] : (targets as Tensor).shape;
   if (shape.length !== 1 || shape[0] !== rows) {
-    throw new ShapeError(
-      `crossEntropy: targets ${fmt(shape)} do not match logits ${fmt(logits.shape)} (want [${rows}])`,
-    );
+    throw new ShapeError(`${op}: targets ${fmt(shape)} do not match ${against} (want [${rows}])`);
   }
   for (let i = 0; i < rows; i++) {
     const t = values[i]!;
     if (!Number.isInteger(t) || t < 0 || t >= classes) {
-      throw new RangeError(`crossEntropy: target ${t} at row ${i} is not a class index in [0, ${classes})`);
+      throw new RangeError(`${op}: target ${t} at row ${i} is not a class index in [0, ${classes})`);
     }
   }
   return targets instanceof Tensor ? targets : tensor(Array.from(values), { dtype: 'float64' });
@@ -148,6 +160,124 @@ export function crossEntropy(
     throw new RangeError(`crossEntropy: reduction must be 'mean' or 'sum', got ${String(reduction)}`);
   }
   return crossEntropyOps[reduction](logits, classIndices) as Tensor;
+}
+
+interface LinearCrossEntropyResiduals {
+  rows: number;
+  inFeatures: number;
+  classes: number;
+  /**
+   * [logits, softmax(logits) - onehot(targets)], each [N, C], lent to the graph (null when nothing is
+   * recorded). The backward scales its results, never these values, so a second backward reads them again.
+   */
+  workspace: Workspace | null;
+}
+
+function linearCrossEntropyOpOf(reduction: Reduction): CustomOp<LinearCrossEntropyResiduals> {
+  return customOp<LinearCrossEntropyResiduals>({
+    name: 'linearCrossEntropy',
+    forward([x, weight, bias, targets], { needsGrad }) {
+      const [rows, inFeatures] = x!.shape as [number, number];
+      const classes = weight!.shape[0]!;
+      const indices = classIndicesOf(targets!);
+      const size = rows * classes;
+      // The logits and softmax - onehot are never tensors: they stay in a workspace that the next
+      // iteration reuses, in the wasm kernels' memory for float32 (no copies in or out of it).
+      const workspace = acquire(x!.dtype, needsGrad ? [size, size] : [size]);
+      const [logits, dLogits] = workspace.buffers as [TypedArray, TypedArray | undefined];
+      kernels.broadcastInto(bias!.data, bias!.shape, logits, [rows, classes]);
+      kernels.gemm(x!.data, weight!.data, logits, {
+        m: rows,
+        n: classes,
+        k: inFeatures,
+        transB: true,
+        accumulate: true,
+      });
+      const total = kernels.softmaxCrossEntropy(logits, rows, classes, indices, dLogits ?? null);
+      if (dLogits) kernels.softmaxCrossEntropyBackward(dLogits, classes, indices);
+      const loss = buffer(x!.dtype, 1);
+      loss[0] = reduction === 'mean' ? total / rows : total;
+      const output = new Tensor(loss, SCALAR);
+      lend(workspace, [output], needsGrad);
+      return {
+        outputs: output,
+        residuals: { rows, inFeatures, classes, workspace: needsGrad ? workspace : null },
+      };
+    },
+    // d logits = (softmax - onehot)·g, over N for 'mean'; then dx = d logits·W, dW = d logitsᵀ·x and
+    // db = Σ_rows d logits, with the scale applied to those (smaller) results
+    backward([g], { rows, inFeatures, classes, workspace }, [x, weight, bias]) {
+      const dLogits = workspace!.buffers[1]!;
+      const scale = g!.data[0]! / (reduction === 'mean' ? rows : 1);
+      const scaled = (out: TypedArray) => {
+        if (scale !== 1) kernels.map(out, out, (v) => v * scale);
+      };
+      const from = gradCarving([x, weight, bias]);
+      return [
+        freshGrad(x, from, (out) => {
+          kernels.gemm(dLogits, weight!.data, out, { m: rows, n: inFeatures, k: classes });
+          scaled(out);
+        }),
+        freshGrad(weight, from, (out) => {
+          kernels.gemm(dLogits, x!.data, out, { m: classes, n: inFeatures, k: rows, transA: true });
+          scaled(out);
+        }),
+        freshGrad(bias, from, (out) => {
+          kernels.sumToShape(dLogits, [rows, classes], [classes], out);
+          scaled(out);
+        }),
+        null,
+      ];
+    },
+    reference: (x, weight, bias, targets) =>
+      crossEntropyReference(linearOp.reference!(x!, weight!, bias!) as Tensor, targets!, { reduction }),
+  });
+}
+
+/** The fused classifier-head losses, one per reduction (checkOverride holds each against its reference). */
+export const linearCrossEntropyOps: Readonly<Record<Reduction, CustomOp<LinearCrossEntropyResiduals>>> = {
+  mean: linearCrossEntropyOpOf('mean'),
+  sum: linearCrossEntropyOpOf('sum'),
+};
+
+/**
+ * crossEntropy(linear(x, weight, bias), targets) as one op, for a classifier head: x [N, in], weight
+ * [C, in], bias [C] or null, targets N class indices in [0, C). The logits [N, C] never become a tensor:
+ * they and softmax - onehot stay in a workspace reused across iterations (in the wasm kernels' memory for
+ * float32), so a training step neither allocates them nor copies them in and out of the kernels. The value
+ * and grads are the composition's (its reference); use the composition when the logits themselves are wanted.
+ */
+export function linearCrossEntropy(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null | undefined,
+  targets: Tensor | readonly number[],
+  options: LossOptions = {},
+): Tensor {
+  const op = 'linearCrossEntropy';
+  if (!(x instanceof Tensor) || !(weight instanceof Tensor)) {
+    throw new TypeError(`${op}: x and weight must be Tensors`);
+  }
+  if (bias != null && !(bias instanceof Tensor)) throw new TypeError(`${op}: bias must be a Tensor or null`);
+  if (weight.dtype !== x.dtype || (bias && bias.dtype !== x.dtype)) {
+    const dtypes = `x ${x.dtype}, weight ${weight.dtype}${bias ? `, bias ${bias.dtype}` : ''}`;
+    throw new DTypeError(`${op}: dtypes differ: ${dtypes}`);
+  }
+  if (x.rank !== 2) throw new ShapeError(`${op}: x must be [N, in], got ${fmt(x.shape)}`);
+  if (weight.rank !== 2 || weight.shape[1] !== x.shape[1]) {
+    throw new ShapeError(`${op}: x ${fmt(x.shape)} does not fit weight ${fmt(weight.shape)} = [classes, in]`);
+  }
+  const [rows, classes] = [x.shape[0]!, weight.shape[0]!];
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== classes)) {
+    throw new ShapeError(`${op}: bias ${fmt(bias.shape)} does not fit weight ${fmt(weight.shape)}`);
+  }
+  const classIndices = checkTargets(op, targets, rows, classes, `x ${fmt(x.shape)}`);
+  const reduction = options.reduction ?? 'mean';
+  if (reduction !== 'mean' && reduction !== 'sum') {
+    throw new RangeError(`${op}: reduction must be 'mean' or 'sum', got ${String(reduction)}`);
+  }
+  const b = bias ?? zeros([classes], { dtype: x.dtype });
+  return linearCrossEntropyOps[reduction](x, weight, b, classIndices) as Tensor;
 }
 
 /** crossEntropy composed from core ops (logSoftmax, gather): the reference the fused op is checked against. */
