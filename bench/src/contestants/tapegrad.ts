@@ -1,9 +1,9 @@
 // tapegrad: nn's whole-sequence recurrent op (what the RNN/LSTM/GRU layers run: every step's input
-// projection in one gemm, BPTT by hand), then nn's linear and crossEntropy over all steps at once;
-// valueAndGrad over the six parameters. One contestant per gemm backend, and the default backend on one
+// projection in one gemm, BPTT by hand), then nn's linearCrossEntropy over all steps at once (the output
+// layer and the loss as one op, the logits kept in a reused workspace); valueAndGrad over the six parameters. One contestant per gemm backend, and the default backend on one
 // thread as well as on the default threads (both cores here).
 import { kernels, reshape, type Tensor, tensor, valueAndGrad } from '@tapegrad/core';
-import { crossEntropy, gruSequence, linear, lstmSequence, rnnSequence } from '@tapegrad/nn';
+import { gruSequence, linearCrossEntropy, lstmSequence, rnnSequence } from '@tapegrad/nn';
 import { type Contestant, type Runner, summarize } from '../contestant.js';
 import { type CellKind, type ParamName, type Problem, paramNames } from '../workloads.js';
 
@@ -43,7 +43,8 @@ function tapegrad({ name, backend, threads }: Variant): Contestant {
   };
   return {
     name,
-    describe: () => `tapegrad (${loaded}), fused whole-sequence nn ops, ${label[backend]}, ${threadNote()}`,
+    describe: () =>
+      `tapegrad (${loaded}), fused whole-sequence nn ops and linearCrossEntropy, ${label[backend]}, ${threadNote()}`,
     async create(problem: Problem): Promise<Runner> {
       const { steps: T, batch: B, input: I, hidden: H, cell } = problem.workload;
       const params = paramNames.map((name) =>
@@ -55,8 +56,7 @@ function tapegrad({ name, backend, threads }: Variant): Contestant {
       const h0 = tensor(new Float32Array(B * H), { shape: [B, H] });
       const loss = (...p: Tensor[]): Tensor => {
         const out = step(x, h0, p);
-        const logits = linear(reshape(out, [T * B, H]), p[4]!, p[5]!);
-        return crossEntropy(logits, targets, { reduction: 'sum' });
+        return linearCrossEntropy(reshape(out, [T * B, H]), p[4]!, p[5]!, targets, { reduction: 'sum' });
       };
       const lossAndGrads = valueAndGrad(loss, { argnums: [0, 1, 2, 3, 4, 5] });
       const defaultThreads = kernels.getThreads();
