@@ -1,6 +1,9 @@
 // After `pnpm build`: each package's built ESM and CJS entry loads and works, outside the `source`
 // condition that tests use, so a build that only typechecks cannot pass CI.
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const require = createRequire(import.meta.url);
 const root = new URL('../packages/', import.meta.url);
@@ -21,6 +24,18 @@ const lstm = new nn.LSTM(2, 3);
 const { output } = lstm.forward(core.tensor(new Float32Array(2 * 1 * 2), { shape: [2, 1, 2] }));
 if (x.grad?.shape.join() !== '1,2' || output.shape.join() !== '2,1,3')
   throw new Error('built packages misbehave');
+// Checkpoints through Node's file system, which the built nn reaches at call time (no node: import).
+const dir = await mkdtemp(join(tmpdir(), 'tapegrad-smoke-'));
+for (const build of [nn, await import(new URL('nn/dist/index.js', root).pathname)]) {
+  const path = join(dir, 'lstm.safetensors');
+  const model = new build.LSTM(2, 3);
+  await build.save(path, model);
+  const copy = new build.LSTM(2, 3);
+  copy.loadStateDict(await build.load(path));
+  if (copy.stateDict().weight_ih_l0?.data.join() !== model.stateDict().weight_ih_l0?.data.join())
+    throw new Error('built save / load lose weights');
+}
+await rm(dir, { recursive: true });
 // The wasm kernels' worker thread from the built code (its program is a string in the bundle): a
 // product big enough to split gives the one-thread answer, and the process still exits (unref'd).
 for (const build of [
@@ -42,4 +57,4 @@ for (const build of [
   await kernels.threadsReady();
   if (product() !== one) throw new Error('the built kernels differ on two threads');
 }
-console.log('built packages load as ESM and CJS and run, threads included');
+console.log('built packages load as ESM and CJS and run, checkpoints and threads included');

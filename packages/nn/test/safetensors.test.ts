@@ -254,4 +254,34 @@ describe('save / load in Node', () => {
     await writeFile(path, new Uint8Array([1, 2, 3]));
     await expect(load(path)).rejects.toThrow(CheckpointError);
   });
+
+  it("nn's and core's sources import nothing from node: (their entries bundle for a browser)", async () => {
+    const sources = async (dir: string): Promise<string[]> =>
+      (await readdir(dir, { recursive: true }))
+        .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+        .map((f) => join(dir, f));
+    const packages = new URL('../../', import.meta.url).pathname;
+    const files = [
+      ...(await sources(join(packages, 'nn/src'))),
+      ...(await sources(join(packages, 'core/src'))),
+    ];
+    expect(files.length).toBeGreaterThan(20);
+    for (const file of files) {
+      expect(await readFile(file, 'utf8'), file).not.toMatch(/^\s*(import|export)[^;]*from\s+['"]node:/m);
+    }
+  });
+
+  it('outside Node, save and load say what to use instead', async () => {
+    const host = process as { getBuiltinModule?: unknown };
+    const builtin = host.getBuiltinModule;
+    host.getBuiltinModule = undefined;
+    try {
+      await expect(save('x.safetensors', new Linear(3, 2))).rejects.toThrow(
+        /^save: needs Node's file system .*saveSafetensors \/ loadSafetensors/,
+      );
+      await expect(load('x.safetensors')).rejects.toThrow(/^load: needs Node's file system/);
+    } finally {
+      host.getBuiltinModule = builtin;
+    }
+  });
 });

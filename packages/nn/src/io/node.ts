@@ -1,8 +1,42 @@
 // Node file helpers for safetensors checkpoints: an atomic save (temp file, fsync, rename) and a load.
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+// Node's modules are fetched when called (process.getBuiltinModule), not imported, so that nn's entry
+// imports nothing from node: and bundles for a browser, where these two throw and the bytes of
+// saveSafetensors / loadSafetensors are the way.
 import type { Module, StateDict } from '../module.js';
 import { loadSafetensors, saveSafetensors } from './safetensors.js';
+
+interface FileHandle {
+  writeFile(data: Uint8Array): Promise<void>;
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+interface NodeIo {
+  fs: {
+    open(path: string, flags: string): Promise<FileHandle>;
+    readFile(path: string): Promise<Uint8Array>;
+    rename(from: string, to: string): Promise<void>;
+    rm(path: string, options: { force: boolean }): Promise<void>;
+  };
+  randomBytes(size: number): { toString(encoding: 'hex'): string };
+  pid: number;
+}
+
+/** Node's file system, or a clear error where there is none (a browser). */
+function nodeIo(op: string): NodeIo {
+  const process = (globalThis as { process?: { pid: number; getBuiltinModule?: (name: string) => unknown } })
+    .process;
+  const builtin = process?.getBuiltinModule;
+  if (!process || !builtin) {
+    throw new Error(
+      `${op}: needs Node's file system (Node ≥ 20.16); elsewhere use saveSafetensors / loadSafetensors with the bytes`,
+    );
+  }
+  return {
+    fs: builtin('node:fs/promises') as NodeIo['fs'],
+    randomBytes: (builtin('node:crypto') as Pick<NodeIo, 'randomBytes'>).randomBytes,
+    pid: process.pid,
+  };
+}
 
 /**
  * Writes a checkpoint so that `path` holds either the old file or the whole new one, never a torn
@@ -13,24 +47,26 @@ export async function save(
   source: Module | StateDict,
   metadata: Record<string, string> = {},
 ): Promise<void> {
+  const { fs, randomBytes, pid } = nodeIo('save');
   const bytes = saveSafetensors(source, metadata);
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const temp = `${path}.${pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    const file = await open(temp, 'wx');
+    const file = await fs.open(temp, 'wx');
     try {
       await file.writeFile(bytes);
       await file.sync();
     } finally {
       await file.close();
     }
-    await rename(temp, path);
+    await fs.rename(temp, path);
   } catch (error) {
-    await rm(temp, { force: true });
+    await fs.rm(temp, { force: true });
     throw error;
   }
 }
 
 /** Reads and checks a checkpoint: name → Tensor (load it into a module with loadStateDict). */
 export async function load(path: string): Promise<StateDict> {
-  return loadSafetensors(await readFile(path));
+  const { fs } = nodeIo('load');
+  return loadSafetensors(await fs.readFile(path));
 }
