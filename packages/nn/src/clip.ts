@@ -1,5 +1,5 @@
 // Gradient clipping with PyTorch's semantics: by the global norm of all grads, or by value.
-import { clip, mapTensor, noGrad, type Tensor } from '@tapegrad/core';
+import { clip, mul, noGrad, type Tensor } from '@tapegrad/core';
 
 export interface ClipNormOptions {
   /** The p of the p-norm (default 2); Infinity takes the largest |g|. */
@@ -36,7 +36,8 @@ export function clipGradNorm(
   const scale = Math.min(1, maxNorm / (total + 1e-6));
   if (scale < 1) {
     noGrad(() => {
-      for (const p of grads) p.grad = mapTensor(p.grad!, (v) => v * scale);
+      // in the grad's dtype, as PyTorch multiplies by its clip coefficient tensor
+      for (const p of grads) p.grad = mul(p.grad!, scale);
     });
   }
   return total;
