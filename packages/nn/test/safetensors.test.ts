@@ -187,6 +187,26 @@ describe('damaged or hostile files are a CheckpointError, and the module keeps i
       /'a' is not a string/,
     ],
     [
+      'a tensor named twice (same bytes, so only the name can tell)',
+      file(`{"w":${info('F32', '[2]', '[0,8]')},"w":${info('F32', '[1,2]', '[0,8]')}}`, f32(1, 2)),
+      /the header names 'w' twice$/,
+    ],
+    [
+      'a tensor named twice, once escaped',
+      file(`{"w":${info('F32', '[2]', '[0,8]')},"\\u0077":${info('F32', '[2]', '[0,8]')}}`, f32(1, 2)),
+      /the header names 'w' twice/,
+    ],
+    [
+      'a field given twice',
+      file(`{"w":{"dtype":"F32","shape":[2],"shape":[1,2],"data_offsets":[0,8]}}`, f32(1, 2)),
+      /the header names 'shape' twice in 'w'/,
+    ],
+    [
+      'a metadata key given twice',
+      file(`{"__metadata__":{"a":"1","a":"2"},"w":${info('F32', '[2]', '[0,8]')}}`, f32(1, 2)),
+      /the header names 'a' twice in '__metadata__'/,
+    ],
+    [
       '__proto__ in metadata',
       file(`{"__metadata__":{"__proto__":"x"},"w":${info('F32', '[2]', '[0,8]')}}`, f32(1, 2)),
       /not allowed/,

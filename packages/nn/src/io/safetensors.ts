@@ -115,6 +115,36 @@ function nesting(text: string): number {
   return deepest;
 }
 
+/**
+ * The first key that an object of a (valid) JSON text names twice, with the key of that object, or null.
+ * JSON.parse keeps the last of them silently, so a header naming a tensor, a field or a metadata key
+ * twice could be read two ways (this reader and another would load different tensors).
+ */
+function duplicateKey(text: string): { key: string; within: string | null } | null {
+  // Per open object or array: the keys seen so far (objects only), and whether a key comes next.
+  const open: { keys: Set<string> | null; name: string | null; expectKey: boolean }[] = [];
+  let lastKey: string | null = null;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const top = open[open.length - 1];
+    if (c === 0x22) {
+      const start = i;
+      for (i++; text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
+      if (top?.keys && top.expectKey) {
+        const key = JSON.parse(text.slice(start, i + 1)) as string;
+        if (top.keys.has(key)) return { key, within: top.name };
+        top.keys.add(key);
+        top.expectKey = false;
+        lastKey = key;
+      }
+    } else if (c === 0x7b) open.push({ keys: new Set(), name: lastKey, expectKey: true });
+    else if (c === 0x5b) open.push({ keys: null, name: null, expectKey: false });
+    else if (c === 0x7d || c === 0x5d) open.pop();
+    else if (c === 0x2c && top?.keys) top.expectKey = true;
+  }
+  return null;
+}
+
 const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -188,6 +218,8 @@ export function decodeSafetensors(bytes: Uint8Array): Safetensors {
     return fail(`the header is not valid JSON (${(e as Error).message})`);
   }
   if (!isRecord(header)) return fail('the header is not a JSON object');
+  const twice = duplicateKey(text);
+  if (twice) fail(`the header names '${twice.key}' twice${twice.within ? ` in '${twice.within}'` : ''}`);
 
   const metadata: Record<string, string> = Object.create(null);
   const entries: Entry[] = [];
