@@ -37,7 +37,10 @@ function checkLinear(inputs: readonly Tensor[]): Dims {
   if (bias && (bias.rank !== 1 || bias.shape[0] !== outFeatures)) {
     throw new ShapeError(`linear: bias ${fmt(bias.shape)} does not fit weight ${fmt(weight.shape)}`);
   }
-  return { rows: x.size / inFeatures, inFeatures, outFeatures };
+  // The leading axes' product (x.size / inFeatures would be 0/0 for inFeatures 0)
+  let rows = 1;
+  for (let i = 0; i < x.rank - 1; i++) rows *= x.shape[i]!;
+  return { rows, inFeatures, outFeatures };
 }
 
 /** y [..., out] = x [..., in] · weightᵀ (+ bias [out]); the leading axes of x are rows. */

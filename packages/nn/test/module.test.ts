@@ -174,6 +174,31 @@ describe('Linear', () => {
     checkOverride(linearOp, inputs, { names: ['x', 'weight', 'bias'], numRuns: 25 });
   });
 
+  it('with no input features: y is the bias on every row, and the grads are those of a sum', () => {
+    const [y, pullback] = vjp(
+      (x, w, b) => linearOp(x, w, b) as Tensor,
+      tensor([], { dtype: 'float64', shape: [2, 3, 0] }),
+      tensor([], { dtype: 'float64', shape: [2, 0] }),
+      t([0.5, -1]),
+    );
+    expect(y.shape).toEqual([2, 3, 2]);
+    expectClose(
+      y,
+      Array.from({ length: 6 }, () => [0.5, -1]),
+    );
+    const [dx, dweight, dbias] = pullback(
+      tensor(
+        Array.from({ length: 12 }, (_, i) => i),
+        { dtype: 'float64', shape: [2, 3, 2] },
+      ),
+    );
+    expect([dx!.shape, dweight!.shape]).toEqual([
+      [2, 3, 0],
+      [2, 0],
+    ]);
+    expectClose(dbias!, [30, 36]);
+  });
+
   it('without bias, and naming shapes that do not fit', () => {
     const layer = new Linear(4, 2, { bias: false });
     expect(layer.bias).toBeNull();
