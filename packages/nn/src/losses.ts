@@ -209,8 +209,10 @@ function linearCrossEntropyOpOf(reduction: Reduction): CustomOp<LinearCrossEntro
     backward([g], { rows, inFeatures, classes, workspace }, [x, weight, bias]) {
       const dLogits = workspace!.buffers[1]!;
       const scale = g!.data[0]! / (reduction === 'mean' ? rows : 1);
+      // Over no rows the results are empty sums, 0 as the composition gives (its scale meets no value;
+      // here 0·(1/0) would be NaN).
       const scaled = (out: TypedArray) => {
-        if (scale !== 1) kernels.map(out, out, (v) => v * scale);
+        if (scale !== 1 && rows > 0) kernels.map(out, out, (v) => v * scale);
       };
       const from = gradCarving([x, weight, bias]);
       return [

@@ -60,8 +60,10 @@ const headAndTargets = fc
     );
   });
 
+type Dtype = 'float32' | 'float64';
+
 /** A head of the given sizes with random values and targets. */
-function head(rows: number, features: number, classes: number, dtype: 'float32' | 'float64', seed = 3) {
+function head(rows: number, features: number, classes: number, dtype: Dtype, seed = 3) {
   const rng = new RandomState(seed);
   const of = (shape: number[], scale: number) =>
     tensor(
@@ -79,7 +81,8 @@ function head(rows: number, features: number, classes: number, dtype: 'float32' 
 const argnums = { argnums: [0, 1, 2] };
 
 describe('linearCrossEntropy: crossEntropy(linear(x, weight, bias)) as one op', () => {
-  afterAll(() => kernels.setThreads(kernels.getThreads()));
+  const threads = kernels.getThreads();
+  afterAll(() => kernels.setThreads(threads));
 
   for (const reduction of ['mean', 'sum'] as const) {
     it(`checkOverride: backward against the composition's tape and finite differences (${reduction}, float64)`, () => {
@@ -111,40 +114,53 @@ describe('linearCrossEntropy: crossEntropy(linear(x, weight, bias)) as one op', 
   }
 
   // The fused op runs the same kernels on the same values as the two ops: 'sum' under g = 1 gives their
-  // numbers to the bit ('mean' scales the results rather than d logits: close, not equal). Large enough
-  // for the wasm gemms and two threads where they exist.
-  for (const [rows, features, classes] of [
-    [6, 5, 4],
-    [400, 64, 48],
-  ] as const) {
-    for (const dtype of ['float32', 'float64'] as const) {
-      it(`equals linear then crossEntropy: ${rows}×${features} → ${classes} classes (${dtype})`, async () => {
-        kernels.setThreads(2);
-        await kernels.threadsReady();
-        const { x, weight, bias, targets } = head(rows, features, classes, dtype);
-        for (const reduction of ['sum', 'mean'] as const) {
-          const fused = valueAndGrad(
-            (x: Tensor, w: Tensor, b: Tensor) => linearCrossEntropy(x, w, b, targets, { reduction }),
-            argnums,
-          )(x, weight, bias) as [Tensor, Tensor[]];
-          const composed = valueAndGrad(
-            (x: Tensor, w: Tensor, b: Tensor) => crossEntropy(linear(x, w, b), targets, { reduction }),
-            argnums,
-          )(x, weight, bias) as [Tensor, Tensor[]];
-          expect(fused[0].item()).toBe(composed[0].item());
-          for (let i = 0; i < 3; i++) {
-            if (reduction === 'sum') {
-              expect(Array.from(fused[1][i]!.data)).toEqual(Array.from(composed[1][i]!.data));
-            } else {
-              const scale = Math.max(...Array.from(composed[1][i]!.data, Math.abs));
-              const atol = scale * (dtype === 'float32' ? 1e-6 : 1e-14);
-              expectClose(fused[1][i]!, [Array.from(composed[1][i]!.data)], { atol, rtol: 0 });
-            }
-          }
+  // numbers to the bit ('mean' scales the results rather than d logits: close, not equal).
+  function expectComposition(rows: number, features: number, classes: number, dtype: Dtype, seed: number) {
+    const { x, weight, bias, targets } = head(rows, features, classes, dtype, seed);
+    for (const reduction of ['sum', 'mean'] as const) {
+      const fused = valueAndGrad(
+        (x: Tensor, w: Tensor, b: Tensor) => linearCrossEntropy(x, w, b, targets, { reduction }),
+        argnums,
+      )(x, weight, bias) as [Tensor, Tensor[]];
+      const composed = valueAndGrad(
+        (x: Tensor, w: Tensor, b: Tensor) => crossEntropy(linear(x, w, b), targets, { reduction }),
+        argnums,
+      )(x, weight, bias) as [Tensor, Tensor[]];
+      expect(fused[0].item()).toBe(composed[0].item());
+      for (let i = 0; i < 3; i++) {
+        if (reduction === 'sum') {
+          expect(Array.from(fused[1][i]!.data)).toEqual(Array.from(composed[1][i]!.data));
+        } else {
+          const scale = Math.max(...Array.from(composed[1][i]!.data, Math.abs));
+          const atol = scale * (dtype === 'float32' ? 1e-6 : 1e-14);
+          expectClose(fused[1][i]!, [Array.from(composed[1][i]!.data)], { atol, rtol: 0 });
         }
-      });
+      }
     }
   }
+
+  // Large enough for the wasm gemms and softmax rows on two threads, where they exist.
+  for (const dtype of ['float32', 'float64'] as const) {
+    it(`equals linear then crossEntropy: 400×64 → 48 classes on two threads (${dtype})`, async () => {
+      kernels.setThreads(2);
+      await kernels.threadsReady();
+      expectComposition(400, 64, 48, dtype, 3);
+    });
+  }
+
+  it('equals linear then crossEntropy for any sizes, JS and wasm kernels (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 40 }),
+        fc.integer({ min: 0, max: 20 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.constantFrom<Dtype>('float32', 'float64'),
+        fc.integer({ min: 0, max: 1000 }),
+        (rows, features, classes, dtype, seed) => expectComposition(rows, features, classes, dtype, seed),
+      ),
+      { numRuns: 60 },
+    );
+  });
 
   it('without a bias: the composition without one, and no bias grad', () => {
     const { x, weight, targets } = head(5, 3, 4, 'float64');
