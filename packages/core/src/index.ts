@@ -5,27 +5,7 @@ export { type CustomOp, type CustomOpSpec, customOp } from './custom.js';
 export { type DType, DTypeError, type TypedArray } from './dtype.js';
 export { type GradOptions, type GradsOf, grad, valueAndGrad, vjp } from './grad.js';
 export * as kernels from './kernels/index.js';
-// The ops by name (not export *: elementwise.ts's mapTensor and zipTensors are its own helpers).
-export {
-  abs,
-  add,
-  astype,
-  clip,
-  div,
-  exp,
-  log,
-  maximum,
-  minimum,
-  mul,
-  neg,
-  pow,
-  relu,
-  sigmoid,
-  sqrt,
-  sub,
-  tanh,
-  where,
-} from './ops/elementwise.js';
+export * from './ops/elementwise.js';
 export { type OpName, ops } from './ops/index.js';
 export { matmul } from './ops/matmul.js';
 export * from './ops/reduce.js';

@@ -1,31 +1,11 @@
 // Elementwise ops with numpy broadcasting. Each vjp is one line of maths; the engine sums grads
 // back over broadcast axes, so no rule here has to.
 import { allocate, type DType, DTypeError, isDType } from '../dtype.js';
-import {
-  type Binary,
-  broadcastInto,
-  map,
-  stableSigmoid,
-  type Unary,
-  zipBroadcast,
-} from '../kernels/elementwise.js';
+import { type Binary, broadcastInto, stableSigmoid, type Unary } from '../kernels/elementwise.js';
 import { broadcastShapes } from '../shape.js';
 import { record } from '../tape.js';
 import { Tensor } from '../tensor.js';
-import { empty, operands, type TensorLike } from './util.js';
-
-/** f over a (untracked): the building block of forward passes and of masks inside vjps. */
-export function mapTensor(x: Tensor, f: Unary): Tensor {
-  return new Tensor(map(x.data, allocate(x.dtype, x.size), f), x.shape);
-}
-
-/** f over broadcast a and b (untracked). */
-export function zipTensors(op: string, a: Tensor, b: Tensor, f: Binary): Tensor {
-  const shape = broadcastShapes(op, a.shape, b.shape);
-  const out = empty(a.dtype, shape);
-  zipBroadcast(a.data, a.shape, b.data, b.shape, out.data, shape, f);
-  return out;
-}
+import { empty, mapTensor, operands, type TensorLike, zipTensors } from './util.js';
 
 function unary(
   op: string,

@@ -5,8 +5,8 @@ import { reduceAxes } from '../kernels/reduce.js';
 import { normalizeAxes, normalizeAxis, type Shape, ShapeError, sizeOf } from '../shape.js';
 import { record } from '../tape.js';
 import { Tensor } from '../tensor.js';
-import { exp, mapTensor, mul, sub, zipTensors } from './elementwise.js';
-import { operands, type TensorLike } from './util.js';
+import { exp, mul, sub } from './elementwise.js';
+import { mapTensor, operands, type TensorLike, zipTensors } from './util.js';
 
 export interface ReduceOptions {
   axis?: number | readonly number[];

@@ -1,6 +1,7 @@
 // What every op needs: scalars lifted to tensors, dtype agreement, fresh outputs.
 import { allocate, type DType, DTypeError } from '../dtype.js';
-import { type Shape, sizeOf } from '../shape.js';
+import { type Binary, map, type Unary, zipBroadcast } from '../kernels/elementwise.js';
+import { broadcastShapes, type Shape, sizeOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
 /** A tensor, or a number taken as a scalar of the other operand's dtype. */
@@ -36,4 +37,17 @@ export function operands(op: string, ...xs: TensorLike[]): Tensor[] {
 /** A fresh, zero-filled output tensor. */
 export function empty(dtype: DType, shape: Shape): Tensor {
   return new Tensor(allocate(dtype, sizeOf(shape)), shape);
+}
+
+/** f over a (untracked): the building block of forward passes and of masks inside vjps. */
+export function mapTensor(x: Tensor, f: Unary): Tensor {
+  return new Tensor(map(x.data, allocate(x.dtype, x.size), f), x.shape);
+}
+
+/** f over broadcast a and b (untracked). */
+export function zipTensors(op: string, a: Tensor, b: Tensor, f: Binary): Tensor {
+  const shape = broadcastShapes(op, a.shape, b.shape);
+  const out = empty(a.dtype, shape);
+  zipBroadcast(a.data, a.shape, b.data, b.shape, out.data, shape, f);
+  return out;
 }
