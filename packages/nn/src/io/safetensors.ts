@@ -93,56 +93,49 @@ const fail = (message: string): never => {
   throw new CheckpointError(`loadSafetensors: ${message}`);
 };
 
-/**
- * How deep arrays and objects nest in a JSON text (strings skipped). A safetensors header nests 3
- * deep at most ({ name: { shape: [...] } }); checking first keeps a hostile 10^5-deep header from
- * costing JSON.parse hundreds of milliseconds.
- */
-function nesting(text: string): number {
-  let depth = 0;
-  let deepest = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c)
-        i++; // a backslash escapes the next character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) deepest = Math.max(deepest, ++depth);
-    else if (c === 0x7d || c === 0x5d) depth--;
-  }
-  return deepest;
+/** A key that one object of a header names twice, and the key of that object (null at the top). */
+interface Twice {
+  key: string;
+  within: string | null;
 }
 
 /**
- * The first key that an object of a (valid) JSON text names twice, with the key of that object, or null.
- * JSON.parse keeps the last of them silently, so a header naming a tensor, a field or a metadata key
- * twice could be read two ways (this reader and another would load different tensors).
+ * One pass over a header's JSON text, strings skipped: whether arrays and objects nest deeper than a
+ * safetensors header does (3 levels, { name: { shape: [...] } }; it stops there, so a hostile 10^5-deep
+ * header costs neither JSON.parse's time nor this pass's memory), and the first key that an object names
+ * twice. JSON.parse keeps the last of such keys silently, so that header could be read two ways (this
+ * reader and another would load different tensors).
  */
-function duplicateKey(text: string): { key: string; within: string | null } | null {
+function scanHeader(text: string): { tooDeep: boolean; twice: Twice | null } {
   // Per open object or array: the keys seen so far (objects only), and whether a key comes next.
   const open: { keys: Set<string> | null; name: string | null; expectKey: boolean }[] = [];
   let lastKey: string | null = null;
+  let twice: Twice | null = null;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     const top = open[open.length - 1];
     if (c === 0x22) {
       const start = i;
-      for (i++; text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
-      if (top?.keys && top.expectKey) {
-        const key = JSON.parse(text.slice(start, i + 1)) as string;
-        if (top.keys.has(key)) return { key, within: top.name };
-        top.keys.add(key);
-        top.expectKey = false;
-        lastKey = key;
+      // a backslash escapes the next character
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
+      if (twice || !top?.keys || !top.expectKey) continue;
+      let key: string;
+      try {
+        key = JSON.parse(text.slice(start, i + 1)) as string;
+      } catch {
+        continue; // not a JSON string: JSON.parse of the whole header says so
       }
-    } else if (c === 0x7b) open.push({ keys: new Set(), name: lastKey, expectKey: true });
-    else if (c === 0x5b) open.push({ keys: null, name: null, expectKey: false });
-    else if (c === 0x7d || c === 0x5d) open.pop();
+      if (top.keys.has(key)) twice = { key, within: top.name };
+      top.keys.add(key);
+      top.expectKey = false;
+      lastKey = key;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (open.length === 3) return { tooDeep: true, twice };
+      open.push({ keys: c === 0x7b ? new Set() : null, name: lastKey, expectKey: c === 0x7b });
+    } else if (c === 0x7d || c === 0x5d) open.pop();
     else if (c === 0x2c && top?.keys) top.expectKey = true;
   }
-  return null;
+  return { tooDeep: false, twice };
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>
@@ -210,7 +203,8 @@ export function decodeSafetensors(bytes: Uint8Array): Safetensors {
     return fail('the header is not valid UTF-8');
   }
   if (!text.startsWith('{')) fail('the header does not start with {');
-  if (nesting(text) > 3) fail('the header nests deeper than a safetensors header (3 levels)');
+  const { tooDeep, twice } = scanHeader(text);
+  if (tooDeep) fail('the header nests deeper than a safetensors header (3 levels)');
   let header: unknown;
   try {
     header = JSON.parse(text);
@@ -218,7 +212,6 @@ export function decodeSafetensors(bytes: Uint8Array): Safetensors {
     return fail(`the header is not valid JSON (${(e as Error).message})`);
   }
   if (!isRecord(header)) return fail('the header is not a JSON object');
-  const twice = duplicateKey(text);
   if (twice) fail(`the header names '${twice.key}' twice${twice.within ? ` in '${twice.within}'` : ''}`);
 
   const metadata: Record<string, string> = Object.create(null);
