@@ -9,6 +9,7 @@ import {
   matmul,
   ShapeError,
   Tensor,
+  type TypedArray,
   transpose,
   zeros,
 } from '@tapegrad/core';
@@ -16,7 +17,7 @@ import { buffer, freshGrad, gradCarving } from './cells/common.js';
 import { type InitOptions, xavierUniform } from './init.js';
 import { Module, Parameter } from './module.js';
 
-interface Dims {
+export interface Dims {
   rows: number;
   inFeatures: number;
   outFeatures: number;
@@ -43,45 +44,78 @@ function checkLinear(inputs: readonly Tensor[]): Dims {
   return { rows, inFeatures, outFeatures };
 }
 
+/** out [rows, out] = x·weightᵀ (+ bias on every row); out's values need not be zeros. Returns out. */
+export function linearInto(
+  out: TypedArray,
+  { rows, inFeatures, outFeatures }: Dims,
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | undefined,
+): TypedArray {
+  if (bias) kernels.broadcastInto(bias.data, bias.shape, out, [rows, outFeatures]);
+  kernels.gemm(x.data, weight.data, out, {
+    m: rows,
+    n: outFeatures,
+    k: inFeatures,
+    transB: true,
+    accumulate: bias !== undefined,
+  });
+  return out;
+}
+
+/**
+ * The grads of linear's inputs from gy [rows, out] (nulls for inputs that do not require grad; none for
+ * an absent bias), times `scale`: dx = g·W, dW = gᵀ·x, db = Σ_rows g. The scale goes on these results,
+ * not on gy, which stays as it is; over no rows they are empty sums, 0 whatever the scale.
+ */
+export function linearGrads(
+  gy: TypedArray,
+  { rows, inFeatures, outFeatures }: Dims,
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | undefined,
+  scale = 1,
+): (Tensor | null)[] {
+  const from = gradCarving([x, weight, bias]);
+  const scaled = (out: TypedArray) => {
+    if (scale !== 1 && rows > 0) kernels.map(out, out, (v) => v * scale);
+  };
+  const grads = [
+    freshGrad(x, from, (out) => {
+      kernels.gemm(gy, weight.data, out, { m: rows, n: inFeatures, k: outFeatures });
+      scaled(out);
+    }),
+    freshGrad(weight, from, (out) => {
+      kernels.gemm(gy, x.data, out, { m: outFeatures, n: inFeatures, k: rows, transA: true });
+      scaled(out);
+    }),
+  ];
+  if (bias) {
+    grads.push(
+      freshGrad(bias, from, (out) => {
+        kernels.sumToShape(gy, [rows, outFeatures], [outFeatures], out);
+        scaled(out);
+      }),
+    );
+  }
+  return grads;
+}
+
 /** y [..., out] = x [..., in] · weightᵀ (+ bias [out]); the leading axes of x are rows. */
 export const linearOp = customOp<Dims>({
   name: 'linear',
   forward(inputs) {
     const dims = checkLinear(inputs);
-    const { rows, inFeatures, outFeatures } = dims;
+    const { rows, outFeatures } = dims;
     const [x, weight, bias] = inputs as [Tensor, Tensor, Tensor | undefined];
-    const out = buffer(x.dtype, rows * outFeatures);
-    if (bias) kernels.broadcastInto(bias.data, bias.shape, out, [rows, outFeatures]);
-    kernels.gemm(x.data, weight.data, out, {
-      m: rows,
-      n: outFeatures,
-      k: inFeatures,
-      transB: true,
-      accumulate: bias !== undefined,
-    });
+    const out = linearInto(buffer(x.dtype, rows * outFeatures), dims, x, weight, bias);
     const shape = x.shape.slice();
     shape[shape.length - 1] = outFeatures;
     return { outputs: new Tensor(out, shape), residuals: dims };
   },
-  backward([g], { rows, inFeatures, outFeatures }, inputs) {
+  backward([g], dims, inputs) {
     const [x, weight, bias] = inputs as [Tensor, Tensor, Tensor | undefined];
-    const gy = g!.data;
-    const from = gradCarving([x, weight, bias]);
-    // dx = g·W, dW = gᵀ·x, db = Σ_rows g
-    const grads = [
-      freshGrad(x, from, (out) =>
-        kernels.gemm(gy, weight.data, out, { m: rows, n: inFeatures, k: outFeatures }),
-      ),
-      freshGrad(weight, from, (out) =>
-        kernels.gemm(gy, x.data, out, { m: outFeatures, n: inFeatures, k: rows, transA: true }),
-      ),
-    ];
-    if (bias) {
-      grads.push(
-        freshGrad(bias, from, (out) => kernels.sumToShape(gy, [rows, outFeatures], [outFeatures], out)),
-      );
-    }
-    return grads;
+    return linearGrads(g!.data, dims, x, weight, bias);
   },
   reference: (x, weight, bias) => {
     const y = matmul(x!, transpose(weight!));

@@ -18,8 +18,8 @@ import {
   tensor,
   zeros,
 } from '@tapegrad/core';
-import { buffer, freshGrad, gradCarving } from './cells/common.js';
-import { linearOp } from './linear.js';
+import { buffer } from './cells/common.js';
+import { linearGrads, linearInto, linearOp } from './linear.js';
 import { acquire, lend, type Workspace } from './workspaces.js';
 
 export type Reduction = 'mean' | 'sum';
@@ -185,14 +185,7 @@ function linearCrossEntropyOpOf(reduction: Reduction): CustomOp<LinearCrossEntro
       // iteration reuses, in the wasm kernels' memory for float32 (no copies in or out of it).
       const workspace = acquire(x!.dtype, needsGrad ? [size, size] : [size]);
       const [logits, dLogits] = workspace.buffers as [TypedArray, TypedArray | undefined];
-      kernels.broadcastInto(bias!.data, bias!.shape, logits, [rows, classes]);
-      kernels.gemm(x!.data, weight!.data, logits, {
-        m: rows,
-        n: classes,
-        k: inFeatures,
-        transB: true,
-        accumulate: true,
-      });
+      linearInto(logits, { rows, inFeatures, outFeatures: classes }, x!, weight!, bias!);
       const total = kernels.softmaxCrossEntropy(logits, rows, classes, indices, dLogits ?? null);
       if (dLogits) kernels.softmaxCrossEntropyBackward(dLogits, classes, indices);
       const loss = buffer(x!.dtype, 1);
@@ -204,32 +197,13 @@ function linearCrossEntropyOpOf(reduction: Reduction): CustomOp<LinearCrossEntro
         residuals: { rows, inFeatures, classes, workspace: needsGrad ? workspace : null },
       };
     },
-    // d logits = (softmax - onehot)·g, over N for 'mean'; then dx = d logits·W, dW = d logitsᵀ·x and
-    // db = Σ_rows d logits, with the scale applied to those (smaller) results
+    // d logits = (softmax - onehot)·g, over N for 'mean', and linear's grads from it, the scale applied
+    // to those (smaller) results so that the saved values stay as they are
     backward([g], { rows, inFeatures, classes, workspace }, [x, weight, bias]) {
       const dLogits = workspace!.buffers[1]!;
       const scale = g!.data[0]! / (reduction === 'mean' ? rows : 1);
-      // Over no rows the results are empty sums, 0 as the composition gives (its scale meets no value;
-      // here 0·(1/0) would be NaN).
-      const scaled = (out: TypedArray) => {
-        if (scale !== 1 && rows > 0) kernels.map(out, out, (v) => v * scale);
-      };
-      const from = gradCarving([x, weight, bias]);
-      return [
-        freshGrad(x, from, (out) => {
-          kernels.gemm(dLogits, weight!.data, out, { m: rows, n: inFeatures, k: classes });
-          scaled(out);
-        }),
-        freshGrad(weight, from, (out) => {
-          kernels.gemm(dLogits, x!.data, out, { m: classes, n: inFeatures, k: rows, transA: true });
-          scaled(out);
-        }),
-        freshGrad(bias, from, (out) => {
-          kernels.sumToShape(dLogits, [rows, classes], [classes], out);
-          scaled(out);
-        }),
-        null,
-      ];
+      const dims = { rows, inFeatures, outFeatures: classes };
+      return [...linearGrads(dLogits, dims, x!, weight!, bias!, scale), null];
     },
     reference: (x, weight, bias, targets) =>
       crossEntropyReference(linearOp.reference!(x!, weight!, bias!) as Tensor, targets!, { reduction }),
