@@ -1,7 +1,8 @@
 // tapegrad: nn's whole-sequence recurrent op (what the RNN/LSTM/GRU layers run: every step's input
 // projection in one gemm, BPTT by hand), then nn's linearCrossEntropy over all steps at once (the output
-// layer and the loss as one op, the logits kept in a reused workspace); valueAndGrad over the six parameters. One contestant per gemm backend, and the default backend on one
-// thread as well as on the default threads (both cores here).
+// layer and the loss as one op, the logits kept in a reused workspace); valueAndGrad over the six
+// parameters. One contestant per gemm backend, and the default backend on one thread as well as on the
+// default threads (both cores here).
 import { kernels, reshape, type Tensor, tensor, valueAndGrad } from '@tapegrad/core';
 import { gruSequence, linearCrossEntropy, lstmSequence, rnnSequence } from '@tapegrad/nn';
 import { type Contestant, type Runner, summarize } from '../contestant.js';
