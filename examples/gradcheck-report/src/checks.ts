@@ -98,14 +98,14 @@ const linearArgs = fc
     return fc.tuple(of([rows, inFeatures]), of([outFeatures, inFeatures]), of([outFeatures]));
   });
 
-/** linear's arguments and a class index per row (a float64 tensor, as linearCrossEntropy passes them). */
+/** linear's arguments with a class index per row (a float64 tensor) before the bias, as the fused op takes them. */
 const headArgs = linearArgs.chain(([x, weight, bias]) =>
   fc
     .array(fc.integer({ min: 0, max: weight.shape[0]! - 1 }), {
       minLength: x.shape[0]!,
       maxLength: x.shape[0]!,
     })
-    .map((targets) => [x, weight, bias, tensor(targets, { dtype: 'float64' })] as const),
+    .map((targets) => [x, weight, tensor(targets, { dtype: 'float64' }), bias] as const),
 );
 
 export function builtinChecks(): Check[] {
@@ -151,7 +151,7 @@ export function builtinChecks(): Check[] {
       group: 'nn',
       op: linearCrossEntropyOps.mean,
       args: headArgs,
-      options: { names: ['x', 'weight', 'bias', 'targets'], nondiff: [3] },
+      options: { names: ['x', 'weight', 'targets', 'bias'], nondiff: [2] },
     },
   ];
   return [...core, ...nn];

@@ -16,10 +16,9 @@ import {
   Tensor,
   type TypedArray,
   tensor,
-  zeros,
 } from '@tapegrad/core';
 import { buffer } from './cells/common.js';
-import { linearGrads, linearInto, linearOp } from './linear.js';
+import { type Dims, linearGrads, linearInto, linearOp } from './linear.js';
 import { acquire, lend, type Workspace } from './workspaces.js';
 
 export type Reduction = 'mean' | 'sum';
@@ -163,9 +162,7 @@ export function crossEntropy(
 }
 
 interface LinearCrossEntropyResiduals {
-  rows: number;
-  inFeatures: number;
-  classes: number;
+  dims: Dims;
   /**
    * [logits, softmax(logits) - onehot(targets)], each [N, C], lent to the graph (null when nothing is
    * recorded). The backward scales its results, never these values, so a second backward reads them again.
@@ -176,37 +173,34 @@ interface LinearCrossEntropyResiduals {
 function linearCrossEntropyOpOf(reduction: Reduction): CustomOp<LinearCrossEntropyResiduals> {
   return customOp<LinearCrossEntropyResiduals>({
     name: 'linearCrossEntropy',
-    forward([x, weight, bias, targets], { needsGrad }) {
+    // (x, weight, targets, bias?): the bias last and optional, as linear's
+    forward([x, weight, targets, bias], { needsGrad }) {
       const [rows, inFeatures] = x!.shape as [number, number];
-      const classes = weight!.shape[0]!;
+      const dims = { rows, inFeatures, outFeatures: weight!.shape[0]! };
       const indices = classIndicesOf(targets!);
-      const size = rows * classes;
+      const size = rows * dims.outFeatures;
       // The logits and softmax - onehot are never tensors: they stay in a workspace that the next
       // iteration reuses, in the wasm kernels' memory for float32 (no copies in or out of it).
       const workspace = acquire(x!.dtype, needsGrad ? [size, size] : [size]);
       const [logits, dLogits] = workspace.buffers as [TypedArray, TypedArray | undefined];
-      linearInto(logits, { rows, inFeatures, outFeatures: classes }, x!, weight!, bias!);
-      const total = kernels.softmaxCrossEntropy(logits, rows, classes, indices, dLogits ?? null);
-      if (dLogits) kernels.softmaxCrossEntropyBackward(dLogits, classes, indices);
+      linearInto(logits, dims, x!, weight!, bias);
+      const total = kernels.softmaxCrossEntropy(logits, rows, dims.outFeatures, indices, dLogits ?? null);
+      if (dLogits) kernels.softmaxCrossEntropyBackward(dLogits, dims.outFeatures, indices);
       const loss = buffer(x!.dtype, 1);
       loss[0] = reduction === 'mean' ? total / rows : total;
       const output = new Tensor(loss, SCALAR);
       lend(workspace, [output], needsGrad);
-      return {
-        outputs: output,
-        residuals: { rows, inFeatures, classes, workspace: needsGrad ? workspace : null },
-      };
+      return { outputs: output, residuals: { dims, workspace: needsGrad ? workspace : null } };
     },
     // d logits = (softmax - onehot)·g, over N for 'mean', and linear's grads from it, the scale applied
     // to those (smaller) results so that the saved values stay as they are
-    backward([g], { rows, inFeatures, classes, workspace }, [x, weight, bias]) {
-      const dLogits = workspace!.buffers[1]!;
-      const scale = g!.data[0]! / (reduction === 'mean' ? rows : 1);
-      const dims = { rows, inFeatures, outFeatures: classes };
-      return [...linearGrads(dLogits, dims, x!, weight!, bias!, scale), null];
+    backward([g], { dims, workspace }, [x, weight, , bias]) {
+      const scale = g!.data[0]! / (reduction === 'mean' ? dims.rows : 1);
+      const [dx, dWeight, dBias] = linearGrads(workspace!.buffers[1]!, dims, x!, weight!, bias, scale);
+      return bias ? [dx ?? null, dWeight ?? null, null, dBias ?? null] : [dx ?? null, dWeight ?? null, null];
     },
-    reference: (x, weight, bias, targets) =>
-      crossEntropyReference(linearOp.reference!(x!, weight!, bias!) as Tensor, targets!, { reduction }),
+    reference: (x, weight, targets, bias) =>
+      crossEntropyReference(linearOp.reference!(x!, weight!, bias) as Tensor, targets!, { reduction }),
   });
 }
 
@@ -252,8 +246,8 @@ export function linearCrossEntropy(
   if (reduction !== 'mean' && reduction !== 'sum') {
     throw new RangeError(`${op}: reduction must be 'mean' or 'sum', got ${String(reduction)}`);
   }
-  const b = bias ?? zeros([classes], { dtype: x.dtype });
-  return linearCrossEntropyOps[reduction](x, weight, b, classIndices) as Tensor;
+  const fused = linearCrossEntropyOps[reduction];
+  return (bias ? fused(x, weight, classIndices, bias) : fused(x, weight, classIndices)) as Tensor;
 }
 
 /** crossEntropy composed from core ops (logSoftmax, gather): the reference the fused op is checked against. */
