@@ -5,24 +5,12 @@
 import type { Module, StateDict } from '../module.js';
 import { loadSafetensors, saveSafetensors } from './safetensors.js';
 
-interface FileHandle {
-  writeFile(data: Uint8Array): Promise<void>;
-  sync(): Promise<void>;
-  close(): Promise<void>;
-}
-interface NodeIo {
-  fs: {
-    open(path: string, flags: string): Promise<FileHandle>;
-    readFile(path: string): Promise<Uint8Array>;
-    rename(from: string, to: string): Promise<void>;
-    rm(path: string, options: { force: boolean }): Promise<void>;
-  };
-  randomBytes(size: number): { toString(encoding: 'hex'): string };
-  pid: number;
-}
+// Node's own declarations, as types only: nothing of node: is loaded until save or load runs.
+type Fs = typeof import('node:fs/promises');
+type Crypto = typeof import('node:crypto');
 
 /** Node's file system, or a clear error where there is none (a browser). */
-function nodeIo(op: string): NodeIo {
+function nodeIo(op: string): { fs: Fs; randomBytes: Crypto['randomBytes']; pid: number } {
   const process = (globalThis as { process?: { pid: number; getBuiltinModule?: (name: string) => unknown } })
     .process;
   const builtin = process?.getBuiltinModule;
@@ -32,8 +20,8 @@ function nodeIo(op: string): NodeIo {
     );
   }
   return {
-    fs: builtin('node:fs/promises') as NodeIo['fs'],
-    randomBytes: (builtin('node:crypto') as Pick<NodeIo, 'randomBytes'>).randomBytes,
+    fs: builtin('node:fs/promises') as Fs,
+    randomBytes: (builtin('node:crypto') as Crypto).randomBytes,
     pid: process.pid,
   };
 }
