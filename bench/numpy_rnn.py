@@ -203,10 +203,12 @@ def main():
                 "gradAbsSums": {n: float(np.abs(grads[n]).sum(dtype=np.float64)) for n in PARAM_NAMES},
             })
         elif msg["cmd"] == "time":
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             start, cpu = time.perf_counter(), time.process_time()
             for _ in range(msg["iterations"]):
                 iteration(cell, params, inputs, targets)
-            reply({"ms": (time.perf_counter() - start) * 1000, "cpuMs": (time.process_time() - cpu) * 1000})
+            reply({"ms": (time.perf_counter() - start) * 1000, "cpuMs": (time.process_time() - cpu) * 1000,
+                   "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults})
         elif msg["cmd"] == "mark":
             reply({"ok": True})
         elif msg["cmd"] == "memory":

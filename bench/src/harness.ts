@@ -39,6 +39,8 @@ export interface ContestantResult {
   samples: number[];
   /** CPU milliseconds per iteration, likewise. */
   cpuSamples: number[];
+  /** Minor page faults per iteration, likewise. */
+  faultSamples: number[];
   medianMs: number | null;
   minMs: number | null;
   maxMs: number | null;
@@ -47,6 +49,12 @@ export interface ContestantResult {
   gflops: number | null;
   /** Median CPU time over median wall time: near 1 alone on a core, lower when descheduled by other work. */
   cpuShare: number | null;
+  /**
+   * Median minor page faults per iteration: memory the system hands out afresh (after a free gave it
+   * back) and maps on first touch. On this machine kind's VM a fault costs about 16 µs, so a few hundred
+   * per iteration are milliseconds (numpy's lstm-big ran at 43 ms with 1,700 an iteration, 16 ms with none).
+   */
+  faultsPerIteration: number | null;
   memory: Memory | null;
 }
 
@@ -113,12 +121,14 @@ export async function runWorkload(
     iterationsMeasured: 0,
     samples: [],
     cpuSamples: [],
+    faultSamples: [],
     medianMs: null,
     minMs: null,
     maxMs: null,
     timeVsTapegrad: null,
     gflops: null,
     cpuShare: null,
+    faultsPerIteration: null,
     memory: null,
   });
   const failed = (result: ContestantResult, e: unknown) => {
@@ -177,12 +187,13 @@ export async function runWorkload(
         try {
           if (pinned) pinned = pinMainThread(child.pid, core);
           await settle();
-          const { ms, cpuMs } = await child.request<Timing>({
+          const { ms, cpuMs, faults } = await child.request<Timing>({
             cmd: 'time',
             iterations: result.iterationsPerSample,
           });
           result.samples.push(ms / result.iterationsPerSample);
           result.cpuSamples.push(cpuMs / result.iterationsPerSample);
+          result.faultSamples.push(faults / result.iterationsPerSample);
         } catch (e) {
           failed(result, e);
         }
@@ -216,6 +227,7 @@ export async function runWorkload(
     r.maxMs = Math.max(...samples);
     r.gflops = flops / (r.medianMs * 1e6);
     r.cpuShare = median(r.cpuSamples) / median(r.samples);
+    r.faultsPerIteration = median(r.faultSamples);
   }
   // The ratios are against the default tapegrad, or else the first tapegrad backend that ran.
   const base =

@@ -53,6 +53,7 @@ export function formatWorkload(result: WorkloadResult): string {
     'time ÷ tapegrad',
     'GFLOP/s',
     'CPU/wall',
+    'faults/it',
     'peak RSS MB',
     'RSS over base MB',
     'heap growth MB',
@@ -64,6 +65,7 @@ export function formatWorkload(result: WorkloadResult): string {
     r.timeVsTapegrad === null ? '—' : `${r.timeVsTapegrad.toFixed(2)}×`,
     r.gflops === null ? '—' : r.gflops.toFixed(2),
     r.cpuShare === null ? '—' : `${Math.round(r.cpuShare * 100)}%`,
+    r.faultsPerIteration === null ? '—' : fixed(r.faultsPerIteration),
     ...memory(r),
     status(r),
   ]);

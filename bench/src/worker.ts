@@ -23,6 +23,8 @@ export interface Memory {
 export interface Timing {
   ms: number;
   cpuMs: number;
+  /** Minor page faults of the process in the batch: first touches of memory the kernel hands out afresh. */
+  faults: number;
 }
 
 export type Reply = Check | Timing | Memory | { ok: true } | { error: string };
@@ -53,6 +55,7 @@ async function main(): Promise<void> {
           return runner.check();
         case 'time': {
           const cpu = process.cpuUsage();
+          const faults = process.resourceUsage().minorPageFault;
           const start = performance.now();
           for (let i = 0; i < req.iterations; i++) {
             const loss = runner.step();
@@ -60,7 +63,7 @@ async function main(): Promise<void> {
           }
           const ms = performance.now() - start;
           const { user, system } = process.cpuUsage(cpu);
-          return { ms, cpuMs: (user + system) / 1000 };
+          return { ms, cpuMs: (user + system) / 1000, faults: process.resourceUsage().minorPageFault - faults };
         }
         case 'mark':
           marked = await liveBytes();
