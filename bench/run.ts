@@ -103,7 +103,7 @@ if (values.json) {
       "waited for a core (other work on the machine: compare with --clock cpu); above 100%, V8's or a",
       "library's helper threads ran beside it.",
       'faults/it: median minor page faults per iteration, memory mapped afresh on first touch (after the C',
-      'allocator gave it back); each costs microseconds, about 16 on this machine kind\'s VM.',
+      "allocator gave it back); each costs microseconds, about 16 on this machine kind's VM.",
       'Memory: each contestant runs in a process of its own, so peak RSS is its own; "over base" subtracts the',
       'RSS before its library loaded; heap growth is JS heap + external (typed arrays, wasm memory) after the',
       'timed rounds (and --soak iterations) minus before them, both after a full GC (n/a for numpy).',

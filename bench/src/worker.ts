@@ -63,7 +63,11 @@ async function main(): Promise<void> {
           }
           const ms = performance.now() - start;
           const { user, system } = process.cpuUsage(cpu);
-          return { ms, cpuMs: (user + system) / 1000, faults: process.resourceUsage().minorPageFault - faults };
+          return {
+            ms,
+            cpuMs: (user + system) / 1000,
+            faults: process.resourceUsage().minorPageFault - faults,
+          };
         }
         case 'mark':
           marked = await liveBytes();
