@@ -11,7 +11,11 @@ export interface CustomOpSpec<R> {
     inputs: readonly Tensor[],
     ctx: { needsGrad: boolean },
   ): { outputs: Tensor | Tensor[]; residuals: R };
-  /** Output grads (zeros for unused outputs) and residuals to input grads (null: no grad). */
+  /**
+   * Output grads (zeros for unused outputs) and residuals to input grads (null: no grad). The output
+   * grads may be backward scratch (backwardScratch), reused by later passes: use them, pass them on,
+   * but copy any you keep past the return.
+   */
   backward(outputGrads: readonly Tensor[], residuals: R, inputs: readonly Tensor[]): (Tensor | null)[];
   /** The same forward built from core ops; gradcheck holds the hand-written backward against its tape grad. */
   reference?: (...inputs: Tensor[]) => Tensor | Tensor[];

@@ -13,7 +13,14 @@ export * from './ops/shape.js';
 export type { TensorLike } from './ops/util.js';
 export { type RandomOptions, RandomState, type RandomStateSnapshot } from './rng.js';
 export { broadcastShapes, fmt as formatShape, type Shape, ShapeError } from './shape.js';
-export { type BackwardOptions, isGradEnabled, noGrad, savedValuesFreed, zeroGrad } from './tape.js';
+export {
+  type BackwardOptions,
+  backwardScratch,
+  isGradEnabled,
+  noGrad,
+  savedValuesFreed,
+  zeroGrad,
+} from './tape.js';
 export {
   arange,
   eye,

@@ -1,9 +1,10 @@
 // The tape: recorded ops keep a node on their results; backward walks the nodes reachable from
 // the output in descending creation order (the tape read in reverse), iteratively.
 import { anomalyEnabled, checkedBackward, checkForward, checkSeed } from './anomaly.js';
-import { allocate, type DType, DTypeError } from './dtype.js';
+import { allocate, type DType, DTypeError, dtypeOf, type TypedArray } from './dtype.js';
 import { addInto } from './kernels/elementwise.js';
 import { sumToShape } from './kernels/reduce.js';
+import { workspaceBuffer } from './kernels/workspace.js';
 import { broadcastShapes, fmt, type Shape, ShapeError, sameShape, sizeOf } from './shape.js';
 import { Tensor } from './tensor.js';
 
@@ -180,7 +181,64 @@ function outputGrads(node: Node, slots: readonly (Tensor | undefined)[]): Tensor
 /** The grads that have reached each node's outputs so far. */
 type NodeGrads = Map<Node, (Tensor | undefined)[]>;
 
-/** Adds g to the grad of t: in its node's slot for t, or for a leaf in leafGrads. */
+// Backward scratch: buffers for grads that pass from one backward to another within a pass, reused by
+// later passes instead of allocated afresh. A pass holds its buffers until it ends (one list per running
+// pass: a backward may run a pass of its own), then they are spare for the next, most recent first.
+const passes: TypedArray[][] = [];
+let spare: TypedArray[] = [];
+/** Bytes of spare buffers kept between passes; past it the least recently used are dropped. */
+const SPARE_BYTES = 64 << 20;
+
+/**
+ * A zero-filled buffer for a grad that a backward hands on to the backward of an input's producer,
+ * valid until the running backward pass ends, after which later passes reuse it; null outside a pass.
+ * Meant for an intermediate's grad (an input that is not a leaf), large and consumed within the pass,
+ * as the grad nn's layers hand to the layer below: it is not allocated afresh every pass (memory the C
+ * allocator may have given back, whose pages then fault in again: ~16 µs each on some VMs), and float32
+ * ones live in the wasm kernels' memory, where the kernels read and write them without copies. The tape
+ * copies such a grad before it becomes a leaf's (passed through by reshape, say), so no caller of
+ * backward, grad or vjp ever holds one; in turn a backward copies any output grad it keeps past its return.
+ */
+export function backwardScratch(dtype: DType, size: number): TypedArray | null {
+  const held = passes[passes.length - 1];
+  if (!held) return null;
+  // The smallest spare buffer that fits, else a new one.
+  let best = -1;
+  for (let i = 0; i < spare.length; i++) {
+    const b = spare[i]!;
+    if (b.length >= size && dtypeOf(b) === dtype && (best < 0 || b.length < spare[best]!.length)) best = i;
+  }
+  const buffer = best >= 0 ? spare.splice(best, 1)[0]! : workspaceBuffer(dtype, size);
+  held.push(buffer);
+  return buffer.length === size ? buffer.fill(0) : buffer.subarray(0, size).fill(0);
+}
+
+/** Ends the innermost pass: its buffers become spare, within SPARE_BYTES. */
+function endPass(): void {
+  let bytes = 0;
+  spare = [...passes.pop()!, ...spare].filter((b) => {
+    bytes += b.byteLength;
+    return bytes <= SPARE_BYTES;
+  });
+}
+
+/** Whether data is (a view of) a backward scratch buffer of a running pass. */
+function isScratch(data: TypedArray): boolean {
+  for (const held of passes) {
+    for (const b of held) {
+      if (
+        data.buffer === b.buffer &&
+        data.byteOffset < b.byteOffset + b.byteLength &&
+        b.byteOffset < data.byteOffset + data.byteLength
+      ) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+/** Adds g to the grad of t: in its node's slot for t, or for a leaf in leafGrads (never scratch). */
 function deliver(t: Tensor, g: Tensor, nodeGrads: NodeGrads, leafGrads: Map<Tensor, Tensor>): void {
   if (!t.requiresGrad) return;
   if (t.node) {
@@ -191,7 +249,8 @@ function deliver(t: Tensor, g: Tensor, nodeGrads: NodeGrads, leafGrads: Map<Tens
     }
     slots[t.outputIndex] = accumulate(slots[t.outputIndex], g);
   } else {
-    leafGrads.set(t, accumulate(leafGrads.get(t), g));
+    const own = isScratch(g.data) ? new Tensor(g.data.slice(), g.shape) : g;
+    leafGrads.set(t, accumulate(leafGrads.get(t), own));
   }
 }
 
@@ -213,6 +272,7 @@ export function runBackward(
     deliver(roots[i]!, seeds[i]!, nodeGrads, leafGrads);
   }
   const previous = setGradEnabled(false);
+  passes.push([]);
   try {
     for (const node of nodes) {
       const slots = nodeGrads.get(node);
@@ -241,6 +301,7 @@ export function runBackward(
     }
   } finally {
     gradEnabled = previous;
+    endPass();
   }
   return leafGrads;
 }

@@ -13,7 +13,7 @@ import {
   transpose,
   zeros,
 } from '@tapegrad/core';
-import { buffer, freshGrad, gradCarving } from './cells/common.js';
+import { buffer, freshGrad, gradCarving, passedGrad } from './cells/common.js';
 import { type InitOptions, xavierUniform } from './init.js';
 import { Module, Parameter } from './module.js';
 
@@ -81,7 +81,7 @@ export function linearGrads(
     if (scale !== 1 && rows > 0) kernels.map(out, out, (v) => v * scale);
   };
   const grads = [
-    freshGrad(x, from, (out) => {
+    passedGrad(x, from, (out) => {
       kernels.gemm(gy, weight.data, out, { m: rows, n: inFeatures, k: outFeatures });
       scaled(out);
     }),

@@ -1,6 +1,7 @@
 // What the three cells share: checking their inputs, buffers of a dtype, and turning the gate
 // grads into the grads of x, h and the weights with gemms (transpose flags, no copies).
 import {
+  backwardScratch,
   type DType,
   DTypeError,
   formatShape as fmt,
@@ -59,6 +60,24 @@ export function freshGrad(
 ): Tensor | null {
   if (!t?.requiresGrad) return null;
   const out = from ? carve(from, t.size) : buffer(t.dtype, t.size);
+  compute(out);
+  return toTensor(out, t.shape);
+}
+
+/**
+ * The grad of an input that the layer below consumes (x of linear, of a recurrent sequence), computed
+ * into values of the tape's backward scratch when t is an intermediate (its producer's backward reads
+ * it, and the tape copies it before any caller could hold it), else into fresh ones as freshGrad's;
+ * null if t does not require grad.
+ */
+export function passedGrad(
+  t: Tensor,
+  from: Carving | null,
+  compute: (out: TypedArray) => void,
+): Tensor | null {
+  if (!t.requiresGrad) return null;
+  const scratch = t.isLeaf ? null : backwardScratch(t.dtype, t.size);
+  const out = scratch ?? (from ? carve(from, t.size) : buffer(t.dtype, t.size));
   compute(out);
   return toTensor(out, t.shape);
 }

@@ -15,7 +15,7 @@ import {
   type TypedArray,
 } from '@tapegrad/core';
 import { acquire, lend, type Workspace } from '../workspaces.js';
-import { buffer, type Carving, carve, carving, freshGrad, gradSize, toTensor } from './common.js';
+import { buffer, type Carving, carve, carving, freshGrad, gradSize, passedGrad, toTensor } from './common.js';
 import { gruCellReference } from './gru.js';
 import { lstmCellReference } from './lstm.js';
 import { type RnnNonlinearity, rnnCellReference } from './rnn.js';
@@ -137,7 +137,7 @@ function projectionGrads(
   const rows = steps * batch;
   return {
     // dX = dGates_ih · W_ih
-    dx: freshGrad(x, null, (out) =>
+    dx: passedGrad(x, null, (out) =>
       kernels.gemm(dInputGates, weightIh.data, out, { m: rows, n: input, k: width }),
     ),
     // dW_ih = dGates_ihᵀ · X
