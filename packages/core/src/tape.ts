@@ -191,7 +191,8 @@ const SPARE_BYTES = 64 << 20;
 
 /**
  * A zero-filled buffer for a grad that a backward hands on to the backward of an input's producer,
- * valid until the running backward pass ends, after which later passes reuse it; null outside a pass.
+ * valid until the running backward pass ends, after which later passes reuse it; null outside a pass
+ * (and for no values).
  * Meant for an intermediate's grad (an input that is not a leaf), large and consumed within the pass,
  * as the grad nn's layers hand to the layer below: it is not allocated afresh every pass (memory the C
  * allocator may have given back, whose pages then fault in again: ~16 µs each on some VMs), and float32
@@ -201,7 +202,7 @@ const SPARE_BYTES = 64 << 20;
  */
 export function backwardScratch(dtype: DType, size: number): TypedArray | null {
   const held = passes[passes.length - 1];
-  if (!held) return null;
+  if (!held || size === 0) return null;
   // The smallest spare buffer that fits, else a new one.
   let best = -1;
   for (let i = 0; i < spare.length; i++) {

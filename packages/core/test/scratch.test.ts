@@ -87,6 +87,7 @@ describe.each(['float64', 'float32'] as DType[])('backward scratch (%s)', (dtype
       inner.backward();
       expect(values(xi.grad!)).toEqual([72, 72, 72]);
       expect(Array.from(scratch)).toEqual(outerValues);
+      expect(backwardScratch(dtype, 0)).toBeNull();
       // The outer pass still holds its buffer: what it takes next is other memory.
       const next = backwardScratch(dtype, 3)!;
       const overlaps =
