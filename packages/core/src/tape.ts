@@ -216,8 +216,10 @@ export function backwardScratch(dtype: DType, size: number): TypedArray | null {
 
 /** Ends the innermost pass: its buffers become spare, within SPARE_BYTES. */
 function endPass(): void {
+  const held = passes.pop()!;
+  if (held.length === 0) return;
   let bytes = 0;
-  spare = [...passes.pop()!, ...spare].filter((b) => {
+  spare = [...held, ...spare].filter((b) => {
     bytes += b.byteLength;
     return bytes <= SPARE_BYTES;
   });

@@ -1,9 +1,11 @@
 // The grad nn hands to the layer below (the dx of linear, linearCrossEntropy and the sequence ops) comes
-// from the tape's backward scratch when that input is an intermediate: later passes reuse its memory, the
-// bits are those of fresh values, and the grads a pass returned stay as they were.
+// from the tape's backward scratch when that input is an intermediate of more than 4096 values: later
+// passes reuse its memory, the bits are those of fresh values, and the grads a pass returned stay as they
+// were. A small one stays fresh (it shares its op's one allocation).
 import {
   customOp,
   type DType,
+  grad,
   kernels,
   RandomState,
   reshape,
@@ -30,12 +32,13 @@ const peekOp = customOp<null>({
 });
 const peek = (x: Tensor) => peekOp(x) as Tensor;
 
-// Small sizes run the JS loops; the wasm backend runs the sequence and the products in wasm memory, where
-// float32 scratch lives (its memory is the kernels' shared one).
+// [T, B, I, H, O] with T·B·H = 4608 values in the grads handed down. The JS loops, and the wasm backend,
+// which runs the sequence and the products in wasm memory, where float32 scratch lives (its memory is the
+// kernels' shared one).
 describe.each([
-  ['float64', 'auto', [5, 8, 6, 8, 4]],
-  ['float32', 'js', [5, 8, 6, 8, 4]],
-  ['float32', 'wasm', [7, 16, 12, 32, 8]],
+  ['float64', 'auto', [8, 16, 6, 36, 4]],
+  ['float32', 'js', [8, 16, 6, 36, 4]],
+  ['float32', 'wasm', [9, 16, 12, 32, 8]],
 ] as [DType, kernels.GemmBackend, number[]][])(
   'backward scratch in nn (%s, %s gemm)',
   (dtype, backend, sizes) => {
@@ -112,10 +115,10 @@ describe.each([
       for (let i = 0; i < 5; i++) expect(Array.from(first[i]!.data)).toEqual(kept[i]);
     });
 
-    it('linear hands its dx down the same way', () => {
-      seen.length = 0;
+    it('linear hands its dx down the same way, a large one only', () => {
+      const rows = T * B;
       const classes = tensor(
-        Array.from({ length: B }, (_, i) => i % O),
+        Array.from({ length: rows }, (_, i) => i % O),
         { dtype: 'float64' },
       );
       // peek sees linear's dx: its output is linear's x, an intermediate (xs is an argument).
@@ -123,12 +126,28 @@ describe.each([
         (xs: Tensor, a: Tensor, b: Tensor) => linearCrossEntropy(linear(peek(xs), a), b, null, classes),
         { argnums: [0, 1, 2] },
       );
-      const [, first] = f(draw([B, I], 1), draw([H, I]), draw([O, H])) as [Tensor, Tensor[]];
+      seen.length = 0;
+      const [, first] = f(draw([rows, H], 1), draw([H, H]), draw([O, H])) as [Tensor, Tensor[]];
       const kept = first.map((g) => Array.from(g.data));
-      f(draw([B, I], 1), draw([H, I]), draw([O, H]));
+      f(draw([rows, H], 1), draw([H, H]), draw([O, H]));
       expect(seen).toHaveLength(2);
       expect(seen[1]).toBe(seen[0]);
       for (let i = 0; i < 3; i++) expect(Array.from(first[i]!.data)).toEqual(kept[i]);
+      // 16·I values: fresh each pass.
+      seen.length = 0;
+      const small = tensor(
+        Array.from({ length: 16 }, (_, i) => i % O),
+        { dtype: 'float64' },
+      );
+      const g = grad(
+        (xs: Tensor, a: Tensor) => linearCrossEntropy(linear(peek(xs), a), draw([O, H]), null, small),
+        {
+          argnums: [0, 1],
+        },
+      );
+      g(draw([16, I], 1), draw([H, I]));
+      g(draw([16, I], 1), draw([H, I]));
+      expect(seen[1]).not.toBe(seen[0]);
     });
   },
 );

@@ -64,24 +64,6 @@ export function freshGrad(
   return toTensor(out, t.shape);
 }
 
-/**
- * The grad of an input that the layer below consumes (x of linear, of a recurrent sequence), computed
- * into values of the tape's backward scratch when t is an intermediate (its producer's backward reads
- * it, and the tape copies it before any caller could hold it), else into fresh ones as freshGrad's;
- * null if t does not require grad.
- */
-export function passedGrad(
-  t: Tensor,
-  from: Carving | null,
-  compute: (out: TypedArray) => void,
-): Tensor | null {
-  if (!t.requiresGrad) return null;
-  const scratch = t.isLeaf ? null : backwardScratch(t.dtype, t.size);
-  const out = scratch ?? (from ? carve(from, t.size) : buffer(t.dtype, t.size));
-  compute(out);
-  return toTensor(out, t.shape);
-}
-
 /** The values t's grad takes: its size, or 0 if t is absent or does not require grad. */
 export const gradSize = (t: Tensor | undefined): number => (t?.requiresGrad ? t.size : 0);
 
@@ -96,6 +78,25 @@ export function gradCarving(inputs: readonly (Tensor | undefined)[]): Carving | 
   let total = 0;
   for (const t of inputs) total += gradSize(t);
   return total <= SHARED_GRADS_MAX ? carving(inputs[0]!.dtype, total) : null;
+}
+
+/**
+ * The grad of an input that the layer below consumes (x of linear, of a recurrent sequence), computed
+ * into values of the tape's backward scratch when t is a large intermediate (its producer's backward
+ * reads it, and the tape copies it before any caller could hold it), else into fresh ones as
+ * freshGrad's (a small one shares its op's carving: reusing it would save nothing); null if t does not
+ * require grad.
+ */
+export function passedGrad(
+  t: Tensor,
+  from: Carving | null,
+  compute: (out: TypedArray) => void,
+): Tensor | null {
+  if (!t.requiresGrad) return null;
+  const scratch = t.isLeaf || t.size <= SHARED_GRADS_MAX ? null : backwardScratch(t.dtype, t.size);
+  const out = scratch ?? (from ? carve(from, t.size) : buffer(t.dtype, t.size));
+  compute(out);
+  return toTensor(out, t.shape);
 }
 
 /**
