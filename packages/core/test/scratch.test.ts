@@ -1,6 +1,7 @@
 // Backward scratch: grads handed from backward to backward in buffers that later passes reuse. The tape
-// must copy one before it becomes a leaf's grad (directly, or passed through by reshape and add), keep a
-// pass's buffers apart from a nested pass's, and give them back when a pass ends, also by a throw.
+// must copy one before it becomes a leaf's grad (directly, or passed through by reshape), keep a pass's
+// buffers apart from a nested pass's, and give them back, zeroed for the next, when a pass ends, also by
+// a throw.
 import { describe, expect, it } from 'vitest';
 import {
   add,
@@ -18,9 +19,10 @@ import {
 
 const values = (t: Tensor) => Array.from(t.data);
 
-// twice(x) = 2x, whose backward writes 2g into backward scratch (fresh values outside a pass). `inside`
-// runs in its backward before it returns, with the scratch buffer it took.
+// twice(x) = 2x, whose backward writes 2g into backward scratch (fresh values outside a pass), noting
+// whether the buffer came zeroed. `inside` runs in its backward before it returns, with that buffer.
 const hooks: { inside: ((scratch: Float64Array | Float32Array) => void) | null } = { inside: null };
+const arrivedZeroed: boolean[] = [];
 const twiceOp = customOp<null>({
   name: 'twice',
   forward([x]) {
@@ -34,6 +36,7 @@ const twiceOp = customOp<null>({
   },
   backward([g]) {
     const out = backwardScratch(g!.dtype, g!.size) ?? new Float64Array(g!.size);
+    arrivedZeroed.push(out.every((v) => v === 0));
     for (let i = 0; i < g!.size; i++) out[i] = 2 * g!.data[i]!;
     hooks.inside?.(out as Float64Array);
     return [new Tensor(out, g!.shape)]; // the scratch itself (tensor() would copy it)
@@ -107,10 +110,12 @@ describe.each(['float64', 'float32'] as DType[])('backward scratch (%s)', (dtype
       hooks.inside = null;
       seen.push(scratch);
     };
+    arrivedZeroed.length = 0;
     grad((x: Tensor) => sum(twice(x)))(t([4, 5, 6]));
     const [a, b] = seen as [Float32Array, Float32Array];
     expect(b.buffer).toBe(a.buffer);
     expect(b.byteOffset).toBe(a.byteOffset);
+    expect(arrivedZeroed).toEqual([true]);
   });
 
   it('gives a pass’s buffers back when a backward throws', () => {
