@@ -190,9 +190,10 @@ let spare: TypedArray[] = [];
 const SPARE_BYTES = 64 << 20;
 
 /**
- * A zero-filled buffer for a grad that a backward hands on to the backward of an input's producer,
- * valid until the running backward pass ends, after which later passes reuse it; null outside a pass
- * (and for no values).
+ * A buffer for a grad that a backward hands on to the backward of an input's producer, valid until the
+ * running backward pass ends, after which later passes reuse it; null outside a pass (and for no values).
+ * Zero-filled unless `zeroed` is false, for a caller that writes every value (a gemm without
+ * accumulate): then it holds what an earlier pass left, as torch.empty's memory does.
  * Meant for an intermediate's grad (an input that is not a leaf), large and consumed within the pass,
  * as the grad nn's layers hand to the layer below: it is not allocated afresh every pass (memory the C
  * allocator may have given back, whose pages then fault in again: ~16 µs each on some VMs), and float32
@@ -200,7 +201,7 @@ const SPARE_BYTES = 64 << 20;
  * copies such a grad before it becomes a leaf's (passed through by reshape, say), so no caller of
  * backward, grad or vjp ever holds one; in turn a backward copies any output grad it keeps past its return.
  */
-export function backwardScratch(dtype: DType, size: number): TypedArray | null {
+export function backwardScratch(dtype: DType, size: number, zeroed = true): TypedArray | null {
   const held = passes[passes.length - 1];
   if (!held || size === 0) return null;
   // The smallest spare buffer that fits, else a new one.
@@ -211,7 +212,8 @@ export function backwardScratch(dtype: DType, size: number): TypedArray | null {
   }
   const buffer = best >= 0 ? spare.splice(best, 1)[0]! : workspaceBuffer(dtype, size);
   held.push(buffer);
-  return buffer.length === size ? buffer.fill(0) : buffer.subarray(0, size).fill(0);
+  const out = buffer.length === size ? buffer : buffer.subarray(0, size);
+  return zeroed ? out.fill(0) : out;
 }
 
 /** Ends the innermost pass: its buffers become spare, within SPARE_BYTES. */

@@ -85,7 +85,7 @@ export function gradCarving(inputs: readonly (Tensor | undefined)[]): Carving | 
  * into values of the tape's backward scratch when t is a large intermediate (its producer's backward
  * reads it, and the tape copies it before any caller could hold it), else into fresh ones as
  * freshGrad's (a small one shares its op's carving: reusing it would save nothing); null if t does not
- * require grad.
+ * require grad. `compute` writes every value (the scratch is not zeroed first).
  */
 export function passedGrad(
   t: Tensor,
@@ -93,7 +93,7 @@ export function passedGrad(
   compute: (out: TypedArray) => void,
 ): Tensor | null {
   if (!t.requiresGrad) return null;
-  const scratch = t.isLeaf || t.size <= SHARED_GRADS_MAX ? null : backwardScratch(t.dtype, t.size);
+  const scratch = t.isLeaf || t.size <= SHARED_GRADS_MAX ? null : backwardScratch(t.dtype, t.size, false);
   const out = scratch ?? (from ? carve(from, t.size) : buffer(t.dtype, t.size));
   compute(out);
   return toTensor(out, t.shape);
