@@ -46,7 +46,8 @@ export function carve(from: Carving, size: number): TypedArray {
 }
 
 /** A tensor of the buffer's values. */
-// Takes the buffer, no copy: each one is fresh from this call and never written after.
+// Takes the buffer, no copy: each one is fresh from this call and never written after, or backward
+// scratch (passedGrad), which the tape copies before any caller could hold it.
 export const toTensor = (data: TypedArray, shape: readonly number[]): Tensor => new Tensor(data, shape);
 
 /**
