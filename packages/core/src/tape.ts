@@ -1,7 +1,7 @@
 // The tape: recorded ops keep a node on their results; backward walks the nodes reachable from
 // the output in descending creation order (the tape read in reverse), iteratively.
 import { anomalyEnabled, checkedBackward, checkForward, checkSeed } from './anomaly.js';
-import { allocate, type DType, DTypeError, dtypeOf, type TypedArray } from './dtype.js';
+import { allocate, type DType, DTypeError, dtypeOf, isDType, type TypedArray } from './dtype.js';
 import { addInto } from './kernels/elementwise.js';
 import { sumToShape } from './kernels/reduce.js';
 import { workspaceBuffer } from './kernels/workspace.js';
@@ -202,6 +202,12 @@ const SPARE_BYTES = 64 << 20;
  * backward, grad or vjp ever holds one; in turn a backward copies any output grad it keeps past its return.
  */
 export function backwardScratch(dtype: DType, size: number, zeroed = true): TypedArray | null {
+  if (!isDType(dtype)) {
+    throw new DTypeError(`backwardScratch: unknown dtype ${String(dtype)} (expected 'float32' or 'float64')`);
+  }
+  if (!Number.isSafeInteger(size) || size < 0) {
+    throw new RangeError(`backwardScratch: size must be a whole number of values ≥ 0, got ${size}`);
+  }
   const held = passes[passes.length - 1];
   if (!held || size === 0) return null;
   // The smallest spare buffer that fits, else a new one.

@@ -52,6 +52,13 @@ describe.each(['float64', 'float32'] as DType[])('backward scratch (%s)', (dtype
     expect(backwardScratch(dtype, 4)).toBeNull();
   });
 
+  it('refuses a size that is not a whole number of values, and an unknown dtype, by name', () => {
+    for (const size of [-1, 2.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => backwardScratch(dtype, size)).toThrow(/backwardScratch: size must be .* got/);
+    }
+    expect(() => backwardScratch('int32' as DType, 4)).toThrow(/backwardScratch: unknown dtype int32/);
+  });
+
   it('is copied before it becomes a leaf grad, directly or passed through reshape', () => {
     // One path each, so no accumulation makes a fresh sum of it on the way.
     const direct = grad((x: Tensor) => sum(twice(x)))(t([1, 2, 3]));
