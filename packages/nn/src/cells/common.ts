@@ -93,11 +93,11 @@ export function passedGrad(
   from: Carving | null,
   compute: (out: TypedArray) => void,
 ): Tensor | null {
-  if (!t.requiresGrad) return null;
-  const scratch = t.isLeaf || t.size <= SHARED_GRADS_MAX ? null : backwardScratch(t.dtype, t.size, false);
-  const out = scratch ?? (from ? carve(from, t.size) : buffer(t.dtype, t.size));
-  compute(out);
-  return toTensor(out, t.shape);
+  const scratch =
+    t.requiresGrad && !t.isLeaf && t.size > SHARED_GRADS_MAX ? backwardScratch(t.dtype, t.size, false) : null;
+  if (!scratch) return freshGrad(t, from, compute);
+  compute(scratch);
+  return toTensor(scratch, t.shape);
 }
 
 /**
