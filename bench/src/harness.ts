@@ -49,11 +49,7 @@ export interface ContestantResult {
   gflops: number | null;
   /** Median CPU time over median wall time: near 1 alone on a core, lower when descheduled by other work. */
   cpuShare: number | null;
-  /**
-   * Median minor page faults per iteration: memory the system hands out afresh (after a free gave it
-   * back) and maps on first touch. On this machine kind's VM a fault costs about 16 µs, so a few hundred
-   * per iteration are milliseconds (numpy's lstm-big ran at 43 ms with 1,700 an iteration, 16 ms with none).
-   */
+  /** Median minor page faults per iteration: memory mapped afresh on first touch (bench/README: their cost). */
   faultsPerIteration: number | null;
   memory: Memory | null;
 }
