@@ -23,13 +23,16 @@ function reference(x: Float32Array, rows: number, classes: number, targets: Int3
 }
 
 describe.runIf(wasmAvailable())('softmax cross-entropy rows in wasm', () => {
-  // exp runs four vectors a turn, then one, then single floats: 64 classes are four vectors a turn
-  // only, 7 a vector and floats, 23 and 37 all three kinds.
+  // exp and the row's max run four vectors a turn, then one, then single floats: 64 classes are four
+  // vectors a turn only, 7 a vector and floats, 23 and 37 all three kinds. Softmax does not change
+  // when every logit moves by the same amount, so a wrong max shows only where it overflows exp:
+  // logits × 1e4.
   for (const [rows, classes, scale] of [
     [50, 64, 3],
     [33, 7, 3],
     [20, 23, 3],
     [7, 37, 8],
+    [9, 37, 1e4],
     [5, 3, 1e4],
     [9, 1, 1],
     [1600, 64, 10],
@@ -53,29 +56,36 @@ describe.runIf(wasmAvailable())('softmax cross-entropy rows in wasm', () => {
     });
   }
 
-  it('a row with NaN or +Inf gives NaN there and nowhere else; -Inf logits get probability 0', () => {
-    const classes = 6;
-    const x = Float32Array.from([
-      ...[1, 2, Number.NaN, 0, 1, 5],
-      ...[1, Number.POSITIVE_INFINITY, 0, 0, 0, 0],
-      ...[0, Number.NEGATIVE_INFINITY, 1, 2, 3, 1],
-      ...[3, 3, 3, 3, 3, 3],
-    ]);
-    const targets = Int32Array.from([0, 1, 2, 3]);
-    const probabilities = new Float32Array(x.length);
-    expect(softmaxCrossEntropyWasm(x, 4, classes, targets, probabilities)).toBeNaN();
-    const expected = reference(x, 4, classes, targets);
-    for (let i = 0; i < x.length; i++) {
-      const e = expected.probabilities[i]!;
-      if (Number.isNaN(e)) expect(probabilities[i], `probability ${i}`).toBeNaN();
-      else expect(Math.abs(probabilities[i]! - e), `probability ${i}`).toBeLessThan(1e-6);
-    }
-    expect(probabilities[2 * classes + 1]).toBe(0);
-    // Without the NaN rows the loss is finite and as the float64 loop's.
-    const rest = x.subarray(2 * classes);
-    const loss = softmaxCrossEntropyWasm(rest, 2, classes, targets.subarray(2), null);
-    expect(loss).toBeCloseTo(reference(Float32Array.from(rest), 2, classes, targets.subarray(2)).loss, 5);
-  });
+  // Six classes, and 21 with the same six at 9..14 among other logits: the row's max runs over four
+  // vectors a turn with an accumulator each, so there the NaN and ±Inf land in the third.
+  for (const [classes, at] of [
+    [6, 0],
+    [21, 9],
+  ] as const) {
+    it(`${classes} classes: a row with NaN or +Inf gives NaN there and nowhere else; -Inf logits get probability 0`, () => {
+      const row = (six: number[]) => Array.from({ length: classes }, (_, k) => six[k - at] ?? 0.25 * k);
+      const x = Float32Array.from([
+        ...row([1, 2, Number.NaN, 0, 1, 5]),
+        ...row([1, Number.POSITIVE_INFINITY, 0, 0, 0, 0]),
+        ...row([0, Number.NEGATIVE_INFINITY, 1, 2, 3, 1]),
+        ...row([3, 3, 3, 3, 3, 3]),
+      ]);
+      const targets = Int32Array.from([0, 1, 2, 3]);
+      const probabilities = new Float32Array(x.length);
+      expect(softmaxCrossEntropyWasm(x, 4, classes, targets, probabilities)).toBeNaN();
+      const expected = reference(x, 4, classes, targets);
+      for (let i = 0; i < x.length; i++) {
+        const e = expected.probabilities[i]!;
+        if (Number.isNaN(e)) expect(probabilities[i], `probability ${i}`).toBeNaN();
+        else expect(Math.abs(probabilities[i]! - e), `probability ${i}`).toBeLessThan(1e-6);
+      }
+      expect(probabilities[2 * classes + at + 1]).toBe(0);
+      // Without the NaN rows the loss is finite and as the float64 loop's.
+      const rest = x.subarray(2 * classes);
+      const loss = softmaxCrossEntropyWasm(rest, 2, classes, targets.subarray(2), null);
+      expect(loss).toBeCloseTo(reference(Float32Array.from(rest), 2, classes, targets.subarray(2)).loss, 5);
+    });
+  }
 
   it.runIf(sharedModule() !== null)(
     'logits and probabilities resident in wasm memory are used in place, with the copied result',
