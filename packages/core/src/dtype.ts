@@ -5,11 +5,6 @@ export type TypedArray = Float32Array | Float64Array;
 
 export const DTYPES: readonly DType[] = ['float32', 'float64'];
 
-/** A fresh zero-filled buffer of `size` elements. */
-export function allocate(dtype: DType, size: number): TypedArray {
-  return dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
-}
-
 export function dtypeOf(data: TypedArray): DType {
   return data instanceof Float64Array ? 'float64' : 'float32';
 }

@@ -1,10 +1,11 @@
 // The tape: recorded ops keep a node on their results; backward walks the nodes reachable from
 // the output in descending creation order (the tape read in reverse), iteratively.
 import { anomalyEnabled, checkedBackward, checkForward, checkSeed } from './anomaly.js';
-import { allocate, type DType, DTypeError, dtypeOf, isDType, type TypedArray } from './dtype.js';
+import { type DType, DTypeError, dtypeOf, isDType, type TypedArray } from './dtype.js';
 import { addInto } from './kernels/elementwise.js';
 import { sumToShape } from './kernels/reduce.js';
 import { workspaceBuffer } from './kernels/workspace.js';
+import { allocate } from './memory.js';
 import { broadcastShapes, fmt, type Shape, ShapeError, sameShape, sizeOf } from './shape.js';
 import { Tensor } from './tensor.js';
 
@@ -275,6 +276,15 @@ export function runBackward(
   seeds: readonly Tensor[],
   options: BackwardOptions = {},
 ): Map<Tensor, Tensor> {
+  for (const root of roots) {
+    if (root.isDisposed) {
+      // Its graph's saved values may sit in buffers that tidy has recycled.
+      throw new Error(
+        `backward: the output Tensor(${root.dtype}, [${root.shape.join(',')}]) was disposed by a tidy scope; ` +
+          'return it from the function given to tidy, or run the backward inside',
+      );
+    }
+  }
   const nodes = collect(roots);
   const nodeGrads: NodeGrads = new Map();
   const leafGrads = new Map<Tensor, Tensor>();

@@ -1,5 +1,6 @@
 // Tensor: an immutable, contiguous, row-major typed array with a shape, plus the factories.
-import { allocate, type DType, DTypeError, dtypeOf, isDType, type TypedArray } from './dtype.js';
+import { type DType, DTypeError, dtypeOf, isDType, type TypedArray } from './dtype.js';
+import { allocate, keep, track } from './memory.js';
 import { checkShape, type Shape, ShapeError, sizeOf } from './shape.js';
 import type { Node } from './tape.js';
 import { type BackwardOptions, backward as runBackward } from './tape.js';
@@ -14,11 +15,14 @@ export interface TensorOptions {
 export class Tensor {
   readonly dtype: DType;
   readonly shape: Shape;
-  readonly data: TypedArray;
   readonly size: number;
   /** Leaves with requiresGrad accumulate into `.grad` on backward, as in PyTorch. */
   requiresGrad: boolean;
-  grad: Tensor | null = null;
+  /** @internal the values; null once a tidy scope has disposed this tensor. */
+  _data: TypedArray | null;
+  /** @internal set by keep(): no tidy scope disposes this tensor. */
+  _kept = false;
+  #grad: Tensor | null = null;
   /** @internal the tape node that made this tensor, and which of its outputs this is. */
   node: Node | null = null;
   /** @internal */
@@ -33,12 +37,39 @@ export class Tensor {
     if (data.length !== size) {
       throw new ShapeError(`tensor: ${data.length} values do not fill shape [${shape.join(',')}] (${size})`);
     }
-    this.data = data;
+    this._data = data;
     // A frozen shape (every tensor's own) is shared as it is; any other is copied so that it cannot change.
     this.shape = Object.isFrozen(shape) ? shape : Object.freeze([...shape]);
     this.dtype = dtypeOf(data);
     this.size = size;
     this.requiresGrad = requiresGrad;
+    track(this);
+  }
+
+  /** The values, row-major; never written after the tensor is made. */
+  get data(): TypedArray {
+    if (this._data === null) {
+      throw new Error(
+        `Tensor(${this.dtype}, [${this.shape.join(',')}]) was disposed: a tidy scope made it and it was ` +
+          'neither returned nor kept (return it from the function, or keep() it)',
+      );
+    }
+    return this._data;
+  }
+
+  /** True once a tidy scope has disposed this tensor (reading it then throws). */
+  get isDisposed(): boolean {
+    return this._data === null;
+  }
+
+  /** The grad that backward accumulated, or null. A tensor assigned here is never disposed by tidy. */
+  get grad(): Tensor | null {
+    return this.#grad;
+  }
+
+  set grad(g: Tensor | null) {
+    if (g !== null) keep(g);
+    this.#grad = g;
   }
 
   get rank(): number {

@@ -1,6 +1,6 @@
 // Parameter (a leaf tensor an optimizer may replace the values of) and Module (a tree of named
 // parameters and children, with PyTorch's dotted names, state dicts and train/eval).
-import { type DType, DTypeError, ShapeError, Tensor, type TypedArray } from '@tapegrad/core';
+import { type DType, DTypeError, keep, ShapeError, Tensor } from '@tapegrad/core';
 
 /** A checkpoint or state dict that cannot be read or does not fit; raised before anything changes. */
 export class CheckpointError extends Error {
@@ -17,6 +17,8 @@ export class Parameter extends Tensor {
   constructor(value: Tensor) {
     if (!(value instanceof Tensor)) throw new TypeError('Parameter: expected a Tensor');
     super(value.data, value.shape, true);
+    // A model outlives any tidy scope it is built in.
+    keep(this);
   }
 
   /** Replaces the values (same shape and dtype); the new buffer is shared, never copied or mutated. */
@@ -25,7 +27,9 @@ export class Parameter extends Tensor {
     const message = `Parameter.assign: expected ${describe(this)}, got ${describe(value)} (no implicit cast or reshape)`;
     if (value.dtype !== this.dtype) throw new DTypeError(message);
     if (!sameShape(value.shape, this.shape)) throw new ShapeError(message);
-    (this as { data: TypedArray }).data = value.data;
+    // The new buffer is the parameter's now: no tidy scope may dispose the tensor that brought it.
+    keep(value);
+    this._data = value.data;
   }
 }
 

@@ -1,7 +1,8 @@
 // Elementwise ops with numpy broadcasting. Each vjp is one line of maths; the engine sums grads
 // back over broadcast axes, so no rule here has to.
-import { allocate, type DType, DTypeError, isDType } from '../dtype.js';
+import { type DType, DTypeError, isDType } from '../dtype.js';
 import { type Binary, broadcastInto, stableSigmoid, type Unary } from '../kernels/elementwise.js';
+import { allocate } from '../memory.js';
 import { broadcastShapes } from '../shape.js';
 import { record } from '../tape.js';
 import { Tensor } from '../tensor.js';

@@ -1,8 +1,9 @@
 // matmul with numpy's rules: 2-D, batched with broadcast leading dims, 1-D operands promoted.
 // Its vjp calls the kernel with transpose flags: dA = g·Bᵀ, dB = Aᵀ·g, no transposed copies.
-import { allocate, type TypedArray } from '../dtype.js';
+import type { TypedArray } from '../dtype.js';
 import { gemm } from '../kernels/matmul.js';
 import { sumToShape } from '../kernels/reduce.js';
+import { allocate } from '../memory.js';
 import { broadcastShapes, broadcastStrides, fmt, type Shape, ShapeError, sizeOf } from '../shape.js';
 import { record } from '../tape.js';
 import { Tensor } from '../tensor.js';

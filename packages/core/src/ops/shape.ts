@@ -1,6 +1,6 @@
 // Shape ops: views (reshape, squeeze, unsqueeze) that share the immutable buffer, copies
 // (permute, slice, concat, stack, split, broadcastTo) and gathers (indexSelect, gather).
-import { allocate, type DType, DTypeError, type TypedArray } from '../dtype.js';
+import { type DType, DTypeError, type TypedArray } from '../dtype.js';
 import { broadcastInto } from '../kernels/elementwise.js';
 import {
   copyBox,
@@ -10,6 +10,7 @@ import {
   selectOffsets,
   takeInto,
 } from '../kernels/shape.js';
+import { allocate } from '../memory.js';
 import {
   broadcastShapes,
   checkShape,

@@ -1,6 +1,7 @@
 // What the three cells share: checking their inputs, buffers of a dtype, and turning the gate
 // grads into the grads of x, h and the weights with gemms (transpose flags, no copies).
 import {
+  allocate,
   backwardScratch,
   type DType,
   DTypeError,
@@ -21,9 +22,8 @@ export interface CellShape {
   width: number;
 }
 
-/** A fresh zero-filled buffer. */
-export const buffer = (dtype: DType, size: number): TypedArray =>
-  dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
+/** A zero-filled buffer for a result (core's allocate: a tidy scope's recycled one when there is one). */
+export const buffer = (dtype: DType, size: number): TypedArray => allocate(dtype, size);
 
 /**
  * Fresh zero-filled buffers cut one after another from a single allocation. V8 spends about a

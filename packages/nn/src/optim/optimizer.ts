@@ -1,6 +1,6 @@
 // The optimizer base: the parameters, their per-parameter state (PyTorch's slot names), zeroGrad,
 // and a state dict of tensors (`<index>.<slot>`) that saveSafetensors can write as it is.
-import { type DType, DTypeError, noGrad, ShapeError, Tensor } from '@tapegrad/core';
+import { type DType, DTypeError, keep, noGrad, ShapeError, Tensor } from '@tapegrad/core';
 import { CheckpointError, Parameter } from '../module.js';
 
 /** One parameter's state: its step count (if the rule counts) and its buffers by slot name. */
@@ -66,6 +66,8 @@ export abstract class Optimizer {
     );
     for (const { param, step, value, buffers } of updates) {
       param.assign(value);
+      // The state outlives a tidy scope around the step.
+      for (const t of buffers.values()) keep(t);
       this.#state.set(param, { step, buffers });
     }
   }
@@ -120,7 +122,7 @@ export abstract class Optimizer {
         } else if (value.dtype !== param.dtype || !sameShape(value.shape, param.shape)) {
           problems.push(`'${key}': expected ${describe(param)}, got ${describe(value)}`);
         } else {
-          state.buffers.set(slot, value.detach());
+          state.buffers.set(slot, keep(value.detach()));
         }
       }
     }

@@ -1,0 +1,104 @@
+// Training steps inside core's tidy: the parameters, grads and optimizer state that must outlive a step
+// do, the sequence ops' outputs and grads are recycled, and every value is what it is without tidy.
+import { memory, RandomState, reshape, type Tensor, tensor, tidy, valueAndGrad } from '@tapegrad/core';
+import { describe, expect, it } from 'vitest';
+import {
+  Adam,
+  clipGradNorm,
+  crossEntropy,
+  Linear,
+  LSTM,
+  linearCrossEntropy,
+  lstmSequence,
+  Module,
+  SGD,
+} from '../src/index.js';
+
+class Tagger extends Module {
+  readonly lstm: LSTM;
+  readonly head: Linear;
+
+  constructor(seed: number) {
+    super();
+    const rng = new RandomState(seed);
+    this.lstm = this.registerModule('lstm', new LSTM(6, 32, { rng }));
+    this.head = this.registerModule('head', new Linear(32, 5, { rng }));
+  }
+
+  loss(x: Tensor, targets: number[]): Tensor {
+    const { output } = this.lstm.forward(x);
+    return crossEntropy(reshape(this.head.forward(output), [-1, 5]), targets);
+  }
+}
+
+/** Steps of training on fixed random batches, each step inside tidy or not; the final parameters. */
+function train(withTidy: boolean, makeOptimizer: (m: Module) => Adam | SGD): Float32Array[] {
+  const model = new Tagger(1);
+  const optimizer = makeOptimizer(model);
+  const data = new RandomState(2);
+  for (let i = 0; i < 6; i++) {
+    const x = data.normal(0, 0.3, [20, 8, 6], { dtype: 'float32' });
+    const targets = Array.from(data.randint(0, 5, [20 * 8]).data);
+    const step = () => {
+      optimizer.zeroGrad();
+      const loss = model.loss(x, targets);
+      loss.backward();
+      clipGradNorm(model.parameters(), 1);
+      optimizer.step();
+      return loss.item();
+    };
+    withTidy ? tidy(step) : step();
+  }
+  return [...model.parameters()].map((p) => Float32Array.from(p.data));
+}
+
+describe('tidy around training steps', () => {
+  for (const [name, make] of [
+    ['Adam', (m: Module) => new Adam(m.parameters(), { lr: 0.01 })],
+    ['SGD with momentum', (m: Module) => new SGD(m.parameters(), { lr: 0.1, momentum: 0.9 })],
+  ] as const) {
+    it(`leaves ${name}'s parameters exactly as without it, and recycles buffers`, () => {
+      const before = memory().recycled;
+      const tidied = train(true, make);
+      expect(memory().recycled).toBeGreaterThan(before);
+      const plain = train(false, make);
+      expect(tidied).toEqual(plain);
+    });
+  }
+
+  it('recycles an LSTM sequence op and its loss, step after step, with the same values', () => {
+    const rng = new RandomState(3);
+    const [T, B, I, H, O] = [20, 8, 6, 32, 5];
+    const params = [
+      rng.normal(0, 0.3, [4 * H, I], { dtype: 'float32' }),
+      rng.normal(0, 0.3, [4 * H, H], { dtype: 'float32' }),
+      rng.normal(0, 0.3, [4 * H], { dtype: 'float32' }),
+      rng.normal(0, 0.3, [4 * H], { dtype: 'float32' }),
+      rng.normal(0, 0.3, [O, H], { dtype: 'float32' }),
+      rng.normal(0, 0.3, [O], { dtype: 'float32' }),
+    ];
+    const x = rng.normal(0, 0.3, [T, B, I], { dtype: 'float32' });
+    const targets = tensor(Float64Array.from(rng.randint(0, O, [T * B]).data), { dtype: 'float64' });
+    const h0 = tensor(new Float32Array(B * H), { shape: [B, H] });
+    const f = valueAndGrad(
+      (...p: Tensor[]) => {
+        const [out] = lstmSequence(x, h0, h0, p[0]!, p[1]!, p[2]!, p[3]!);
+        return linearCrossEntropy(reshape(out, [T * B, H]), p[4]!, p[5]!, targets, { reduction: 'sum' });
+      },
+      { argnums: [0, 1, 2, 3, 4, 5] },
+    );
+    const [value, grads] = f(...params);
+    const expected = grads.map((g) => Array.from(g.data));
+    const before = memory().recycled;
+    for (let i = 0; i < 3; i++) {
+      const [v, gs] = tidy(() => {
+        const [v, gs] = f(...params);
+        return [v.item(), gs.map((g) => Array.from(g.data))];
+      });
+      expect(v).toBe(value.item());
+      expect(gs).toEqual(expected);
+    }
+    // At least the output and the parameter grads' carvings, in the second and third steps.
+    expect(memory().recycled - before).toBeGreaterThanOrEqual(4);
+  });
+});
