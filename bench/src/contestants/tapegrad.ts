@@ -3,7 +3,7 @@
 // layer and the loss as one op, the logits kept in a reused workspace); valueAndGrad over the six
 // parameters. One contestant per gemm backend, and the default backend on one thread as well as on the
 // default threads (both cores here).
-import { kernels, reshape, type Tensor, tensor, valueAndGrad } from '@tapegrad/core';
+import { kernels, reshape, type Tensor, tensor, tidy, valueAndGrad } from '@tapegrad/core';
 import { gruSequence, linearCrossEntropy, lstmSequence, rnnSequence } from '@tapegrad/nn';
 import { type Contestant, type Runner, summarize } from '../contestant.js';
 import { type CellKind, type ParamName, type Problem, paramNames } from '../workloads.js';
@@ -71,12 +71,14 @@ function tapegrad({ name, backend, threads }: Variant): Contestant {
       };
 
       return {
-        step: () => iterate().value.item(),
-        check() {
-          const { value, grads } = iterate();
-          const byName = Object.fromEntries(paramNames.map((name, i) => [name, grads[i]!.data]));
-          return summarize(value.item(), byName as Record<ParamName, Float32Array>);
-        },
+        // Each iteration in tidy, as the tfjs contestants do: its buffers go to the next one.
+        step: () => tidy(() => iterate().value.item()),
+        check: () =>
+          tidy(() => {
+            const { value, grads } = iterate();
+            const byName = Object.fromEntries(paramNames.map((name, i) => [name, grads[i]!.data]));
+            return summarize(value.item(), byName as Record<ParamName, Float32Array>);
+          }),
         dispose() {
           kernels.setGemmBackend('auto');
           kernels.setThreads(defaultThreads);
