@@ -2,7 +2,7 @@
 // stop on abort) and sample (new lines from a checkpoint).
 import { writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { indexSelect, RandomState, tensor } from '@tapegrad/core';
+import { indexSelect, RandomState, tensor, tidy } from '@tapegrad/core';
 import { Adam, CheckpointError, clipGradNorm, crossEntropy } from '@tapegrad/nn';
 import type { SampleOptions, TrainOptions } from './args.js';
 import {
@@ -176,17 +176,20 @@ export async function train(options: TrainOptions, io: Io): Promise<number> {
   let interrupted = false;
 
   while (step < settings.steps) {
-    const picks = rng.randint(0, trainEncoded.length, settings.batch).data;
-    const batch = makeBatch(Array.from(picks, (i) => trainEncoded[i]!));
-    const { logits } = model.forward(tensor(batch.inputs, { shape: [batch.steps, batch.batch] }));
-    // Only the positions that carry a real character count; padding is left out of the loss.
-    const loss = crossEntropy(indexSelect(logits, 0, batch.rows), batch.targets);
-    optimizer.zeroGrad();
-    loss.backward();
-    if (settings.clip > 0) clipGradNorm(model.parameters(), settings.clip);
-    optimizer.step();
+    // One step in tidy: its tensors are disposed when it returns, their buffers reused by the next step.
+    const value = tidy(() => {
+      const picks = rng.randint(0, trainEncoded.length, settings.batch).data;
+      const batch = makeBatch(Array.from(picks, (i) => trainEncoded[i]!));
+      const { logits } = model.forward(tensor(batch.inputs, { shape: [batch.steps, batch.batch] }));
+      // Only the positions that carry a real character count; padding is left out of the loss.
+      const loss = crossEntropy(indexSelect(logits, 0, batch.rows), batch.targets);
+      optimizer.zeroGrad();
+      loss.backward();
+      if (settings.clip > 0) clipGradNorm(model.parameters(), settings.clip);
+      optimizer.step();
+      return loss.item();
+    });
     step++;
-    const value = loss.item();
     losses.push(value);
     average = 0.98 * average + 0.02 * value;
     const smoothed = average / (1 - 0.98 ** (step - firstStep));
