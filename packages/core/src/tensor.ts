@@ -68,7 +68,8 @@ export class Tensor {
   }
 
   set grad(g: Tensor | null) {
-    if (g !== null) keep(g);
+    // (Anything else is stored as given: the optimizer's step names a grad that is not a Tensor.)
+    if (g instanceof Tensor) keep(g);
     this.#grad = g;
   }
 

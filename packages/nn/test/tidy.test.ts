@@ -66,6 +66,20 @@ describe('tidy around training steps', () => {
     });
   }
 
+  it("keeps what is assigned as a .grad, and leaves a non-tensor there for the optimizer's check", () => {
+    const model = new Tagger(4);
+    const [first] = model.parameters();
+    const optimizer = new SGD(model.parameters(), { lr: 0.1 });
+    const g = tidy(() => {
+      first!.grad = tensor(new Float32Array(first!.size), { shape: first!.shape });
+      return null;
+    });
+    expect(g).toBe(null);
+    expect(first!.grad!.isDisposed).toBe(false);
+    first!.grad = 'not a grad' as never;
+    expect(() => optimizer.step()).toThrow(/^SGD\.step: parameter 0 is float32 \[128,6\] but its grad is not a Tensor/);
+  });
+
   it('recycles an LSTM sequence op and its loss, step after step, with the same values', () => {
     const rng = new RandomState(3);
     const [T, B, I, H, O] = [20, 8, 6, 32, 5];
