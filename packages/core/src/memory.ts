@@ -13,12 +13,22 @@ const POOL_MIN_BYTES = 16384;
 /** The pool holds at most this many bytes; a buffer past it is left to the garbage collector. */
 const POOL_MAX_BYTES = 256 * 2 ** 20;
 
+/** A free buffer, and the count of tidy scopes that had ended when it was freed. */
+interface Pooled {
+  data: TypedArray;
+  time: number;
+}
+
 /** Free buffers by length, one map per dtype. */
-const pools: Record<DType, Map<number, TypedArray[]>> = { float32: new Map(), float64: new Map() };
+const pools: Record<DType, Map<number, Pooled[]>> = { float32: new Map(), float64: new Map() };
 let pooledBytes = 0;
 let recycled = 0;
+/** tidy scopes ended so far: a buffer freed before a scope began and not taken by its end is dropped. */
+let clock = 0;
 
 interface Scope {
+  /** The clock when the scope began. */
+  began: number;
   /** Every tensor constructed while the scope was innermost. */
   tensors: Tensor[];
   /** The buffers `allocate` made while the scope was innermost (only those ever go to the pool). */
@@ -35,7 +45,7 @@ export function allocate(dtype: DType, size: number): TypedArray {
   const free = pools[dtype].get(size);
   let data: TypedArray;
   if (free !== undefined && free.length > 0) {
-    data = free.pop()!;
+    data = free.pop()!.data;
     data.fill(0);
     pooledBytes -= bytes;
     recycled++;
@@ -110,11 +120,14 @@ const isThenable = (value: unknown): boolean =>
  *   backward inside. A graph that leads only to disposed tensors can never run, and holds nothing.
  * - A typed array read from a disposed tensor's `data` before the end of fn is no longer yours: its
  *   buffer may be refilled by the next op.
+ * - The scope holds every tensor fn makes until it ends: wrap each step of a loop, not the loop.
+ * - Free buffers that a whole outermost scope did not take are dropped at its end, so the pool holds
+ *   about one step's buffers, however the shapes vary from step to step.
  * - If fn throws, nothing is disposed. fn must be synchronous.
  */
 export function tidy<T>(fn: () => T): T {
   if (typeof fn !== 'function') throw new TypeError(`tidy: expected a function to run, got ${describe(fn)}`);
-  const scope: Scope = { tensors: [], allocated: null };
+  const scope: Scope = { began: clock, tensors: [], allocated: null };
   const outer = current;
   scopes.push(scope);
   current = scope;
@@ -159,6 +172,11 @@ export function tidy<T>(fn: () => T): T {
     }
     t._data = null;
   }
+  // What was free when an outermost scope (a training step) began and is still free, the step did not
+  // need: the shapes have moved on (a new sequence length, say), so it goes to the garbage collector
+  // rather than wait. The pool holds about one step's buffers.
+  clock++;
+  if (outer === null) dropOlderThan(scope.began);
   for (const data of free) release(data);
   if (outer !== null) {
     // What this scope kept belongs to the enclosing one now, as do the buffers it made.
@@ -203,9 +221,24 @@ function release(data: TypedArray): void {
   if (bytes < POOL_MIN_BYTES || pooledBytes + bytes > POOL_MAX_BYTES) return;
   const pool = pools[data instanceof Float64Array ? 'float64' : 'float32'];
   const free = pool.get(data.length);
-  if (free === undefined) pool.set(data.length, [data]);
-  else free.push(data);
+  const entry = { data, time: clock };
+  if (free === undefined) pool.set(data.length, [entry]);
+  else free.push(entry);
   pooledBytes += bytes;
+}
+
+/** Drops the free buffers freed at or before `time`. */
+function dropOlderThan(time: number): void {
+  if (pooledBytes === 0) return;
+  for (const pool of Object.values(pools)) {
+    for (const [length, free] of pool) {
+      const keep = free.filter((entry) => entry.time > time);
+      if (keep.length === free.length) continue;
+      for (const entry of free) if (entry.time <= time) pooledBytes -= entry.data.byteLength;
+      if (keep.length === 0) pool.delete(length);
+      else pool.set(length, keep);
+    }
+  }
 }
 
 export interface MemoryInfo {

@@ -161,6 +161,28 @@ describe('tidy', () => {
     expect(memory()).toMatchObject({ pooledBuffers: 0, pooledBytes: 0 });
   });
 
+  it('drops the free buffers that a whole outermost scope did not take', () => {
+    const x = ramp();
+    emptyPool();
+    const step = (f: () => unknown) => tidy(() => void f());
+    step(() => mul(x, 2));
+    expect(memory().pooledBuffers).toBe(1);
+    // A step of another shape: the first step's buffer is dropped, its own pooled.
+    step(() => mul(ramp(2 * N), 2));
+    expect(memory()).toMatchObject({ pooledBuffers: 2, pooledBytes: 2 * N * 4 * 2 });
+    // ramp's own buffer and the product's: both of length 2N. The next step of length N drops them.
+    step(() => step(() => mul(x, 3)));
+    expect(memory()).toMatchObject({ pooledBuffers: 1, pooledBytes: N * 4 });
+    // Inner scopes do not drop: a later one in the same step still takes the last step's buffer.
+    const before = memory().recycled;
+    step(() => {
+      step(() => mul(ramp(16), 2));
+      step(() => mul(x, 4));
+    });
+    expect(memory().recycled).toBe(before + 1);
+    emptyPool();
+  });
+
   it('disposes nothing when fn throws, and closes its scope', () => {
     const x = ramp();
     let made: Tensor | null = null;
