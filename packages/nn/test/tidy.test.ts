@@ -77,7 +77,9 @@ describe('tidy around training steps', () => {
     expect(g).toBe(null);
     expect(first!.grad!.isDisposed).toBe(false);
     first!.grad = 'not a grad' as never;
-    expect(() => optimizer.step()).toThrow(/^SGD\.step: parameter 0 is float32 \[128,6\] but its grad is not a Tensor/);
+    expect(() => optimizer.step()).toThrow(
+      /^SGD\.step: parameter 0 is float32 \[128,6\] but its grad is not a Tensor/,
+    );
   });
 
   it('recycles an LSTM sequence op and its loss, step after step, with the same values', () => {
@@ -101,18 +103,21 @@ describe('tidy around training steps', () => {
       },
       { argnums: [0, 1, 2, 3, 4, 5] },
     );
-    const [value, grads] = f(...params);
-    const expected = grads.map((g) => Array.from(g.data));
+    // Two sets of parameters in turn, so that a buffer still read after it was recycled would show.
+    const other = params.map((p) =>
+      tensor(
+        p.data.map((v) => -0.5 * v),
+        { shape: p.shape },
+      ),
+    );
+    const run = (p: Tensor[]) => {
+      const [v, gs] = f(...p);
+      return [v.item(), gs.map((g) => Array.from(g.data))] as const;
+    };
+    const expected = [run(params), run(other)];
     const before = memory().recycled;
-    for (let i = 0; i < 3; i++) {
-      const [v, gs] = tidy(() => {
-        const [v, gs] = f(...params);
-        return [v.item(), gs.map((g) => Array.from(g.data))];
-      });
-      expect(v).toBe(value.item());
-      expect(gs).toEqual(expected);
-    }
-    // At least the output and the parameter grads' carvings, in the second and third steps.
-    expect(memory().recycled - before).toBeGreaterThanOrEqual(4);
+    for (let i = 0; i < 4; i++) expect(tidy(() => run(i % 2 ? other : params))).toEqual(expected[i % 2]);
+    // At least the output and the parameter grads' carvings, in the second step and after.
+    expect(memory().recycled - before).toBeGreaterThanOrEqual(6);
   });
 });
