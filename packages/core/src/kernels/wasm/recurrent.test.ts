@@ -478,6 +478,10 @@ describe.runIf(wasmAvailable())('worker threads', () => {
       [24, 28],
       [28, 32],
     ]);
+    // Made once per arguments and shared, so a kernel call allocates none (frozen: no caller may change them).
+    expect(queueBands(1600, 2, 4)).toBe(queueBands(1600, 2, 4));
+    expect(Object.isFrozen(queueBands(1600, 2, 4))).toBe(true);
+    expect(queueBands(1600, 3, 4)).not.toBe(queueBands(1600, 2, 4));
   });
 
   it('setThreads takes 1 to 8 threads and names a bad count', () => {

@@ -10,7 +10,7 @@
 import type { TypedArray } from '../../dtype.js';
 import type { SequenceDims } from '../recurrent.js';
 import { type KernelName, type Kernels, Layout, packedSize, residentOffset } from './module.js';
-import { queueBands, queueWords, runQueue, threadsAvailable } from './threads.js';
+import { type Band, queueBands, queueWords, runQueue, threadsAvailable } from './threads.js';
 
 /**
  * A region of wasm memory laid out by batch rows: the part of a band that starts at batch row lo is
@@ -42,7 +42,7 @@ const PARALLEL_MIN_WORK = 1 << 16;
 class Staging {
   readonly padded: number;
   private readonly layout: Layout;
-  private readonly parts: [number, number][];
+  private readonly parts: readonly Band[];
   /** Threads the call may run on, this one included (each has packing space in the layout). */
   private readonly threads: number;
 

@@ -29,13 +29,17 @@ export function gemmWasm(a: Float32Array, b: Float32Array, c: Float32Array, spec
   const parts = queued ? queueBands(m, threads, 4) : bands(n, threads, 8);
   const layout = new Layout(threads);
   // An operand resident in wasm memory is used where it is; the others are copied in (and C out).
-  const [aResident, bResident, cResident] = [residentOffset(a), residentOffset(b), residentOffset(c)];
+  const aResident = residentOffset(a);
+  const bResident = residentOffset(b);
+  const cResident = residentOffset(c);
   const aAt = aResident >= 0 ? aResident + ao : layout.take(m * k);
   const bAt = bResident >= 0 ? bResident + bo : layout.take(k * n);
   const cAt = cResident >= 0 ? cResident + co : layout.take(m * n);
   // Byte strides of A(i, p) along i and p and of B(p, j) along j and p: a stored transpose is a stride.
-  const [sai, sap] = transA ? [4, m * 4] : [k * 4, 4];
-  const [sbj, sbp] = transB ? [k * 4, 4] : [4, n * 4];
+  const sai = transA ? 4 : k * 4;
+  const sap = transA ? m * 4 : 4;
+  const sbj = transB ? k * 4 : 4;
+  const sbp = transB ? 4 : n * 4;
   const add = accumulate ? 1 : 0;
   // The queue packs all of B once, here; bands of columns pack one k-block of theirs per thread.
   const bPack = queued ? layout.take(packedSize(n, k)) * 4 : 0;

@@ -138,10 +138,13 @@ export function getThreads(): number {
   return wanted;
 }
 
+/** readyWorkers' answer, one array reused (a kernel call reads it at once and keeps none of it). */
+const ready: Worker[] = [];
+
 /** Starts workers up to the wanted count where the runtime allows; returns those ready to take jobs. */
-function readyWorkers(): Worker[] {
+function readyWorkers(): readonly Worker[] {
   if (workers.length + 1 < wanted) start();
-  const ready: Worker[] = [];
+  ready.length = 0;
   for (const worker of live) {
     if (ready.length + 1 >= wanted) break;
     if (Atomics.load(worker.words, READY) === 1) ready.push(worker);
@@ -223,10 +226,10 @@ export function runParallel(kernels: Kernels, jobs: readonly Job[]): void {
     run(first);
     return;
   }
-  const ready = readyWorkers();
+  const workersReady = readyWorkers();
   const posted: [Worker, Job][] = [];
   rest.forEach((job, i) => {
-    const worker = ready[i];
+    const worker = workersReady[i];
     if (!worker || job.args.length > MAX_ARGS) {
       run(job);
       return;
@@ -274,7 +277,7 @@ export const queueWords = (chunks: number, argc: number): number => chunks * arg
 /** Calls of one kernel for runQueue. */
 export interface Queue {
   kernel: KernelName;
-  /** Argument lists, independent of each other. */
+  /** Argument lists, independent of each other (runQueue writes the packing space into each). */
   chunks: readonly number[][];
   /** Byte address of queueWords(chunks, argc) free Int32 words in the memory: the table and its counter. */
   at: number;
@@ -291,10 +294,12 @@ export interface Queue {
  */
 export function runQueue(kernels: Kernels, memory: Float32Array, queue: Queue): void {
   const { kernel, chunks, at, apackIndex, apack } = queue;
-  // Chunk i on this thread, in its packing space.
+  // Chunk i on this thread, in its packing space (the chunk's own list takes it: the caller made the
+  // lists for this call, and the workers read the table below, copied before any chunk runs).
+  const here = apack(0);
   const runHere = (i: number) => {
-    const args = chunks[i]!.slice();
-    args[apackIndex] = apack(0);
+    const args = chunks[i]!;
+    args[apackIndex] = here;
     (kernels[kernel] as Export)(...args);
   };
   if (chunks.length === 1 || queue.threads === 1) {
@@ -303,16 +308,17 @@ export function runQueue(kernels: Kernels, memory: Float32Array, queue: Queue): 
     return;
   }
   // Workers that became ready since the caller counted them stay out: they have no packing space.
-  const ready = readyWorkers().slice(0, queue.threads - 1);
+  const workersReady = readyWorkers();
+  const taking = Math.min(workersReady.length, queue.threads - 1);
   const argc = chunks[0]?.length ?? 0;
-  const heap = new Int32Array(memory.buffer);
+  const heap = int32View(memory);
   const table = at >> 2;
   const counter = table + chunks.length * argc;
   for (let i = 0; i < chunks.length; i++) heap.set(chunks[i]!, table + i * argc);
   heap[counter] = 0;
   const posted: [Worker, Job][] = [];
-  for (let thread = 1; thread <= ready.length; thread++) {
-    const worker = ready[thread - 1]!;
+  for (let thread = 1; thread <= taking; thread++) {
+    const worker = workersReady[thread - 1]!;
     const description = [chunks.length, at, counter << 2, apackIndex, apack(thread)];
     post(worker, kernel, description, argc);
     posted.push([worker, { kernel, args: description }]);
@@ -322,6 +328,14 @@ export function runQueue(kernels: Kernels, memory: Float32Array, queue: Queue): 
     let i = Atomics.add(heap, counter, 1);
     for (; i < chunks.length; i = Atomics.add(heap, counter, 1)) runHere(i);
   });
+}
+
+let int32: Int32Array | null = null;
+
+/** An Int32 view of the memory, made again only after the memory grew. */
+function int32View(memory: Float32Array): Int32Array {
+  if (int32 === null || int32.buffer !== memory.buffer) int32 = new Int32Array(memory.buffer);
+  return int32;
 }
 
 /** Waits until every posted job is done; returns one that failed, if any. */
@@ -346,7 +360,34 @@ function waitFor(posted: readonly [Worker, Job][]): Job | null {
  * two or three bands each; one on a core running at 60% of the other's speed takes fewer and finishes
  * with it, where even halves would leave the other waiting for a third of the time.
  */
-export function queueBands(total: number, threads: number, align: number): [number, number][] {
+export function queueBands(total: number, threads: number, align: number): readonly Band[] {
+  return memo(queueBandCache, total, threads, align, computeQueueBands);
+}
+
+/** A band of rows [lo, hi), never changed once made (the bands of a size are made once and shared). */
+export type Band = readonly [number, number];
+
+const queueBandCache = new Map<number, readonly Band[]>();
+const bandCache = new Map<number, readonly Band[]>();
+
+/** f(total, parts, align), made once per arguments (align and parts below 64, as every caller's are). */
+function memo(
+  cache: Map<number, readonly Band[]>,
+  total: number,
+  parts: number,
+  align: number,
+  f: (total: number, parts: number, align: number) => Band[],
+): readonly Band[] {
+  const key = (total * 64 + parts) * 64 + align;
+  let out = cache.get(key);
+  if (out === undefined) {
+    out = Object.freeze(f(total, parts, align));
+    if (parts < 64 && align < 64) cache.set(key, out);
+  }
+  return out;
+}
+
+function computeQueueBands(total: number, threads: number, align: number): Band[] {
   const out: [number, number][] = [];
   const first = Math.floor((0.75 * total) / threads / align) * align;
   let lo = 0;
@@ -363,7 +404,11 @@ export function queueBands(total: number, threads: number, align: number): [numb
  * [lo, hi) bands that split `total` rows over at most `parts` threads, each a multiple of `align`
  * rows but the last (so the micro-kernel's tiles stay whole); fewer bands when there are few rows.
  */
-export function bands(total: number, parts: number, align: number): [number, number][] {
+export function bands(total: number, parts: number, align: number): readonly Band[] {
+  return memo(bandCache, total, parts, align, computeBands);
+}
+
+function computeBands(total: number, parts: number, align: number): Band[] {
   const size = Math.max(align, Math.ceil(total / parts / align) * align);
   const out: [number, number][] = [];
   for (let lo = 0; lo < total; lo += size) out.push([lo, Math.min(total, lo + size)]);
