@@ -1,7 +1,7 @@
 // customOp: an op whose forward runs kernels directly and whose backward is written by hand.
 // Residuals are an explicit value handed from forward to backward (JAX's custom_vjp), kept only
 // while recording.
-import { disposedInput } from './memory.js';
+import { disposedError } from './memory.js';
 import { needsGrad, record, setGradEnabled } from './tape.js';
 import { Tensor } from './tensor.js';
 
@@ -40,7 +40,7 @@ export function customOp<R>(spec: CustomOpSpec<R>): CustomOp<R> {
   const apply = (...inputs: Tensor[]): Tensor | Tensor[] => {
     for (let i = 0; i < inputs.length; i++) {
       if (!(inputs[i] instanceof Tensor)) throw new TypeError(`${spec.name}: input ${i} is not a Tensor`);
-      if (inputs[i]!.isDisposed) throw disposedInput(spec.name, inputs[i]!);
+      if (inputs[i]!.isDisposed) throw disposedError(`${spec.name}: input `, inputs[i]!);
     }
     const recording = needsGrad(inputs);
     const previous = setGradEnabled(false);

@@ -35,8 +35,9 @@ interface Scope {
   allocated: Set<ArrayBufferLike> | null;
 }
 
-const scopes: Scope[] = [];
 let current: Scope | null = null;
+/** tidy scopes open now. */
+let depth = 0;
 
 /** A zero-filled buffer of `size` elements: a recycled one of that length when the pool has one. */
 export function allocate(dtype: DType, size: number): TypedArray {
@@ -74,11 +75,14 @@ export function keep<T extends Tensor>(t: T): T {
   return t;
 }
 
-/** The error for an op given a disposed tensor: names the op and the tensor. */
-export const disposedInput = (op: string, t: Tensor): Error =>
+/**
+ * The error for reading a disposed tensor, naming it after `who` (an op and the tensor's role in it,
+ * or nothing): '<who>Tensor(dtype, [shape]) was disposed by a tidy scope ...'.
+ */
+export const disposedError = (who: string, t: Tensor): Error =>
   new Error(
-    `${op}: input Tensor(${t.dtype}, [${t.shape.join(',')}]) was disposed by a tidy scope that made it ` +
-      'and neither returned nor kept it',
+    `${who}Tensor(${t.dtype}, [${t.shape.join(',')}]) was disposed by a tidy scope that made it and ` +
+      'neither returned nor kept it (return it from the function given to tidy, or keep() it)',
   );
 
 const describe = (value: unknown): string =>
@@ -129,13 +133,13 @@ export function tidy<T>(fn: () => T): T {
   if (typeof fn !== 'function') throw new TypeError(`tidy: expected a function to run, got ${describe(fn)}`);
   const scope: Scope = { began: clock, tensors: [], allocated: null };
   const outer = current;
-  scopes.push(scope);
+  depth++;
   current = scope;
   let result: T;
   try {
     result = fn();
   } finally {
-    scopes.pop();
+    depth--;
     current = outer;
   }
   if (isThenable(result)) {
@@ -232,11 +236,11 @@ function dropOlderThan(time: number): void {
   if (pooledBytes === 0) return;
   for (const pool of Object.values(pools)) {
     for (const [length, free] of pool) {
-      const keep = free.filter((entry) => entry.time > time);
-      if (keep.length === free.length) continue;
+      const recent = free.filter((entry) => entry.time > time);
+      if (recent.length === free.length) continue;
       for (const entry of free) if (entry.time <= time) pooledBytes -= entry.data.byteLength;
-      if (keep.length === 0) pool.delete(length);
-      else pool.set(length, keep);
+      if (recent.length === 0) pool.delete(length);
+      else pool.set(length, recent);
     }
   }
 }
@@ -255,7 +259,7 @@ export interface MemoryInfo {
 export function memory(): MemoryInfo {
   let pooledBuffers = 0;
   for (const pool of Object.values(pools)) for (const free of pool.values()) pooledBuffers += free.length;
-  return { pooledBuffers, pooledBytes, recycled, scopes: scopes.length };
+  return { pooledBuffers, pooledBytes, recycled, scopes: depth };
 }
 
 /** Empties the pool, handing its buffers to the garbage collector. */

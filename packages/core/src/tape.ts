@@ -5,7 +5,7 @@ import { type DType, DTypeError, dtypeOf, isDType, type TypedArray } from './dty
 import { addInto } from './kernels/elementwise.js';
 import { sumToShape } from './kernels/reduce.js';
 import { workspaceBuffer } from './kernels/workspace.js';
-import { allocate } from './memory.js';
+import { allocate, disposedError } from './memory.js';
 import { broadcastShapes, fmt, type Shape, ShapeError, sameShape, sizeOf } from './shape.js';
 import { Tensor } from './tensor.js';
 
@@ -277,13 +277,8 @@ export function runBackward(
   options: BackwardOptions = {},
 ): Map<Tensor, Tensor> {
   for (const root of roots) {
-    if (root.isDisposed) {
-      // Its graph's saved values may sit in buffers that tidy has recycled.
-      throw new Error(
-        `backward: the output Tensor(${root.dtype}, [${root.shape.join(',')}]) was disposed by a tidy scope; ` +
-          'return it from the function given to tidy, or run the backward inside',
-      );
-    }
+    // Its graph's saved values may sit in buffers that tidy has recycled.
+    if (root.isDisposed) throw disposedError('backward: the output ', root);
   }
   const nodes = collect(roots);
   const nodeGrads: NodeGrads = new Map();

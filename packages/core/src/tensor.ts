@@ -1,6 +1,6 @@
 // Tensor: an immutable, contiguous, row-major typed array with a shape, plus the factories.
 import { type DType, DTypeError, dtypeOf, isDType, type TypedArray } from './dtype.js';
-import { allocate, keep, track } from './memory.js';
+import { allocate, disposedError, keep, track } from './memory.js';
 import { checkShape, type Shape, ShapeError, sizeOf } from './shape.js';
 import type { Node } from './tape.js';
 import { type BackwardOptions, backward as runBackward } from './tape.js';
@@ -48,12 +48,7 @@ export class Tensor {
 
   /** The values, row-major; never written after the tensor is made. */
   get data(): TypedArray {
-    if (this._data === null) {
-      throw new Error(
-        `Tensor(${this.dtype}, [${this.shape.join(',')}]) was disposed: a tidy scope made it and it was ` +
-          'neither returned nor kept (return it from the function, or keep() it)',
-      );
-    }
+    if (this._data === null) throw disposedError('', this);
     return this._data;
   }
 

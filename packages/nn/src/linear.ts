@@ -2,6 +2,7 @@
 // transposed, and the Linear module around it with Glorot-initialised weights.
 import {
   add,
+  allocate,
   customOp,
   DTypeError,
   formatShape as fmt,
@@ -13,7 +14,7 @@ import {
   transpose,
   zeros,
 } from '@tapegrad/core';
-import { buffer, freshGrad, gradCarving, passedGrad } from './cells/common.js';
+import { freshGrad, gradCarving, passedGrad } from './cells/common.js';
 import { type InitOptions, xavierUniform } from './init.js';
 import { Module, Parameter } from './module.js';
 
@@ -108,7 +109,7 @@ export const linearOp = customOp<Dims>({
     const dims = checkLinear(inputs);
     const { rows, outFeatures } = dims;
     const [x, weight, bias] = inputs as [Tensor, Tensor, Tensor | undefined];
-    const out = linearInto(buffer(x.dtype, rows * outFeatures), dims, x, weight, bias);
+    const out = linearInto(allocate(x.dtype, rows * outFeatures), dims, x, weight, bias);
     const shape = x.shape.slice();
     shape[shape.length - 1] = outFeatures;
     return { outputs: new Tensor(out, shape), residuals: dims };

@@ -1,5 +1,6 @@
 // Losses: cross-entropy over integer class targets (stable for large logits) and mean squared error.
 import {
+  allocate,
   type CustomOp,
   customOp,
   DTypeError,
@@ -17,7 +18,6 @@ import {
   type TypedArray,
   tensor,
 } from '@tapegrad/core';
-import { buffer } from './cells/common.js';
 import { type Dims, linearGrads, linearInto, linearOp } from './linear.js';
 import { acquire, lend, type Workspace } from './workspaces.js';
 
@@ -78,10 +78,10 @@ function crossEntropyOpOf(reduction: Reduction): CustomOp<CrossEntropyResiduals>
     forward([logits, targets], { needsGrad }) {
       const classIndices = classIndicesOf(targets!);
       const rows = logits!.shape[0]!;
-      const unscaled = needsGrad ? buffer(logits!.dtype, logits!.size) : null;
+      const unscaled = needsGrad ? allocate(logits!.dtype, logits!.size) : null;
       // Σ_rows lse(row) - row[target], in float64 whatever the logits' dtype
       const total = softmaxMinusOneHot(logits!, classIndices, unscaled);
-      const loss = buffer(logits!.dtype, 1);
+      const loss = allocate(logits!.dtype, 1);
       loss[0] = reduction === 'mean' ? total / rows : total;
       return { outputs: new Tensor(loss, SCALAR), residuals: { unscaled, targets: classIndices } };
     },
@@ -91,7 +91,7 @@ function crossEntropyOpOf(reduction: Reduction): CustomOp<CrossEntropyResiduals>
       let dLogits = residuals.unscaled;
       residuals.unscaled = null;
       if (!dLogits) {
-        dLogits = buffer(logits!.dtype, logits!.size);
+        dLogits = allocate(logits!.dtype, logits!.size);
         softmaxMinusOneHot(logits!, targets, dLogits);
       }
       const scale = g!.data[0]! / (reduction === 'mean' ? targets.length : 1);
@@ -186,7 +186,7 @@ function linearCrossEntropyOpOf(reduction: Reduction): CustomOp<LinearCrossEntro
       linearInto(logits, dims, x!, weight!, bias);
       const total = kernels.softmaxCrossEntropy(logits, rows, dims.outFeatures, indices, dLogits ?? null);
       if (dLogits) kernels.softmaxCrossEntropyBackward(dLogits, dims.outFeatures, indices);
-      const loss = buffer(x!.dtype, 1);
+      const loss = allocate(x!.dtype, 1);
       loss[0] = reduction === 'mean' ? total / rows : total;
       const output = new Tensor(loss, SCALAR);
       lend(workspace, [output], needsGrad);

@@ -2,6 +2,7 @@
 // sequence), forwards composed from core ops, backwards derived by hand and carried through time.
 import {
   add,
+  allocate,
   concat,
   formatShape as fmt,
   kernels,
@@ -20,7 +21,6 @@ import {
   tanh,
   zeros,
 } from '@tapegrad/core';
-import { buffer } from './cells/common.js';
 
 export interface RnnParameters {
   Wax: Tensor; // (n_a, n_x)
@@ -101,7 +101,7 @@ const timeStep = (x: Tensor, t: number): Tensor =>
 function transposedTimes(weights: readonly Tensor[], grads: readonly Tensor[]): Tensor {
   const [rows, cols] = weights[0]!.shape as [number, number];
   const n = grads[0]!.shape[1]!;
-  const out = buffer(grads[0]!.dtype, cols * n);
+  const out = allocate(grads[0]!.dtype, cols * n);
   weights.forEach((w, i) => {
     kernels.gemm(w.data, grads[i]!.data, out, { m: cols, n, k: rows, transA: true, accumulate: true });
   });
@@ -112,7 +112,7 @@ function transposedTimes(weights: readonly Tensor[], grads: readonly Tensor[]): 
 function timesTransposed(d: Tensor, v: Tensor): Tensor {
   const [k, m] = d.shape as [number, number];
   const n = v.shape[0]!;
-  const out = buffer(d.dtype, k * n);
+  const out = allocate(d.dtype, k * n);
   kernels.gemm(d.data, v.data, out, { m: k, n, k: m, transB: true });
   return new Tensor(out, [k, n]);
 }

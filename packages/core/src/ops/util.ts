@@ -1,7 +1,7 @@
 // What every op needs: scalars lifted to tensors, dtype agreement, fresh outputs.
 import { type DType, DTypeError } from '../dtype.js';
 import { type Binary, map, type Unary, zipBroadcast } from '../kernels/elementwise.js';
-import { allocate, disposedInput } from '../memory.js';
+import { allocate, disposedError } from '../memory.js';
 import { broadcastShapes, type Shape, sizeOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
@@ -16,7 +16,7 @@ export function scalar(value: number, dtype: DType): Tensor {
 
 export function asTensor(op: string, x: TensorLike, dtype: DType = 'float32'): Tensor {
   if (x instanceof Tensor) {
-    if (x.isDisposed) throw disposedInput(op, x);
+    if (x.isDisposed) throw disposedError(`${op}: input `, x);
     return x;
   }
   if (typeof x === 'number') return scalar(x, dtype);

@@ -22,9 +22,6 @@ export interface CellShape {
   width: number;
 }
 
-/** A zero-filled buffer for a result (core's allocate: a tidy scope's recycled one when there is one). */
-export const buffer = (dtype: DType, size: number): TypedArray => allocate(dtype, size);
-
 /**
  * Fresh zero-filled buffers cut one after another from a single allocation. V8 spends about a
  * microsecond on each typed array past 64 bytes, however few values it holds, so an op's small
@@ -35,7 +32,7 @@ export interface Carving {
   at: number;
 }
 
-export const carving = (dtype: DType, size: number): Carving => ({ data: buffer(dtype, size), at: 0 });
+export const carving = (dtype: DType, size: number): Carving => ({ data: allocate(dtype, size), at: 0 });
 
 /** The next `size` values of the carving (a view; the carving must have been made large enough). */
 export function carve(from: Carving, size: number): TypedArray {
@@ -60,7 +57,7 @@ export function freshGrad(
   compute: (out: TypedArray) => void,
 ): Tensor | null {
   if (!t?.requiresGrad) return null;
-  const out = from ? carve(from, t.size) : buffer(t.dtype, t.size);
+  const out = from ? carve(from, t.size) : allocate(t.dtype, t.size);
   compute(out);
   return toTensor(out, t.shape);
 }

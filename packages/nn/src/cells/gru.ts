@@ -2,6 +2,7 @@
 // n needs r ⊙ (W_hn h + b_hn)) and one gate loop; backward by hand. gruCellReference is the same from core ops.
 import {
   add,
+  allocate,
   type CustomOp,
   customOp,
   kernels,
@@ -15,7 +16,6 @@ import {
 } from '@tapegrad/core';
 import {
   biasGrad,
-  buffer,
   type CellShape,
   checkCell,
   linear,
@@ -43,10 +43,10 @@ export const gruCellOp: CustomOp<GruResiduals | null> = customOp<GruResiduals | 
     const shape = checkCell('gruCell', 3, inputs, NAMES);
     const [x, h, weightIh, weightHh, biasIh, biasHh] = inputs as GruInputs;
     const { batch, hidden, width } = shape;
-    const gates = buffer(x.dtype, batch * width);
-    const hiddenGates = buffer(x.dtype, batch * width);
-    const hNext = buffer(x.dtype, batch * hidden);
-    const hiddenN = buffer(x.dtype, batch * hidden);
+    const gates = allocate(x.dtype, batch * width);
+    const hiddenGates = allocate(x.dtype, batch * width);
+    const hNext = allocate(x.dtype, batch * hidden);
+    const hiddenN = allocate(x.dtype, batch * hidden);
     projectGates(shape, x, h, weightIh, weightHh, gates, hiddenGates);
     kernels.gruGatesForward(gates, hiddenGates, biasIh.data, biasHh.data, h.data, hNext, hiddenN, shape);
     return {
@@ -57,11 +57,11 @@ export const gruCellOp: CustomOp<GruResiduals | null> = customOp<GruResiduals | 
   backward([gradH], residuals, inputs) {
     const { shape, gates, hiddenN } = residuals!;
     const [x, h, weightIh, weightHh, biasIh, biasHh] = inputs as GruInputs;
-    const dInputGates = buffer(x.dtype, shape.batch * shape.width);
-    const dHiddenGates = buffer(x.dtype, shape.batch * shape.width);
-    const dhDirect = buffer(x.dtype, shape.batch * shape.hidden);
-    const dBiasIh = buffer(x.dtype, shape.width);
-    const dBiasHh = buffer(x.dtype, shape.width);
+    const dInputGates = allocate(x.dtype, shape.batch * shape.width);
+    const dHiddenGates = allocate(x.dtype, shape.batch * shape.width);
+    const dhDirect = allocate(x.dtype, shape.batch * shape.hidden);
+    const dBiasIh = allocate(x.dtype, shape.width);
+    const dBiasHh = allocate(x.dtype, shape.width);
     kernels.gruGatesBackward(
       gradH!.data,
       gates,

@@ -2,6 +2,7 @@
 // one loop for the gates, c' and h'; backward by hand. lstmCellReference is the same from core ops.
 import {
   add,
+  allocate,
   type CustomOp,
   customOp,
   kernels,
@@ -14,7 +15,6 @@ import {
 } from '@tapegrad/core';
 import {
   biasGrad,
-  buffer,
   type CellShape,
   checkCell,
   linear,
@@ -41,10 +41,10 @@ export const lstmCellOp: CustomOp<LstmResiduals | null> = customOp<LstmResiduals
     const shape = checkCell('lstmCell', 4, inputs, NAMES);
     const [x, h, c, weightIh, weightHh, biasIh, biasHh] = inputs as LstmInputs;
     const { batch, hidden } = shape;
-    const gates = buffer(x.dtype, batch * 4 * hidden);
-    const hNext = buffer(x.dtype, batch * hidden);
-    const cNext = buffer(x.dtype, batch * hidden);
-    const tanhCNext = buffer(x.dtype, batch * hidden);
+    const gates = allocate(x.dtype, batch * 4 * hidden);
+    const hNext = allocate(x.dtype, batch * hidden);
+    const cNext = allocate(x.dtype, batch * hidden);
+    const tanhCNext = allocate(x.dtype, batch * hidden);
     projectGates(shape, x, h, weightIh, weightHh, gates);
     kernels.lstmGatesForward(gates, biasIh.data, biasHh.data, c.data, cNext, hNext, tanhCNext, shape);
     return {
@@ -55,9 +55,9 @@ export const lstmCellOp: CustomOp<LstmResiduals | null> = customOp<LstmResiduals
   backward([gradH, gradC], residuals, inputs) {
     const { shape, gates, tanhCNext } = residuals!;
     const [x, h, c, weightIh, weightHh, biasIh, biasHh] = inputs as LstmInputs;
-    const dGates = buffer(x.dtype, shape.batch * shape.width);
-    const dC = buffer(x.dtype, shape.batch * shape.hidden);
-    const dBias = buffer(x.dtype, shape.width);
+    const dGates = allocate(x.dtype, shape.batch * shape.width);
+    const dC = allocate(x.dtype, shape.batch * shape.hidden);
+    const dBias = allocate(x.dtype, shape.width);
     kernels.lstmGatesBackward(gradH!.data, gradC!.data, gates, c.data, tanhCNext, dGates, dC, dBias, shape);
     const d = projectionGrads(shape, x, h, weightIh, weightHh, dGates, dGates);
     // dc = dc'·f (the kernel's dC); db_ih = db_hh = Σ_batch dGates

@@ -2,6 +2,7 @@
 // into one buffer and one activation loop, backward by hand; rnnCellReference is the same from core ops.
 import {
   add,
+  allocate,
   type CustomOp,
   customOp,
   kernels,
@@ -12,7 +13,6 @@ import {
 } from '@tapegrad/core';
 import {
   biasGrad,
-  buffer,
   type CellShape,
   checkCell,
   linear,
@@ -50,7 +50,7 @@ function rnnCellOp(nonlinearity: RnnNonlinearity): CustomOp<RnnResiduals | null>
     forward(inputs, { needsGrad }) {
       const shape = checkCell(name, 1, inputs, NAMES);
       const [x, h, weightIh, weightHh, biasIh, biasHh] = inputs as RnnCellInputs;
-      const gates = buffer(x.dtype, shape.batch * shape.hidden);
+      const gates = allocate(x.dtype, shape.batch * shape.hidden);
       projectGates(shape, x, h, weightIh, weightHh, gates);
       kernels.rnnGatesForward(gates, biasIh.data, biasHh.data, shape, nonlinearity);
       // h' alone gives act'(pre): 1 - h'² for tanh, [h' > 0] for relu.
@@ -62,8 +62,8 @@ function rnnCellOp(nonlinearity: RnnNonlinearity): CustomOp<RnnResiduals | null>
     backward([gradH], residuals, inputs) {
       const { shape, hNext } = residuals!;
       const [x, h, weightIh, weightHh, biasIh, biasHh] = inputs as RnnCellInputs;
-      const dGates = buffer(x.dtype, shape.batch * shape.hidden);
-      const dBias = buffer(x.dtype, shape.hidden);
+      const dGates = allocate(x.dtype, shape.batch * shape.hidden);
+      const dBias = allocate(x.dtype, shape.hidden);
       kernels.rnnGatesBackward(gradH!.data, hNext, dGates, dBias, shape, nonlinearity);
       const d = projectionGrads(shape, x, h, weightIh, weightHh, dGates, dGates);
       // db_ih = db_hh = Σ_batch dGates

@@ -1,6 +1,7 @@
 // Whole-sequence recurrent ops: an RNN, LSTM or GRU over x [T, B, I] as one customOp, with the input
 // projection of every step in one gemm and backward through time written by hand (the cells' own maths).
 import {
+  allocate,
   type CustomOp,
   customOp,
   type DType,
@@ -15,7 +16,7 @@ import {
   type TypedArray,
 } from '@tapegrad/core';
 import { acquire, lend, type Workspace } from '../workspaces.js';
-import { buffer, type Carving, carve, carving, freshGrad, gradSize, passedGrad, toTensor } from './common.js';
+import { type Carving, carve, carving, freshGrad, gradSize, passedGrad, toTensor } from './common.js';
 import { gruCellReference } from './gru.js';
 import { lstmCellReference } from './lstm.js';
 import { type RnnNonlinearity, rnnCellReference } from './rnn.js';
@@ -207,7 +208,7 @@ function rnnSequenceOp(nonlinearity: RnnNonlinearity): CustomOp<RnnResiduals | n
       const [x, h0, weightIh, weightHh, biasIh, biasHh] = inputs as RnnInputs;
       const { steps, batch, hidden } = shape;
       // The pre-activations are made in the output buffer and activated there; h' alone gives act'.
-      const output = buffer(x.dtype, steps * batch * hidden);
+      const output = allocate(x.dtype, steps * batch * hidden);
       projectInputs(shape, x, weightIh, output);
       kernels.rnnSequenceForward(
         output,
@@ -407,7 +408,7 @@ export const gruSequenceOp: CustomOp<GruResiduals | null> = customOp<GruResidual
     const workspace = acquire(x.dtype, [rows * width, rows * hidden]);
     const [gates, hiddenN] = workspace.buffers as [TypedArray, TypedArray];
     const hiddenGates = scratch('hiddenGates', x.dtype, batch * width);
-    const output = buffer(x.dtype, rows * hidden);
+    const output = allocate(x.dtype, rows * hidden);
     projectInputs(shape, x, weightIh, gates);
     kernels.gruSequenceForward(
       gates,

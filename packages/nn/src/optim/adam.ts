@@ -1,7 +1,6 @@
 // Adam (Kingma & Ba) with PyTorch's defaults and its exact update rule, bias correction included;
 // each parameter's update is one fused loop (adamUpdate) that writes the new value and both moments.
-import { customOp, kernels, Tensor } from '@tapegrad/core';
-import { buffer } from '../cells/common.js';
+import { allocate, customOp, kernels, Tensor } from '@tapegrad/core';
 import type { Parameter } from '../module.js';
 import { Optimizer, type ParamState, type ParamUpdate } from './optimizer.js';
 
@@ -23,9 +22,9 @@ const adamUpdate = customOp<null>({
   forward([param, grad, hyper, expAvg, expAvgSq]) {
     const [lr, beta1, beta2, eps, weightDecay, step] = hyper!.data as unknown as number[];
     const size = param!.size;
-    const value = buffer(param!.dtype, size);
-    const newM = buffer(param!.dtype, size);
-    const newV = buffer(param!.dtype, size);
+    const value = allocate(param!.dtype, size);
+    const newM = allocate(param!.dtype, size);
+    const newV = allocate(param!.dtype, size);
     kernels.adamStep(param!.data, grad!.data, expAvg?.data, expAvgSq?.data, value, newM, newV, {
       lr: lr!,
       beta1: beta1!,

@@ -1,7 +1,6 @@
 // SGD with momentum, dampening, Nesterov and L2 weight decay: PyTorch's torch.optim.SGD rule;
 // each parameter's update is one fused loop (sgdUpdate) that writes the new value and momentum buffer.
-import { customOp, kernels, Tensor } from '@tapegrad/core';
-import { buffer } from '../cells/common.js';
+import { allocate, customOp, kernels, Tensor } from '@tapegrad/core';
 import type { Parameter } from '../module.js';
 import { Optimizer, type ParamState, type ParamUpdate } from './optimizer.js';
 
@@ -23,8 +22,8 @@ const sgdUpdate = customOp<null>({
   forward([param, grad, hyper, previous]) {
     const [lr, momentum, dampening, nesterov, weightDecay] = hyper!.data as unknown as number[];
     const size = param!.size;
-    const value = buffer(param!.dtype, size);
-    const newB = momentum !== 0 ? buffer(param!.dtype, size) : null;
+    const value = allocate(param!.dtype, size);
+    const newB = momentum !== 0 ? allocate(param!.dtype, size) : null;
     kernels.sgdStep(param!.data, grad!.data, previous?.data, value, newB, {
       lr: lr!,
       momentum: momentum!,
