@@ -121,13 +121,12 @@ function paramGradCarving(inputs: readonly Tensor[], sharedBias: boolean): Carvi
 /**
  * The grads through the projections from the gate grads of every step (one buffer for the input side
  * and one for the hidden side; the same for RNN and LSTM): whole-sequence gemms, nulls for inputs
- * that do not require grad. h_{t-1} is h0 for t = 0 and the output's block t-1 after.
+ * that do not require grad. previous() gives h_0 .. h_{T-1} back to back [T·B, H].
  */
 function projectionGrads(
   s: SequenceShape,
   x: Tensor,
-  h0: Tensor,
-  output: TypedArray,
+  previous: () => TypedArray,
   weightIh: Tensor,
   weightHh: Tensor,
   dInputGates: TypedArray,
@@ -145,16 +144,24 @@ function projectionGrads(
     dWeightIh: freshGrad(weightIh, params, (out) =>
       kernels.gemm(dInputGates, x.data, out, { m: width, n: input, k: rows, transA: true }),
     ),
-    // dW_hh = Σ_t dGates_hh,tᵀ · h_{t-1}: h0 and the output's blocks 0..T-2 copied back to back into
-    // scratch make one product over every step (h0's block alone was a small product of its own, whose
-    // fixed costs outweighed the copy: lstm-big 0.2-0.6 ms faster an iteration in paired runs)
-    dWeightHh: freshGrad(weightHh, params, (out) => {
-      const previous = scratch('previousStates', x.dtype, rows * hidden);
-      previous.set(h0.data);
-      previous.set(output.subarray(0, (steps - 1) * batch * hidden), batch * hidden);
-      kernels.gemm(dHiddenGates, previous, out, { m: width, n: hidden, k: rows, transA: true });
-    }),
+    // dW_hh = Σ_t dGates_hh,tᵀ · h_{t-1}: one product over every step
+    dWeightHh: freshGrad(weightHh, params, (out) =>
+      kernels.gemm(dHiddenGates, previous(), out, { m: width, n: hidden, k: rows, transA: true }),
+    ),
   };
+}
+
+/**
+ * h0 and the output's blocks 0..T-2 copied back to back into scratch, for projectionGrads (h0's block
+ * alone was a small product of its own, whose fixed costs outweighed the copy: lstm-big 0.2-0.6 ms
+ * faster an iteration in paired runs).
+ */
+function previousStates(s: SequenceShape, h0: Tensor, output: TypedArray): TypedArray {
+  const block = s.batch * s.hidden;
+  const previous = scratch('previousStates', h0.dtype, s.steps * block);
+  previous.set(h0.data);
+  previous.set(output.subarray(0, (s.steps - 1) * block), block);
+  return previous;
 }
 
 /** A copy of `values` (a scratch buffer) as the grad of t, or null if t does not require grad. */
@@ -243,7 +250,8 @@ function rnnSequenceOp(nonlinearity: RnnNonlinearity): CustomOp<RnnResiduals | n
         nonlinearity,
       );
       const params = paramGradCarving(inputs, true);
-      const d = projectionGrads(shape, x, h0, output, weightIh, weightHh, dGates, dGates, params);
+      const previous = () => previousStates(shape, h0, output);
+      const d = projectionGrads(shape, x, previous, weightIh, weightHh, dGates, dGates, params);
       // db_ih = db_hh = Σ_{t,b} dGates
       return [
         d.dx,
@@ -296,10 +304,12 @@ const LSTM_NAMES = ['x', 'h0', 'c0', 'weightIh', 'weightHh', 'biasIh', 'biasHh']
 
 interface LstmResiduals {
   shape: SequenceShape;
-  output: TypedArray;
-  /** [gates i, f, g, o [T·B, 4H], c_t [T·B, H], tanh c_t [T·B, H]]. */
+  /** LstmBuffers. */
   workspace: Workspace;
 }
+
+/** gates i, f, g, o [T·B, 4H], c_t [T·B, H], tanh c_t [T·B, H], h_0 .. h_T [(T+1)·B, H]. */
+type LstmBuffers = [gates: TypedArray, cells: TypedArray, tanhCells: TypedArray, states: TypedArray];
 
 /** The LSTM over a sequence, a customOp of (x, h0, c0, weightIh, weightHh, biasIh, biasHh) → [output, hN, cN]. */
 export const lstmSequenceOp: CustomOp<LstmResiduals | null> = customOp<LstmResiduals | null>({
@@ -309,35 +319,41 @@ export const lstmSequenceOp: CustomOp<LstmResiduals | null> = customOp<LstmResid
     const [x, h0, c0, weightIh, weightHh, biasIh, biasHh] = inputs as LstmInputs;
     const { steps, batch, hidden, width } = shape;
     const rows = steps * batch;
-    const workspace = acquire(x.dtype, [rows * width, rows * hidden, rows * hidden]);
-    const [gates, cells, tanhCells] = workspace.buffers as [TypedArray, TypedArray, TypedArray];
-    // The output and cN from one allocation (hN is a view of the output).
-    const outputs = carving(x.dtype, (rows + batch) * hidden);
-    const output = carve(outputs, rows * hidden);
+    const block = batch * hidden;
+    const workspace = acquire(x.dtype, [rows * width, rows * hidden, rows * hidden, rows * hidden + block]);
+    const [gates, cells, tanhCells, states] = workspace.buffers as LstmBuffers;
+    // The states h_0 .. h_T back to back in the workspace, made there by the kernel (in place in wasm
+    // memory), so the backward's dW_hh reads h_{t-1} of every step where it is, not from a copy.
+    states.set(h0.data);
+    const hs = states.subarray(block);
     projectInputs(shape, x, weightIh, gates);
     kernels.lstmSequenceForward(
       gates,
       weightHh.data,
       biasIh.data,
       biasHh.data,
-      h0.data,
+      states.subarray(0, block),
       c0.data,
-      output,
+      hs,
       cells,
       tanhCells,
       shape,
     );
+    // The output and cN from one allocation (hN is a view of the output), the output a copy of h_1 .. h_T.
+    const outputs = carving(x.dtype, (rows + batch) * hidden);
+    const output = carve(outputs, rows * hidden);
+    output.set(hs);
     const results = [
       toTensor(output, [steps, batch, hidden]),
       lastStep(output, shape),
       lastStep(cells, shape, carve(outputs, batch * hidden)),
     ];
     lend(workspace, results, needsGrad);
-    return { outputs: results, residuals: needsGrad ? { shape, output, workspace } : null };
+    return { outputs: results, residuals: needsGrad ? { shape, workspace } : null };
   },
   backward([gradOutput, gradHN, gradCN], residuals, inputs) {
-    const { shape, output, workspace } = residuals!;
-    const [gates, cells, tanhCells] = workspace.buffers as [TypedArray, TypedArray, TypedArray];
+    const { shape, workspace } = residuals!;
+    const [gates, cells, tanhCells, states] = workspace.buffers as LstmBuffers;
     const [x, h0, c0, weightIh, weightHh, biasIh, biasHh] = inputs as LstmInputs;
     const { steps, batch, hidden, width } = shape;
     const dGates = scratch('dGates', x.dtype, steps * batch * width);
@@ -360,7 +376,8 @@ export const lstmSequenceOp: CustomOp<LstmResiduals | null> = customOp<LstmResid
       shape,
     );
     const params = paramGradCarving(inputs, true);
-    const d = projectionGrads(shape, x, h0, output, weightIh, weightHh, dGates, dGates, params);
+    const previous = () => states.subarray(0, steps * batch * hidden);
+    const d = projectionGrads(shape, x, previous, weightIh, weightHh, dGates, dGates, params);
     // dh0, dc0: the carries after step 0; db_ih = db_hh = Σ_{t,b} dGates
     return [
       d.dx,
@@ -451,7 +468,8 @@ export const gruSequenceOp: CustomOp<GruResiduals | null> = customOp<GruResidual
       shape,
     );
     const params = paramGradCarving(inputs, false);
-    const d = projectionGrads(shape, x, h0, output, weightIh, weightHh, dInputGates, dHiddenGates, params);
+    const previous = () => previousStates(shape, h0, output);
+    const d = projectionGrads(shape, x, previous, weightIh, weightHh, dInputGates, dHiddenGates, params);
     // db_ih = Σ_{t,b} dGates_ih, db_hh = Σ_{t,b} dGates_hh
     return [
       d.dx,
