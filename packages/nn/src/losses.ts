@@ -115,7 +115,7 @@ function checkCrossEntropy(logits: Tensor, targets: Tensor | readonly number[]):
   if (logits.rank !== 2)
     throw new ShapeError(`crossEntropy: logits must be [N, C], got ${fmt(logits.shape)}`);
   const [rows, classes] = logits.shape as [number, number];
-  return checkTargets('crossEntropy', targets, rows, classes, `logits ${fmt(logits.shape)}`);
+  return checkTargets('crossEntropy', targets, rows, classes, () => `logits ${fmt(logits.shape)}`);
 }
 
 /** Checks that targets are `rows` class indices in [0, classes) (`against` names the rows' tensor); as a Tensor [N]. */
@@ -124,7 +124,7 @@ function checkTargets(
   targets: Tensor | readonly number[],
   rows: number,
   classes: number,
-  against: string,
+  against: () => string,
 ): Tensor {
   if (!Array.isArray(targets) && !(targets instanceof Tensor)) {
     throw new TypeError(`${op}: targets must be a Tensor or an array of class indices`);
@@ -132,7 +132,7 @@ function checkTargets(
   const values = Array.isArray(targets) ? targets : (targets as Tensor).data;
   const shape = Array.isArray(targets) ? [targets.length] : (targets as Tensor).shape;
   if (shape.length !== 1 || shape[0] !== rows) {
-    throw new ShapeError(`${op}: targets ${fmt(shape)} do not match ${against} (want [${rows}])`);
+    throw new ShapeError(`${op}: targets ${fmt(shape)} do not match ${against()} (want [${rows}])`);
   }
   for (let i = 0; i < rows; i++) {
     const t = values[i]!;
@@ -241,7 +241,7 @@ export function linearCrossEntropy(
   if (bias && (bias.rank !== 1 || bias.shape[0] !== classes)) {
     throw new ShapeError(`${op}: bias ${fmt(bias.shape)} does not fit weight ${fmt(weight.shape)}`);
   }
-  const classIndices = checkTargets(op, targets, rows, classes, `x ${fmt(x.shape)}`);
+  const classIndices = checkTargets(op, targets, rows, classes, () => `x ${fmt(x.shape)}`);
   const reduction = options.reduction ?? 'mean';
   if (reduction !== 'mean' && reduction !== 'sum') {
     throw new RangeError(`${op}: reduction must be 'mean' or 'sum', got ${String(reduction)}`);
