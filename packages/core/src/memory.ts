@@ -39,15 +39,30 @@ let current: Scope | null = null;
 /** tidy scopes open now. */
 let depth = 0;
 
-/** A zero-filled buffer of `size` elements: a recycled one of that length when the pool has one. */
-export function allocate(dtype: DType, size: number): TypedArray {
+let poison = false;
+
+/**
+ * @internal For tests: buffers recycled for `allocate(..., { zero: false })` come filled with NaN, so a
+ * value that the caller never wrote shows instead of hiding as a stale value or a zero.
+ */
+export function poisonRecycled(on: boolean): void {
+  poison = on;
+}
+
+/**
+ * A zero-filled buffer of `size` elements: a recycled one of that length when the pool has one. With
+ * `zero: false` a recycled buffer keeps the values it had (torch.empty), for a caller that writes every
+ * value before reading any.
+ */
+export function allocate(dtype: DType, size: number, { zero = true }: { zero?: boolean } = {}): TypedArray {
   const bytes = size * (dtype === 'float64' ? 8 : 4);
   if (bytes < POOL_MIN_BYTES) return dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
   const free = pools[dtype].get(size);
   let data: TypedArray;
   if (free !== undefined && free.length > 0) {
     data = free.pop()!.data;
-    data.fill(0);
+    if (zero) data.fill(0);
+    else if (poison) data.fill(Number.NaN);
     pooledBytes -= bytes;
     recycled++;
   } else {

@@ -3,11 +3,13 @@
 import { describe, expect, it } from 'vitest';
 import {
   add,
+  allocate,
   customOp,
   emptyPool,
   keep,
   memory,
   mul,
+  poisonRecycled,
   reshape,
   sum,
   type Tensor,
@@ -66,6 +68,26 @@ describe('tidy', () => {
     expect(z.data.buffer).toBe(buffer);
     expect(z.data.every((v) => v === 0)).toBe(true);
     expect(memory().recycled).toBe(before + 1);
+  });
+
+  it('leaves the old values in a buffer recycled without zeroing (NaN when poisoned, for tests)', () => {
+    emptyPool();
+    const x = ramp();
+    const values = tidy(() => Array.from(mul(x, 2).data));
+    const kept = allocate('float32', N, { zero: false });
+    expect(Array.from(kept)).toEqual(values);
+    tidy(() => {
+      mul(x, 2);
+      return null;
+    });
+    poisonRecycled(true);
+    try {
+      expect(allocate('float32', N, { zero: false }).every(Number.isNaN)).toBe(true);
+      // A buffer that is not recycled is new, and zero.
+      expect(allocate('float32', N, { zero: false }).every((v) => v === 0)).toBe(true);
+    } finally {
+      poisonRecycled(false);
+    }
   });
 
   it('never recycles a buffer that a surviving tensor views, nor one made outside the scope', () => {

@@ -23,16 +23,21 @@ export interface CellShape {
 }
 
 /**
- * Fresh zero-filled buffers cut one after another from a single allocation. V8 spends about a
- * microsecond on each typed array past 64 bytes, however few values it holds, so an op's small
- * buffers that live and die together (its outputs, or its grads) come from one.
+ * Fresh buffers cut one after another from a single allocation. V8 spends about a microsecond on each
+ * typed array past 64 bytes, however few values it holds, so an op's small buffers that live and die
+ * together (its outputs, or its grads) come from one. Zero-filled, unless made with zero = false for
+ * buffers whose every value is written before any is read (core's allocate: a recycled buffer then
+ * keeps its old values instead of being cleared).
  */
 export interface Carving {
   readonly data: TypedArray;
   at: number;
 }
 
-export const carving = (dtype: DType, size: number): Carving => ({ data: allocate(dtype, size), at: 0 });
+export const carving = (dtype: DType, size: number, zero = true): Carving => ({
+  data: allocate(dtype, size, { zero }),
+  at: 0,
+});
 
 /** The next `size` values of the carving (a view; the carving must have been made large enough). */
 export function carve(from: Carving, size: number): TypedArray {

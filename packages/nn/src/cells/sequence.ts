@@ -115,7 +115,8 @@ function paramGradCarving(inputs: readonly Tensor[], sharedBias: boolean): Carvi
   const [biasIh, biasHh] = [inputs[n - 2]!, inputs[n - 1]!];
   if (!sharedBias) size += gradSize(biasIh) + gradSize(biasHh);
   else if (biasIh.requiresGrad || biasHh.requiresGrad) size += biasIh.size;
-  return carving(inputs[0]!.dtype, size);
+  // Every grad is written whole (copies, and gemms that do not accumulate): no zeros needed.
+  return carving(inputs[0]!.dtype, size, false);
 }
 
 /**
@@ -214,8 +215,9 @@ function rnnSequenceOp(nonlinearity: RnnNonlinearity): CustomOp<RnnResiduals | n
       const shape = checkSequence(name, 1, inputs, RNN_NAMES);
       const [x, h0, weightIh, weightHh, biasIh, biasHh] = inputs as RnnInputs;
       const { steps, batch, hidden } = shape;
-      // The pre-activations are made in the output buffer and activated there; h' alone gives act'.
-      const output = allocate(x.dtype, steps * batch * hidden);
+      // The pre-activations are made in the output buffer (written whole) and activated there; h' alone
+      // gives act'.
+      const output = allocate(x.dtype, steps * batch * hidden, { zero: false });
       projectInputs(shape, x, weightIh, output);
       kernels.rnnSequenceForward(
         output,
@@ -339,8 +341,8 @@ export const lstmSequenceOp: CustomOp<LstmResiduals | null> = customOp<LstmResid
       tanhCells,
       shape,
     );
-    // The output and cN from one allocation (hN is a view of the output), the output a copy of h_1 .. h_T.
-    const outputs = carving(x.dtype, (rows + batch) * hidden);
+    // The output and cN from one allocation (hN is a view of the output), both copies written whole.
+    const outputs = carving(x.dtype, (rows + batch) * hidden, false);
     const output = carve(outputs, rows * hidden);
     output.set(hs);
     const results = [
@@ -425,7 +427,7 @@ export const gruSequenceOp: CustomOp<GruResiduals | null> = customOp<GruResidual
     const workspace = acquire(x.dtype, [rows * width, rows * hidden]);
     const [gates, hiddenN] = workspace.buffers as [TypedArray, TypedArray];
     const hiddenGates = scratch('hiddenGates', x.dtype, batch * width);
-    const output = allocate(x.dtype, rows * hidden);
+    const output = allocate(x.dtype, rows * hidden, { zero: false }); // every step written whole
     projectInputs(shape, x, weightIh, gates);
     kernels.gruSequenceForward(
       gates,
