@@ -98,6 +98,8 @@ if (values.json) {
     [
       '',
       "time ÷ tapegrad: the contestant's median time per iteration over the default tapegrad's (above 1: slower).",
+      "paired: the median over rounds of the contestant's time over tapegrad's in the same round (samples",
+      'seconds apart, where the medians may come from different minutes of a machine whose speed drifts).',
       'GFLOP/s: the matmul work 6·T·B·(G·H·(H+I) + O·H) per iteration over the median time.',
       'CPU/wall: median CPU time (all threads of the process) over median wall time; well under 100% means it',
       "waited for a core (other work on the machine: compare with --clock cpu); above 100%, V8's or a",

@@ -46,6 +46,11 @@ export interface ContestantResult {
   maxMs: number | null;
   /** This contestant's median time over tapegrad's (2 = twice as slow as tapegrad). */
   timeVsTapegrad: number | null;
+  /**
+   * The median over rounds of this contestant's time over tapegrad's in the same round (pairedRatio):
+   * samples seconds apart, not the medians of the whole run, whose machine may have drifted between them.
+   */
+  pairedVsTapegrad: number | null;
   gflops: number | null;
   /** Median CPU time over median wall time: near 1 alone on a core, lower when descheduled by other work. */
   cpuShare: number | null;
@@ -82,6 +87,16 @@ const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
 const pinMainThread = (pid: number, core: number): boolean =>
   spawnSync('taskset', ['-p', '-c', String(core), String(pid)], { stdio: 'ignore', timeout: 5000 }).status ===
   0;
+
+/**
+ * The median of times[i] / base[i] over the rounds both have: each contestant's sample over tapegrad's of
+ * the same round. Null when there is no such round.
+ */
+export function pairedRatio(times: readonly number[], base: readonly number[]): number | null {
+  const n = Math.min(times.length, base.length);
+  if (n === 0) return null;
+  return median(Array.from({ length: n }, (_, i) => times[i]! / base[i]!));
+}
 
 export function median(xs: readonly number[]): number {
   const sorted = [...xs].sort((a, b) => a - b);
@@ -122,6 +137,7 @@ export async function runWorkload(
     minMs: null,
     maxMs: null,
     timeVsTapegrad: null,
+    pairedVsTapegrad: null,
     gflops: null,
     cpuShare: null,
     faultsPerIteration: null,
@@ -229,8 +245,12 @@ export async function runWorkload(
   const base =
     contestants.find((r) => r.name === 'tapegrad' && r.medianMs) ??
     contestants.find((r) => r.name.startsWith('tapegrad') && r.medianMs);
+  const timed = (r: ContestantResult) => (options.clock === 'cpu' ? r.cpuSamples : r.samples);
   for (const r of contestants) {
-    if (base?.medianMs && r.medianMs) r.timeVsTapegrad = r.medianMs / base.medianMs;
+    if (base?.medianMs && r.medianMs) {
+      r.timeVsTapegrad = r.medianMs / base.medianMs;
+      r.pairedVsTapegrad = pairedRatio(timed(r), timed(base));
+    }
   }
   return {
     workload,

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { hasNumpy, startChild } from '../src/child.js';
 import { type Check, compareChecks } from '../src/contestant.js';
 import { jsContestants } from '../src/contestants/index.js';
-import { referenceCheck } from '../src/harness.js';
+import { median, pairedRatio, referenceCheck } from '../src/harness.js';
 import {
   type CellKind,
   flopsPerIteration,
@@ -65,6 +65,18 @@ describe('the check itself', () => {
     expect(nudged((c) => (c.gradSums.weightHh += 0.01 * c.gradAbsSums.weightHh))).toHaveLength(1);
     expect(nudged((c) => (c.gradAbsSums.biasOut *= 0.99))).toHaveLength(1);
     expect(nudged((c) => (c.loss = Number.NaN))).toHaveLength(1);
+  });
+
+  it('pairs each round with the same round of tapegrad: the median of the ratios, not of the times', () => {
+    // The machine ran at half speed in rounds 2 and 3, and in round 5 for the peer's sample only: the
+    // peer takes 0.9 of tapegrad's time in four rounds of five, while its median time is 1.8 times tapegrad's.
+    const tapegrad = [10, 20, 20, 10, 10];
+    const peer = [9, 18, 18, 9, 18];
+    expect(median(peer) / median(tapegrad)).toBeCloseTo(1.8, 12);
+    expect(pairedRatio(peer, tapegrad)).toBeCloseTo(0.9, 12);
+    // Rounds that only one of them has (a contestant that failed part-way) are left out.
+    expect(pairedRatio([1, 4, 9], [1, 2, 3, 4])).toBe(2);
+    expect(pairedRatio([], tapegrad)).toBe(null);
   });
 
   it('counts lstm-big at 1.02 GFLOP per iteration, as the issue does', () => {
