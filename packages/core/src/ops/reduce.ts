@@ -1,5 +1,4 @@
 // Reductions over axes (number or list, negative allowed, keepDims), and softmax / logSoftmax.
-
 import { broadcastInto } from '../kernels/elementwise.js';
 import { reduceAxes } from '../kernels/reduce.js';
 import { allocate } from '../memory.js';

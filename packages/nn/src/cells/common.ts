@@ -25,17 +25,16 @@ export interface CellShape {
 /**
  * Fresh buffers cut one after another from a single allocation. V8 spends about a microsecond on each
  * typed array past 64 bytes, however few values it holds, so an op's small buffers that live and die
- * together (its outputs, or its grads) come from one. Zero-filled, unless made with zero = false for
- * buffers whose every value is written before any is read (core's allocate: a recycled buffer then
- * keeps its old values instead of being cleared).
+ * together (its outputs, or its grads) come from one. Zero-filled, unless made with { zero: false }, as
+ * core's allocate, for buffers whose every value is written before any is read.
  */
 export interface Carving {
   readonly data: TypedArray;
   at: number;
 }
 
-export const carving = (dtype: DType, size: number, zero = true): Carving => ({
-  data: allocate(dtype, size, { zero }),
+export const carving = (dtype: DType, size: number, options?: { zero?: boolean }): Carving => ({
+  data: allocate(dtype, size, options),
   at: 0,
 });
 

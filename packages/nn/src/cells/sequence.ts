@@ -116,7 +116,7 @@ function paramGradCarving(inputs: readonly Tensor[], sharedBias: boolean): Carvi
   if (!sharedBias) size += gradSize(biasIh) + gradSize(biasHh);
   else if (biasIh.requiresGrad || biasHh.requiresGrad) size += biasIh.size;
   // Every grad is written whole (copies, and gemms that do not accumulate): no zeros needed.
-  return carving(inputs[0]!.dtype, size, false);
+  return carving(inputs[0]!.dtype, size, { zero: false });
 }
 
 /**
@@ -342,7 +342,7 @@ export const lstmSequenceOp: CustomOp<LstmResiduals | null> = customOp<LstmResid
       shape,
     );
     // The output and cN from one allocation (hN is a view of the output), both copies written whole.
-    const outputs = carving(x.dtype, (rows + batch) * hidden, false);
+    const outputs = carving(x.dtype, (rows + batch) * hidden, { zero: false });
     const output = carve(outputs, rows * hidden);
     output.set(hs);
     const results = [
