@@ -14,6 +14,8 @@ export interface TrainOptions {
   seed: number;
   clip: number;
   out: string | undefined;
+  /** Steps between checkpoints; undefined: at each fifth of the run, with the held-out measurement. */
+  saveEvery: number | undefined;
   resume: string | undefined;
   /** Which options were given on the command line (a resumed run keeps the checkpoint's others). */
   given: ReadonlySet<string>;
@@ -51,19 +53,23 @@ Training options:
   --batch N         lines per step (default ${DEFAULTS.batch})
   --seed N          seed of initialisation, batches and samples; same seed, same run (default ${DEFAULTS.seed})
   --clip X          clip the gradient norm to X, 0 to turn off (default ${DEFAULTS.clip})
-  --out DIR         where to write the checkpoint, config.json and loss.svg (default runs/<timestamp>,
-                    or the checkpoint's folder with --resume)
-  --resume FILE     go on training from a checkpoint.safetensors (its config.json beside it)
+  --out DIR         the run folder: a step-NNNNNNNN folder per checkpoint (weights, optimizer state,
+                    config.json) and loss.svg (default runs/<timestamp>, or the resumed run's folder)
+  --save-every N    save a checkpoint every N steps too (default: every fifth of the run)
+  --resume DIR      go on training from a run folder's newest checkpoint (or a step folder, or a
+                    checkpoint.safetensors with its config.json beside it)
 
 Sampling options:
-  --checkpoint FILE a checkpoint.safetensors written by training
+  --checkpoint DIR  a run folder (its newest checkpoint), a step folder or a checkpoint.safetensors
   --count N         how many lines (default 10)
   --temperature X   below 1 plays safe, above 1 gets wilder (default 0.8)
   --seed N          (default 0)
 
   --help            this text
 
-Ctrl-C while training saves a checkpoint first. Bad input exits with code 2.`;
+Ctrl-C while training finishes the step, saves a checkpoint and says how to resume; a second Ctrl-C
+after that message quits without saving (the last checkpoint saved stays whole). Bad input exits
+with code 2.`;
 
 type Raw = Record<string, string | boolean | undefined>;
 
@@ -138,6 +144,7 @@ function parseTrain(argv: readonly string[]): TrainOptions {
     seed: str,
     clip: str,
     out: str,
+    'save-every': str,
     resume: str,
   });
   if (positionals.length > 0) {
@@ -155,6 +162,10 @@ function parseTrain(argv: readonly string[]): TrainOptions {
     seed: numberOption(raw, 'seed', DEFAULTS.seed, SEED),
     clip: numberOption(raw, 'clip', DEFAULTS.clip, { min: 0, max: 1e6 }),
     out: stringOption(raw, 'out'),
+    saveEvery:
+      raw['save-every'] === undefined
+        ? undefined
+        : numberOption(raw, 'save-every', 0, { min: 1, max: 10_000_000, integer: true }),
     resume: stringOption(raw, 'resume'),
     given: new Set(Object.keys(raw)),
   };
@@ -166,7 +177,7 @@ function parseSample(argv: readonly string[]): SampleOptions {
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (see --help)`);
   const raw = values as Raw;
   const checkpoint = stringOption(raw, 'checkpoint');
-  if (checkpoint === undefined) throw new UsageError('sample needs --checkpoint FILE (see --help)');
+  if (checkpoint === undefined) throw new UsageError('sample needs --checkpoint DIR (see --help)');
   return {
     command: 'sample',
     checkpoint,

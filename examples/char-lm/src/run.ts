@@ -1,10 +1,10 @@
-// A training run on disk: the checkpoint (safetensors, PyTorch's names), the optimizer's state, and
-// config.json (vocabulary, hyper-parameters, progress and the RNG's state) that make it resumable.
+// A saved set of a training run: the checkpoint (safetensors, PyTorch's names), the optimizer's state,
+// and config.json (vocabulary, hyper-parameters, progress and the RNG's state) that make it resumable.
+// How sets are written and found in a run folder is store.ts.
 import { readFileSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { RandomState, type RandomStateSnapshot } from '@tapegrad/core';
-import { type Adam, CheckpointError, decodeSafetensors, type Module, save } from '@tapegrad/nn';
+import { CheckpointError, decodeSafetensors } from '@tapegrad/nn';
 import { UsageError } from './errors.js';
 import { CharModel, type ModelConfig } from './model.js';
 
@@ -25,21 +25,6 @@ export interface RunConfig {
   baseline: number;
   /** losses[i] is the training loss of step i + 1; heldOut holds [step, nats per character] pairs. */
   progress: { step: number; losses: number[]; heldOut: [number, number][]; rng: RandomStateSnapshot };
-}
-
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const temp = `${path}.${process.pid}.tmp`;
-  await writeFile(temp, text);
-  await rename(temp, path);
-}
-
-/** Writes the checkpoint, the optimizer's state and config.json; each file is replaced whole. */
-export async function saveRun(dir: string, model: Module, optimizer: Adam, config: RunConfig): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  const metadata = { format: FORMAT, step: String(config.progress.step) };
-  await save(join(dir, FILES.checkpoint), model, metadata);
-  await save(join(dir, FILES.optimizer), optimizer.stateDict(), metadata);
-  await writeAtomic(join(dir, FILES.config), `${JSON.stringify(config)}\n`);
 }
 
 const isPositiveInt = (n: unknown): n is number => Number.isInteger(n) && (n as number) > 0;

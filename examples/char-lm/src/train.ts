@@ -1,6 +1,6 @@
 // The two commands: train (fresh or resumed; progress, samples, checkpoints, the loss curve, a clean
 // stop on abort) and sample (new lines from a checkpoint).
-import { writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { indexSelect, RandomState, tensor, tidy } from '@tapegrad/core';
 import { Adam, CheckpointError, clipGradNorm, crossEntropy } from '@tapegrad/nn';
@@ -17,7 +17,16 @@ import {
 } from './data.js';
 import { UsageError } from './errors.js';
 import { CharModel, crossEntropyOf, sampleLine } from './model.js';
-import { FILES, FORMAT, loadModel, type RunConfig, readSafetensors, saveRun } from './run.js';
+import { FILES, FORMAT, loadModel, type RunConfig, readSafetensors } from './run.js';
+import {
+  removeStale,
+  replaceFile,
+  resolveCheckpoint,
+  runFolderOf,
+  saveSet,
+  stepFolder,
+  stepsIn,
+} from './store.js';
 import { lossCurveSvg } from './svg.js';
 
 export interface Io {
@@ -26,7 +35,8 @@ export interface Io {
   error(text: string): void;
   /** Redraws the live progress line in place (a terminal); absent, progress goes out as plain lines. */
   status?: (text: string) => void;
-  /** Aborting stops training after the current step and saves a checkpoint first (Ctrl-C). */
+  /** Aborting stops training after the current step and saves a checkpoint first (Ctrl-C); the
+   * signal's owner acknowledges it on screen. */
   signal?: AbortSignal;
 }
 
@@ -56,8 +66,8 @@ export function novelLines(
 }
 
 /** The run to start from: fresh (seeded init) or resumed (weights, optimizer state, RNG, losses). */
-function prepare(options: TrainOptions) {
-  if (!options.resume) {
+function prepare(options: TrainOptions, resume: string | undefined) {
+  if (!resume) {
     const corpus = options.text === undefined ? defaultCorpus() : readCorpus(options.text);
     const vocab = buildVocab(corpus.lines);
     const rng = new RandomState(options.seed);
@@ -83,7 +93,7 @@ function prepare(options: TrainOptions) {
       heldOut,
     };
   }
-  const { model, config, step } = loadModel(options.resume);
+  const { model, config, step } = loadModel(resume);
   const { training } = config;
   for (const name of ['hidden', 'layers', 'seed'] as const) {
     const saved = name === 'seed' ? training.seed : config.model[name];
@@ -108,16 +118,14 @@ function prepare(options: TrainOptions) {
   const rng = new RandomState(training.seed);
   const split = splitLines(corpus.lines, rng);
   const optimizer = new Adam(model.parameters(), { lr: settings.lr });
-  const state = readSafetensors(join(dirname(options.resume), FILES.optimizer));
+  const state = readSafetensors(join(dirname(resume), FILES.optimizer));
   try {
     if (state.metadata.step !== String(step))
       throw new CheckpointError(`it is from step ${state.metadata.step}`);
     optimizer.loadStateDict(state.tensors);
   } catch (error) {
     if (!(error instanceof CheckpointError)) throw error;
-    throw new UsageError(
-      `${FILES.optimizer} beside ${options.resume} does not fit the checkpoint: ${error.message}`,
-    );
+    throw new UsageError(`${FILES.optimizer} beside ${resume} does not fit the checkpoint: ${error.message}`);
   }
   rng.setState(config.progress.rng);
   const losses = [...config.progress.losses];
@@ -127,7 +135,8 @@ function prepare(options: TrainOptions) {
 
 /** Trains, writing to the output folder; returns the exit code (0, or 130 when aborted). */
 export async function train(options: TrainOptions, io: Io): Promise<number> {
-  const run = prepare(options);
+  const resume = options.resume === undefined ? undefined : resolveCheckpoint(options.resume, '--resume');
+  const run = prepare(options, resume);
   const { corpus, vocab, rng, split, model, optimizer, settings, losses, heldOut } = run;
   let step = run.step;
   if (step >= settings.steps) {
@@ -137,7 +146,8 @@ export async function train(options: TrainOptions, io: Io): Promise<number> {
   }
   const out =
     options.out ??
-    (options.resume ? dirname(options.resume) : join('runs', new Date().toISOString().replace(/[:.]/g, '-')));
+    (resume ? runFolderOf(resume) : join('runs', new Date().toISOString().replace(/[:.]/g, '-')));
+  prepareOut(out, resume, step);
   const trainEncoded = split.train.map((line) => encode(line, vocab));
   const heldEncoded = split.held.map((line) => encode(line, vocab));
   const baseline = unigramCrossEntropy(trainEncoded, heldEncoded, vocab.length);
@@ -152,8 +162,8 @@ export async function train(options: TrainOptions, io: Io): Promise<number> {
     progress: { step, losses, heldOut, rng: rng.getState() },
   });
   const checkpoint = async () => {
-    await saveRun(out, model, optimizer, config());
-    writeFileSync(
+    await saveSet(out, model, optimizer, config());
+    await replaceFile(
       join(out, FILES.curve),
       lossCurveSvg(losses, { title: `char-lm on ${corpus.source}`, baseline, heldOut }),
     );
@@ -169,13 +179,16 @@ export async function train(options: TrainOptions, io: Io): Promise<number> {
   const started = now();
   const firstStep = step;
   const sampleEvery = Math.max(1, Math.ceil(settings.steps / 5));
+  const saveEvery = options.saveEvery ?? sampleEvery;
   const logEvery = Math.max(1, Math.ceil(settings.steps / 20));
   // The smoothed loss: an exponential moving average with bias correction, over this session's steps.
   let average = 0;
   let lastStatus = -Infinity;
   let interrupted = false;
 
-  while (step < settings.steps) {
+  // A stop asked for before the first step (while the corpus loaded) is honoured before it.
+  interrupted = io.signal?.aborted ?? false;
+  while (step < settings.steps && !interrupted) {
     // One step in tidy: its tensors are disposed when it returns, their buffers reused by the next step.
     const value = tidy(() => {
       const picks = rng.randint(0, trainEncoded.length, settings.batch).data;
@@ -213,22 +226,24 @@ export async function train(options: TrainOptions, io: Io): Promise<number> {
       heldOut.push([step, crossEntropyOf(model, heldEncoded)]);
       io.status?.('');
       io.write(`  step ${step}: held-out ${heldOut.at(-1)![1].toFixed(3)}; samples: ${names.join(', ')}\n`);
-      await checkpoint();
     }
+    if ((step % sampleEvery === 0 || step % saveEvery === 0) && step < settings.steps) await checkpoint();
     // Let a pending Ctrl-C through between steps.
     await new Promise((resolve) => setImmediate(resolve));
-    if (io.signal?.aborted) {
-      interrupted = true;
-      break;
-    }
+    interrupted = io.signal?.aborted ?? false;
   }
   io.status?.('');
   const near = relative(process.cwd(), out);
   const where = near === '' ? '.' : near.startsWith('..') ? resolve(out) : near;
   if (interrupted) {
+    if (step === firstStep && !resume) {
+      io.write('stopped before the first step: nothing to save\n');
+      return 130;
+    }
     await checkpoint();
     io.write(
-      `stopped at step ${step}/${settings.steps}; checkpoint saved: resume with --resume ${join(where, FILES.checkpoint)}\n`,
+      `stopped at step ${step}/${settings.steps}; checkpoint saved in ${where}: resume with\n` +
+        `  pnpm demo --resume ${where}\n`,
     );
     return 130;
   }
@@ -245,15 +260,50 @@ export async function train(options: TrainOptions, io: Io): Promise<number> {
   const fresh = novelLines(model, vocab, new RandomState(settings.seed), 10, known);
   io.write(`new names (in neither the training nor the held-out lines):\n  ${fresh.join('\n  ')}\n`);
   io.write(
-    `wrote ${where}/: ${FILES.checkpoint}, ${FILES.optimizer}, ${FILES.config}, ${FILES.curve}\n` +
-      `sample more with: pnpm demo sample --checkpoint ${join(where, FILES.checkpoint)}\n`,
+    `wrote ${where}/: ${stepFolder(step)}/ (${FILES.checkpoint}, ${FILES.optimizer}, ${FILES.config}) and ${FILES.curve}\n` +
+      `sample more with: pnpm demo sample --checkpoint ${where}\n`,
   );
   return 0;
 }
 
+/**
+ * The run folder, checked before any step is taken so that no step is lost to it: it must be a
+ * folder we can write, and must not hold another run's checkpoints (new saves would prune them).
+ */
+function prepareOut(out: string, resume: string | undefined, step: number): void {
+  try {
+    if (!statSync(out).isDirectory()) throw new UsageError(`--out ${out}: exists and is not a folder`);
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new UsageError(`--out ${out}: cannot use it (${(error as NodeJS.ErrnoException).code})`);
+    }
+  }
+  try {
+    mkdirSync(out, { recursive: true });
+    accessSync(out, constants.W_OK);
+  } catch (error) {
+    throw new UsageError(`--out ${out}: cannot write there (${(error as NodeJS.ErrnoException).code})`);
+  }
+  const newest = stepsIn(out).at(-1);
+  if (newest && !resume) {
+    throw new UsageError(
+      `--out ${out}: holds a run already (at step ${newest.step}); continue it with --resume ${out}, or choose another --out`,
+    );
+  }
+  if (newest && resume && newest.step > step) {
+    throw new UsageError(
+      `--out ${out}: holds a later checkpoint (step ${newest.step}) than the one resumed (step ${step}); ` +
+        'resume the later one, or write this run elsewhere with --out',
+    );
+  }
+  // Temporary sets left by a save that was killed: never a checkpoint, only clutter.
+  removeStale(out);
+}
+
 /** Prints `count` lines drawn from a checkpoint. */
 export function sample(options: SampleOptions, io: Io): number {
-  const { model, config } = loadModel(options.checkpoint);
+  const { model, config } = loadModel(resolveCheckpoint(options.checkpoint, '--checkpoint'));
   const rng = new RandomState(options.seed);
   for (let i = 0; i < options.count; i++) {
     io.write(`${sampleLine(model, config.vocab, rng, options.temperature)}\n`);

@@ -1,6 +1,6 @@
 // The demo's command line in-process: bad input exits 2 with a message, a tiny run writes every
 // artefact, resumes bit for bit, repeats under the same seed, and samples from its checkpoint.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RandomState } from '@tapegrad/core';
@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { readCorpus, splitLines } from '../src/data.js';
 import { main } from '../src/main.js';
 import type { RunConfig } from '../src/run.js';
+import { stepsIn } from '../src/store.js';
 
 const fixtures = new URL('./fixtures/', import.meta.url).pathname;
 const names = join(fixtures, 'names.txt');
@@ -33,7 +34,10 @@ async function run(...argv: string[]) {
 
 const scratch = mkdtempSync(join(tmpdir(), 'char-lm-test-'));
 const dir = (name: string): string => join(scratch, name);
-const configOf = (out: string): RunConfig => JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+/** The newest saved set of a run folder. */
+const newest = (out: string): string => stepsIn(out).at(-1)!.path;
+const configOf = (out: string): RunConfig =>
+  JSON.parse(readFileSync(join(newest(out), 'config.json'), 'utf8'));
 const tiny = ['--text', names, '--hidden', '8', '--batch', '4', '--seed', '3'];
 
 describe('bad input: a message and exit code 2', () => {
@@ -66,9 +70,13 @@ describe('bad input: a message and exit code 2', () => {
     [['--text', blank], /no non-empty lines/],
     [['--text', binary], /not a UTF-8 text file/],
     [['--text', latin1], /not a UTF-8 text file/],
-    [['sample'], /sample needs --checkpoint FILE/],
-    [['sample', '--checkpoint', join(scratch, 'none.safetensors')], /config\.json: missing/],
-    [['--resume', join(scratch, 'none.safetensors')], /config\.json: missing/],
+    [['sample'], /sample needs --checkpoint DIR/],
+    [
+      ['sample', '--checkpoint', join(scratch, 'none.safetensors')],
+      /none\.safetensors: cannot read it \(no such file\)/,
+    ],
+    [['--resume', join(scratch, 'none')], /--resume \S+none: cannot read it \(no such file\)/],
+    [['--resume', scratch], /holds no checkpoint/],
   ];
   for (const [argv, message] of cases) {
     it(argv.join(' ') || '(nothing)', async () => {
@@ -118,7 +126,9 @@ describe('a tiny training run', () => {
     expect(config.progress.losses).toHaveLength(6);
     // Held-out cross-entropy every fifth of the run (rounded up to 2 steps) and at the end.
     expect(config.progress.heldOut.map(([step]) => step)).toEqual([2, 4, 6]);
-    const { tensors, metadata } = decodeSafetensors(readFileSync(join(out, 'checkpoint.safetensors')));
+    const { tensors, metadata } = decodeSafetensors(
+      readFileSync(join(newest(out), 'checkpoint.safetensors')),
+    );
     expect(metadata).toMatchObject({ step: '6' });
     expect(Object.keys(tensors).sort()).toEqual([
       'embedding.weight',
@@ -130,7 +140,7 @@ describe('a tiny training run', () => {
       'lstm.weight_ih_l0',
     ]);
     expect(tensors['lstm.weight_ih_l0']!.shape).toEqual([32, 32]);
-    const optimizer = decodeSafetensors(readFileSync(join(out, 'optimizer.safetensors')));
+    const optimizer = decodeSafetensors(readFileSync(join(newest(out), 'optimizer.safetensors')));
     expect(optimizer.tensors['0.step']!.item()).toBe(6);
     const svg = readFileSync(join(out, 'loss.svg'), 'utf8');
     expect(svg).toMatch(/^<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
@@ -184,8 +194,8 @@ describe('a tiny training run', () => {
     const again = dir('again');
     expect((await run(...tiny, '--steps', '6', '--out', again)).code).toBe(0);
     expect(configOf(again).progress.losses).toEqual(configOf(out).progress.losses);
-    expect(readFileSync(join(again, 'checkpoint.safetensors'))).toEqual(
-      readFileSync(join(out, 'checkpoint.safetensors')),
+    expect(readFileSync(join(newest(again), 'checkpoint.safetensors'))).toEqual(
+      readFileSync(join(newest(out), 'checkpoint.safetensors')),
     );
     const other = dir('other');
     expect((await run(...tiny.slice(0, -1), '4', '--steps', '6', '--out', other)).code).toBe(0);
@@ -195,7 +205,7 @@ describe('a tiny training run', () => {
   it('resumes from its checkpoint exactly where it stopped: 3 + 3 steps equal 6', async () => {
     const halves = dir('halves');
     expect((await run(...tiny, '--steps', '3', '--out', halves)).code).toBe(0);
-    const resumed = await run('--resume', join(halves, 'checkpoint.safetensors'), '--steps', '6');
+    const resumed = await run('--resume', halves, '--steps', '6');
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toContain('resuming at step 3');
     expect(configOf(halves).progress.losses).toEqual(configOf(out).progress.losses);
@@ -204,13 +214,13 @@ describe('a tiny training run', () => {
     const common = configOf(halves).progress.heldOut.filter(([step]) => straight.has(step));
     expect(common.map(([step]) => step)).toEqual([2, 4, 6]);
     for (const [step, value] of common) expect(value).toBe(straight.get(step));
-    expect(readFileSync(join(halves, 'checkpoint.safetensors'))).toEqual(
-      readFileSync(join(out, 'checkpoint.safetensors')),
+    expect(readFileSync(join(newest(halves), 'checkpoint.safetensors'))).toEqual(
+      readFileSync(join(newest(out), 'checkpoint.safetensors')),
     );
   });
 
   it('refuses to resume with a different model shape or seed, or with nothing left to do', async () => {
-    const checkpoint = join(out, 'checkpoint.safetensors');
+    const checkpoint = out;
     const wider = await run('--resume', checkpoint, '--hidden', '16', '--steps', '9', '--out', dir('x'));
     expect([wider.code, wider.stderr]).toEqual([
       2,
@@ -224,7 +234,7 @@ describe('a tiny training run', () => {
   });
 
   it('samples from the checkpoint: as many lines as asked, from its vocabulary, the same for the same seed', async () => {
-    const checkpoint = join(out, 'checkpoint.safetensors');
+    const checkpoint = out;
     const first = await run('sample', '--checkpoint', checkpoint, '--count', '7', '--temperature', '1.2');
     expect(first.code).toBe(0);
     const lines = first.stdout.split('\n').slice(0, -1);
@@ -238,7 +248,7 @@ describe('a tiny training run', () => {
   });
 
   it('refuses a corrupt, truncated or mismatched checkpoint with exit code 2', async () => {
-    const good = readFileSync(join(out, 'checkpoint.safetensors'));
+    const good = readFileSync(join(newest(out), 'checkpoint.safetensors'));
     const variants: [string, (folder: string) => void, RegExp][] = [
       [
         'garbage',
@@ -268,10 +278,10 @@ describe('a tiny training run', () => {
     for (const [label, spoil, message] of variants) {
       const folder = dir(`spoiled-${label.replace(/ /g, '-')}`);
       await run(...tiny, '--steps', '1', '--out', folder);
-      spoil(folder);
+      spoil(newest(folder));
       for (const argv of [
-        ['sample', '--checkpoint', join(folder, 'checkpoint.safetensors')],
-        ['--resume', join(folder, 'checkpoint.safetensors'), '--steps', '4'],
+        ['sample', '--checkpoint', folder],
+        ['--resume', folder, '--steps', '4'],
       ]) {
         const { code, stderr } = await run(...argv);
         expect([label, code]).toEqual([label, 2]);
@@ -279,5 +289,63 @@ describe('a tiny training run', () => {
         expect(stderr).toMatch(/^char-lm: [^\n]+\n$/);
       }
     }
+  });
+});
+
+describe('the run folder: one complete set per save, the newest is current', () => {
+  it('keeps the two newest sets, ignores and removes the temporary set a killed save left', async () => {
+    const out = dir('sets');
+    expect((await run(...tiny, '--steps', '4', '--save-every', '1', '--out', out)).code).toBe(0);
+    expect(stepsIn(out).map((s) => s.step)).toEqual([3, 4]);
+    // What a save killed before its rename leaves: a hidden, incomplete set of a later step.
+    const torn = join(out, '.step-00000009.12345.tmp');
+    mkdirSync(torn);
+    writeFileSync(join(torn, 'checkpoint.safetensors'), 'half of it');
+    const sampled = await run('sample', '--checkpoint', out, '--count', '1');
+    expect(sampled.code).toBe(0);
+    const resumed = await run('--resume', out, '--steps', '5');
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toContain('resuming at step 4');
+    expect(existsSync(torn)).toBe(false);
+    expect(stepsIn(out).map((s) => s.step)).toEqual([4, 5]);
+  });
+
+  it('resumes a run written before step folders (its files side by side)', async () => {
+    const out = dir('flat-source');
+    expect((await run(...tiny, '--steps', '2', '--out', out)).code).toBe(0);
+    const flat = dir('flat');
+    mkdirSync(flat);
+    for (const file of ['checkpoint.safetensors', 'optimizer.safetensors', 'config.json']) {
+      copyFileSync(join(newest(out), file), join(flat, file));
+    }
+    const resumed = await run('--resume', join(flat, 'checkpoint.safetensors'), '--steps', '3');
+    expect([resumed.code, resumed.stderr]).toEqual([0, '']);
+    expect(stepsIn(flat).map((s) => s.step)).toEqual([3]);
+    expect((await run('sample', '--checkpoint', flat, '--count', '1')).code).toBe(0);
+  });
+
+  it('refuses, before any step, an --out that would lose a file or another run', async () => {
+    const file = join(scratch, 'a-file');
+    writeFileSync(file, 'precious');
+    const onFile = await run(...tiny, '--steps', '2', '--out', file);
+    expect([onFile.code, onFile.stderr]).toEqual([2, `char-lm: --out ${file}: exists and is not a folder\n`]);
+    expect(readFileSync(file, 'utf8')).toBe('precious');
+
+    const taken = dir('taken');
+    expect((await run(...tiny, '--steps', '2', '--out', taken)).code).toBe(0);
+    const before = stepsIn(taken);
+    const fresh = await run(...tiny, '--steps', '2', '--out', taken);
+    expect(fresh.code).toBe(2);
+    expect(fresh.stderr).toMatch(/holds a run already \(at step 2\); continue it with --resume/);
+    expect(fresh.stdout).toBe('');
+    expect(stepsIn(taken)).toEqual(before);
+
+    // Resuming an older set into its own folder would overwrite the later ones' future.
+    expect((await run('--resume', taken, '--steps', '3')).code).toBe(0);
+    const older = join(stepsIn(taken)[0]!.path, 'checkpoint.safetensors');
+    const back = await run('--resume', older, '--steps', '5');
+    expect(back.code).toBe(2);
+    expect(back.stderr).toMatch(/holds a later checkpoint \(step 3\) than the one resumed \(step 2\)/);
+    expect((await run('--resume', older, '--steps', '5', '--out', dir('branch'))).code).toBe(0);
   });
 });

@@ -1,0 +1,162 @@
+// A run folder on disk: each save is a complete set (checkpoint, optimizer state, config.json) in its
+// own step folder, written under a temporary name, flushed, then renamed into place, so a kill at any
+// instant leaves the previous set whole. The newest step folder is the run's current checkpoint.
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { type Adam, type Module, saveSafetensors } from '@tapegrad/nn';
+import { UsageError } from './errors.js';
+import { FILES, FORMAT, type RunConfig } from './run.js';
+
+/** How many complete sets a run keeps: the newest, and the one before in case the newest is damaged. */
+export const KEEP = 2;
+
+const STEP = /^step-(\d{8,})$/;
+/** Sorts as it counts: steps go up to 10^7, eight digits. */
+export const stepFolder = (step: number): string => `step-${String(step).padStart(8, '0')}`;
+/** A set or file being written (`.NAME.PID.tmp`): hidden, never read; a killed save leaves one. */
+const TEMP = /^\..+\.\d+\.tmp$/;
+
+/** The complete sets in a run folder, oldest first. */
+export function stepsIn(dir: string): { step: number; path: string }[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .map((name) => ({ match: STEP.exec(name), name }))
+    .filter(({ match }) => match !== null)
+    .map(({ match, name }) => ({ step: Number(match![1]), path: join(dir, name) }))
+    .sort((a, b) => a.step - b.step);
+}
+
+/**
+ * The checkpoint file a user's path means: a run folder (its newest set), a step folder, or a
+ * checkpoint.safetensors itself (also a run written before step folders, its files side by side).
+ */
+export function resolveCheckpoint(path: string, option: string): string {
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(path).isDirectory();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(`${option} ${path}: cannot read it (${code === 'ENOENT' ? 'no such file' : code})`);
+  }
+  if (!isDirectory) return path;
+  const newest = stepsIn(path).at(-1);
+  if (newest) return join(newest.path, FILES.checkpoint);
+  const flat = join(path, FILES.checkpoint);
+  try {
+    statSync(flat);
+    return flat;
+  } catch {
+    throw new UsageError(
+      `${option} ${path}: holds no checkpoint (no step-NNNNNNNN folder, no ${FILES.checkpoint})`,
+    );
+  }
+}
+
+/** The run folder a checkpoint file belongs to: a step folder's parent, or the file's own folder. */
+export function runFolderOf(checkpoint: string): string {
+  const folder = dirname(checkpoint);
+  return STEP.test(basename(folder)) ? dirname(folder) : folder;
+}
+
+/** Writes bytes to a new file and flushes them to the disk before returning. */
+async function writeDurable(path: string, bytes: Uint8Array | string): Promise<void> {
+  const file = await open(path, 'wx');
+  try {
+    await file.writeFile(bytes);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+}
+
+/** Flushes a folder's entries (a rename in it) to the disk; where folders cannot be opened, skipped. */
+async function syncFolder(path: string): Promise<void> {
+  let folder: Awaited<ReturnType<typeof open>>;
+  try {
+    folder = await open(path, 'r');
+  } catch {
+    return;
+  }
+  try {
+    await folder.sync();
+  } catch (error) {
+    // Some file systems refuse fsync on a folder; the rename is then as durable as they make it.
+    if (!['EINVAL', 'EISDIR', 'EPERM', 'ENOTSUP'].includes((error as NodeJS.ErrnoException).code ?? ''))
+      throw error;
+  } finally {
+    await folder.close();
+  }
+}
+
+/**
+ * Saves a complete set for the config's step and makes it the run's newest; returns its folder.
+ * The set for a step already saved is not written again (the same step holds the same weights);
+ * only its config.json is replaced, since settings such as --steps may have changed on resume.
+ */
+export async function saveSet(
+  dir: string,
+  model: Module,
+  optimizer: Adam,
+  config: RunConfig,
+): Promise<string> {
+  const step = config.progress.step;
+  const final = join(dir, stepFolder(step));
+  const temp = join(dir, `.${stepFolder(step)}.${process.pid}.tmp`);
+  await mkdir(dir, { recursive: true });
+  await rm(temp, { recursive: true, force: true });
+  const configText = `${JSON.stringify(config)}\n`;
+  if (stepsIn(dir).some((set) => set.step === step)) {
+    await mkdir(temp);
+    await writeDurable(join(temp, FILES.config), configText);
+    await rename(join(temp, FILES.config), join(final, FILES.config));
+    await syncFolder(final);
+    await rm(temp, { recursive: true, force: true });
+    return final;
+  }
+  await mkdir(temp);
+  const metadata = { format: FORMAT, step: String(step) };
+  await writeDurable(join(temp, FILES.checkpoint), saveSafetensors(model, metadata));
+  await writeDurable(join(temp, FILES.optimizer), saveSafetensors(optimizer.stateDict(), metadata));
+  await writeDurable(join(temp, FILES.config), configText);
+  await syncFolder(temp);
+  await rename(temp, final);
+  await syncFolder(dir);
+  await prune(dir);
+  return final;
+}
+
+/** Drops the sets older than the newest KEEP, and temporary folders that saves left behind. */
+async function prune(dir: string): Promise<void> {
+  const sets = stepsIn(dir);
+  for (const old of sets.slice(0, Math.max(0, sets.length - KEEP))) {
+    await rm(old.path, { recursive: true, force: true });
+  }
+  removeStale(dir);
+}
+
+/** Removes what saves killed before they finished left behind. */
+export function removeStale(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (TEMP.test(name)) rmSync(join(dir, name), { recursive: true, force: true });
+  }
+}
+
+/** Replaces a file whole (temp, flush, rename): a reader sees the old file or the new one. */
+export async function replaceFile(path: string, text: string): Promise<void> {
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  await rm(temp, { force: true });
+  await writeDurable(temp, text);
+  await rename(temp, path);
+}
