@@ -6,7 +6,7 @@ import { addInto } from './kernels/elementwise.js';
 import { sumToShape } from './kernels/reduce.js';
 import { workspaceBuffer } from './kernels/workspace.js';
 import { allocate, disposedError } from './memory.js';
-import { broadcastShapes, fmt, type Shape, ShapeError, sameShape, sizeOf } from './shape.js';
+import { broadcastShapes, checkBytes, fmt, type Shape, ShapeError, sameShape, sizeOf } from './shape.js';
 import { Tensor } from './tensor.js';
 
 /** Maps the grads of a node's outputs to the grads of its inputs (null: no grad for that input). */
@@ -221,6 +221,7 @@ export function backwardScratch(dtype: DType, size: number, zeroed = true): Type
   if (!Number.isSafeInteger(size) || size < 0) {
     throw new RangeError(`backwardScratch: size must be a whole number of values ≥ 0, got ${size}`);
   }
+  checkBytes('backwardScratch', [size], dtype);
   const held = passes[passes.length - 1];
   if (!held || size === 0) return null;
   // The smallest spare buffer that fits, else a new one.

@@ -59,13 +59,15 @@ describe('grad, valueAndGrad and vjp record f whatever the mode', () => {
     expect(seen).toEqual([true]);
     noGrad(() => {
       expect(() =>
-        grad(() => {
+        grad((_: Tensor): Tensor => {
           throw new Error('f failed');
         })(f64(xs)),
       ).toThrow('f failed');
       expect(isGradEnabled()).toBe(false);
       // Not a Tensor from f: refused, and the mode is back too.
-      expect(() => grad((() => 3) as never)(f64(xs))).toThrow(/^grad: the function must return a Tensor/);
+      expect(() => grad((() => 3) as unknown as (t: Tensor) => Tensor)(f64(xs))).toThrow(
+        /^grad: the function must return a Tensor/,
+      );
       expect(isGradEnabled()).toBe(false);
     });
     expect(isGradEnabled()).toBe(true);
