@@ -1,6 +1,9 @@
 // The functional API: grad, valueAndGrad and vjp over functions of tensors (JAX's shape of it).
+// They are function transformations that work anywhere: under noGrad and inside a customOp's backward
+// they record f all the same, and their pass walks only what f recorded (closed-over tensors are
+// constants), so it neither reads nor frees a graph outside f.
 import { DTypeError } from './dtype.js';
-import { runBackward, seedFor } from './tape.js';
+import { nextSeq, runBackward, seedFor, setGradEnabled } from './tape.js';
 import { Tensor, zerosLike } from './tensor.js';
 
 export interface GradOptions {
@@ -26,9 +29,15 @@ interface Trace {
   value: Tensor;
   /** The fresh leaves f was called on, in argnums order. */
   leaves: Tensor[];
+  /** The seq of the first node f could have recorded: the pullback walks only nodes from it on. */
+  since: number;
 }
 
-/** Calls f on fresh leaves for the chosen arguments. */
+/**
+ * Calls f on fresh leaves for the chosen arguments, with recording on whatever the caller's mode (a
+ * noGrad, or a running backward, which turns recording off): without it f's ops would not be recorded
+ * and every grad would be zeros. The caller's mode is restored after, also when f throws.
+ */
 function trace(f: Fn, args: unknown[], indices: readonly number[]): Trace {
   const leaves: Tensor[] = [];
   const callArgs = args.slice();
@@ -37,15 +46,22 @@ function trace(f: Fn, args: unknown[], indices: readonly number[]): Trace {
     leaves.push(leaf);
     callArgs[i] = leaf;
   }
-  const value = f(...callArgs);
+  const since = nextSeq();
+  const previous = setGradEnabled(true);
+  let value: unknown;
+  try {
+    value = f(...callArgs);
+  } finally {
+    setGradEnabled(previous);
+  }
   if (!(value instanceof Tensor)) throw new TypeError('grad: the function must return a Tensor');
-  return { value, leaves };
+  return { value, leaves, since };
 }
 
 /** The grads of a trace's leaves for a seed of its value. */
-function pullback({ value, leaves }: Trace, seed: Tensor, retainGraph: boolean): Tensor[] {
+function pullback({ value, leaves, since }: Trace, seed: Tensor, retainGraph: boolean): Tensor[] {
   if (!value.requiresGrad) return leaves.map((l) => zerosLike(l));
-  const grads = runBackward([value], [seed], { retainGraph });
+  const grads = runBackward([value], [seed], { retainGraph }, since);
   // An input the output does not depend on gets zeros, as in JAX.
   return leaves.map((l) => grads.get(l) ?? zerosLike(l));
 }

@@ -13,7 +13,7 @@ export * from './ops/reduce.js';
 export * from './ops/shape.js';
 export type { TensorLike } from './ops/util.js';
 export { type RandomOptions, RandomState, type RandomStateSnapshot } from './rng.js';
-export { broadcastShapes, fmt as formatShape, type Shape, ShapeError } from './shape.js';
+export { broadcastShapes, fmt as formatShape, MAX_BUFFER_BYTES, type Shape, ShapeError } from './shape.js';
 export {
   type BackwardOptions,
   backwardScratch,

@@ -1,6 +1,7 @@
 // RandomState: numpy's legacy MT19937 stream (`np.random.seed(s)` / `np.random.RandomState(s)`), replayed bit
 // for bit, so a model seeded here starts from the same numbers as its numpy original.
 import { type DType, isDType } from './dtype.js';
+import { checkBytes } from './shape.js';
 import { type Tensor, tensor } from './tensor.js';
 
 const N = 624; // words of MT19937 state
@@ -146,6 +147,7 @@ export class RandomState {
     if (!Number.isInteger(n) || n < 0) {
       throw new Error(`RandomState.permutation: n (${n}) must be a non-negative integer`);
     }
+    checkBytes('RandomState.permutation', [n], 'float64');
     const out = new Float64Array(n);
     for (let i = 0; i < n; i++) out[i] = i;
     for (let i = n - 1; i > 0; i--) {
@@ -160,7 +162,7 @@ export class RandomState {
   private fill(method: string, shape: number[], dtype: DType, draw: () => number): Tensor {
     let size = 1;
     for (const d of shape) size *= d;
-    if (!Number.isSafeInteger(size)) throw new Error(`RandomState.${method}: shape [${shape}] is too large`);
+    checkBytes(`RandomState.${method}`, shape, dtype);
     const data = dtype === 'float32' ? new Float32Array(size) : new Float64Array(size);
     for (let i = 0; i < size; i++) data[i] = draw();
     return tensor(data, { shape, dtype });

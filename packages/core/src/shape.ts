@@ -1,4 +1,6 @@
-// Shape arithmetic: validation, sizes, strides, numpy broadcasting, axis normalisation.
+// Shape arithmetic: validation, sizes, strides, numpy broadcasting, axis normalisation, and the byte
+// limit on one tensor buffer.
+import type { DType } from './dtype.js';
 
 export type Shape = readonly number[];
 
@@ -9,11 +11,44 @@ export class ShapeError extends RangeError {
 
 export const fmt = (shape: Shape): string => `[${shape.join(',')}]`;
 
-/** The most elements a typed array can hold (V8's limit). */
-const MAX_ELEMENTS = 2 ** 32;
+/**
+ * The most bytes one tensor buffer may take: 2 GiB (2^29 float32 or 2^28 float64 values). V8 itself
+ * allows typed arrays of 2^32 elements, 32 GiB in float64, and grants such a request lazily: the first
+ * op to touch the pages is then killed by the OS, with no message. 2 GiB is also what lets a float32
+ * operand fit the wasm kernels' memory (wasm32: 4 GiB in all) beside the call's other operands.
+ * Every buffer of tensor values is checked against it before anything is allocated.
+ */
+export const MAX_BUFFER_BYTES = 2 ** 31;
 
-/** Checks that every dimension is a non-negative integer (NaN, -1 and 2.5 are refused). */
-export function checkShape(op: string, shape: unknown): Shape {
+export const bytesPerElement = (dtype: DType): number => (dtype === 'float64' ? 8 : 4);
+
+/** A byte count for a message: exact, and in GiB (or MiB) for a reader. */
+export function fmtBytes(bytes: number): string {
+  const gib = bytes / 2 ** 30;
+  const human =
+    gib >= 1 ? `${Number(gib.toPrecision(4))} GiB` : `${Number((bytes / 2 ** 20).toPrecision(4))} MiB`;
+  return `${bytes} bytes (${human})`;
+}
+
+/**
+ * Refuses a buffer of `dtype` values of `shape` that would take more than MAX_BUFFER_BYTES, naming the
+ * op, the shape, the dtype and the bytes against the limit. Call it before allocating.
+ */
+export function checkBytes(op: string, shape: Shape, dtype: DType): void {
+  const bytes = sizeOf(shape) * bytesPerElement(dtype);
+  if (bytes > MAX_BUFFER_BYTES) {
+    throw new ShapeError(
+      `${op}: shape ${fmt(shape)} of ${dtype} needs ${fmtBytes(bytes)}, more than the ` +
+        `${fmtBytes(MAX_BUFFER_BYTES)} one tensor buffer may take (MAX_BUFFER_BYTES)`,
+    );
+  }
+}
+
+/**
+ * Checks that every dimension is a non-negative integer (NaN, -1 and 2.5 are refused) and, given the
+ * dtype of the buffer the shape is for, that the buffer is within MAX_BUFFER_BYTES.
+ */
+export function checkShape(op: string, shape: unknown, dtype?: DType): Shape {
   if (!Array.isArray(shape))
     throw new ShapeError(`${op}: shape must be an array of sizes, got ${String(shape)}`);
   for (const d of shape) {
@@ -21,12 +56,7 @@ export function checkShape(op: string, shape: unknown): Shape {
       throw new ShapeError(`${op}: invalid size ${String(d)} in shape [${shape.map(String).join(',')}]`);
     }
   }
-  const size = sizeOf(shape as Shape);
-  if (size > MAX_ELEMENTS) {
-    throw new ShapeError(
-      `${op}: shape [${shape.join(',')}] has ${size} elements, more than a typed array holds (2^32)`,
-    );
-  }
+  if (dtype !== undefined) checkBytes(op, shape as Shape, dtype);
   return shape as Shape;
 }
 

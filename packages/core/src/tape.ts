@@ -6,7 +6,7 @@ import { addInto } from './kernels/elementwise.js';
 import { sumToShape } from './kernels/reduce.js';
 import { workspaceBuffer } from './kernels/workspace.js';
 import { allocate, disposedError } from './memory.js';
-import { broadcastShapes, fmt, type Shape, ShapeError, sameShape, sizeOf } from './shape.js';
+import { broadcastShapes, checkBytes, fmt, type Shape, ShapeError, sameShape, sizeOf } from './shape.js';
 import { Tensor } from './tensor.js';
 
 /** Maps the grads of a node's outputs to the grads of its inputs (null: no grad for that input). */
@@ -33,6 +33,12 @@ let seq = 0;
 let gradEnabled = true;
 
 export const isGradEnabled = (): boolean => gradEnabled;
+
+/**
+ * @internal The seq the next recorded node will get. grad, valueAndGrad and vjp read it before they
+ * call f: every node f records is at or past it, and their backward walks only those (see runBackward).
+ */
+export const nextSeq = (): number => seq;
 
 /** Runs fn with recording off: nothing it computes is attached to the tape. */
 export function noGrad<T>(fn: () => T): T {
@@ -99,11 +105,14 @@ function visit(node: Node | null, seen: Set<Node>, stack: Node[]): void {
   }
 }
 
-/** Collects the nodes reachable from the roots, without recursion, newest first. */
-function collect(roots: readonly Tensor[]): Node[] {
+/** Collects the nodes from `since` on that are reachable from the roots, without recursion, newest first. */
+function collect(roots: readonly Tensor[], since: number): Node[] {
   const seen = new Set<Node>();
   const stack: Node[] = [];
-  for (let i = 0; i < roots.length; i++) visit(roots[i]!.node, seen, stack);
+  for (let i = 0; i < roots.length; i++) {
+    const node = roots[i]!.node;
+    if (node && node.seq >= since) visit(node, seen, stack);
+  }
   while (stack.length > 0) {
     const node = stack.pop()!;
     if (node.backward === null) {
@@ -113,7 +122,10 @@ function collect(roots: readonly Tensor[]): Node[] {
       );
     }
     const inputs = node.inputs;
-    for (let i = 0; i < inputs.length; i++) if (inputs[i]!.requiresGrad) visit(inputs[i]!.node, seen, stack);
+    for (let i = 0; i < inputs.length; i++) {
+      const input = inputs[i]!;
+      if (input.requiresGrad && input.node && input.node.seq >= since) visit(input.node, seen, stack);
+    }
   }
   return Array.from(seen).sort(newestFirst);
 }
@@ -209,6 +221,7 @@ export function backwardScratch(dtype: DType, size: number, zeroed = true): Type
   if (!Number.isSafeInteger(size) || size < 0) {
     throw new RangeError(`backwardScratch: size must be a whole number of values ≥ 0, got ${size}`);
   }
+  checkBytes('backwardScratch', [size], dtype);
   const held = passes[passes.length - 1];
   if (!held || size === 0) return null;
   // The smallest spare buffer that fits, else a new one.
@@ -250,10 +263,22 @@ function isScratch(data: TypedArray): boolean {
   return false;
 }
 
-/** Adds g to the grad of t: in its node's slot for t, or for a leaf in leafGrads (never scratch). */
-function deliver(t: Tensor, g: Tensor, nodeGrads: NodeGrads, leafGrads: Map<Tensor, Tensor>): void {
+/**
+ * Adds g to the grad of t: in its node's slot for t, or for a leaf in leafGrads. A leaf's grad is never
+ * scratch, and never itself on the tape (a vjp that returns its output grad as it is hands on the seed,
+ * which may require grad): `.grad` is a plain value, as PyTorch's is without create_graph.
+ * A t made by a node before `since` is a constant of this pass and gets nothing.
+ */
+function deliver(
+  t: Tensor,
+  g: Tensor,
+  nodeGrads: NodeGrads,
+  leafGrads: Map<Tensor, Tensor>,
+  since: number,
+): void {
   if (!t.requiresGrad) return;
   if (t.node) {
+    if (t.node.seq < since) return;
     let slots = nodeGrads.get(t.node);
     if (!slots) {
       slots = new Array(t.node.outputs.length);
@@ -261,7 +286,11 @@ function deliver(t: Tensor, g: Tensor, nodeGrads: NodeGrads, leafGrads: Map<Tens
     }
     slots[t.outputIndex] = accumulate(slots[t.outputIndex], g);
   } else {
-    const own = isScratch(g.data) ? new Tensor(g.data.slice(), g.shape) : g;
+    const own = isScratch(g.data)
+      ? new Tensor(g.data.slice(), g.shape)
+      : g.requiresGrad || g.node
+        ? g.detach()
+        : g;
     leafGrads.set(t, accumulate(leafGrads.get(t), own));
   }
 }
@@ -270,22 +299,31 @@ function deliver(t: Tensor, g: Tensor, nodeGrads: NodeGrads, leafGrads: Map<Tens
  * Runs the vjps from roots (seeded with seeds) and returns the grads that reach leaves which
  * require grad. Saved values are freed unless retainGraph. Everything is checked before any
  * grad is computed, so a refused call leaves nothing half-done.
+ *
+ * Only nodes recorded at or after `since` are walked; older ones are constants of this pass, and a
+ * tensor they made gets no grad. grad(f) passes the seq at which it called f: a tensor f closed over
+ * is then a constant (JAX's semantics), and its graph is neither walked nor freed. That is what lets
+ * grad run inside a vjp (a customOp's backward) while the outer pass is running: the inner pass
+ * cannot reach the outer graph, whose nodes the outer pass has yet to run. The rest of the engine's
+ * state is per pass already: the grads in flight live in this call's maps, scratch is held per pass
+ * (a stack of them, see backwardScratch), recording is restored in a finally, and seq only grows.
  */
 export function runBackward(
   roots: readonly Tensor[],
   seeds: readonly Tensor[],
   options: BackwardOptions = {},
+  since = 0,
 ): Map<Tensor, Tensor> {
   for (const root of roots) {
     // Its graph's saved values may sit in buffers that tidy has recycled.
     if (root.isDisposed) throw disposedError('backward: the output ', root);
   }
-  const nodes = collect(roots);
+  const nodes = collect(roots, since);
   const nodeGrads: NodeGrads = new Map();
   const leafGrads = new Map<Tensor, Tensor>();
   for (let i = 0; i < roots.length; i++) {
     if (anomalyEnabled) checkSeed(seeds[i]!);
-    deliver(roots[i]!, seeds[i]!, nodeGrads, leafGrads);
+    deliver(roots[i]!, seeds[i]!, nodeGrads, leafGrads, since);
   }
   const previous = setGradEnabled(false);
   passes.push([]);
@@ -294,6 +332,14 @@ export function runBackward(
       const slots = nodeGrads.get(node);
       if (!slots) continue; // every path to it was cut (a vjp returned null)
       nodeGrads.delete(node);
+      if (node.backward === null) {
+        // collect saw it whole: a backward run inside one of this pass's vjps (y.backward() there, on a
+        // graph that reaches this one) has freed it since.
+        throw new Error(
+          `backward: the graph through '${node.op}' was freed during this backward, by a backward run ` +
+            'inside a vjp; use grad/vjp there (they walk only what their function records) or retainGraph',
+        );
+      }
       const grads = outputGrads(node, slots);
       const inputGrads = anomalyEnabled ? checkedBackward(node, grads) : node.backward!(grads);
       if (!options.retainGraph) node.backward = null;
@@ -312,7 +358,7 @@ export function runBackward(
             `backward: '${node.op}' returned ${String(g)} for input ${i} (a Tensor or null expected)`,
           );
         }
-        if (g) deliver(node.inputs[i]!, fitGrad(node.op, i, node.inputs[i]!, g), nodeGrads, leafGrads);
+        if (g) deliver(node.inputs[i]!, fitGrad(node.op, i, node.inputs[i]!, g), nodeGrads, leafGrads, since);
       }
     }
   } finally {
@@ -351,8 +397,10 @@ export function seedFor(op: string, output: Tensor, seed?: Tensor): Tensor {
 /** `y.backward(seed?)`: accumulates into `.grad` of the leaves that require grad. */
 export function backward(output: Tensor, seed?: Tensor, options: BackwardOptions = {}): void {
   if (!output.requiresGrad) {
+    // Inside a vjp recording is off, so what it computes has no graph: grad(f) records its own.
+    const inPass = passes.length > 0 ? '; inside a backward pass nothing is recorded: use grad(f) there' : '';
     throw new Error(
-      'backward: the output does not require grad (no input had requiresGrad, or noGrad was on)',
+      `backward: the output does not require grad (no input had requiresGrad, or noGrad was on)${inPass}`,
     );
   }
   const grads = runBackward([output], [seedFor('backward', output, seed)], options);

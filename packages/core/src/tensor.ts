@@ -1,7 +1,7 @@
 // Tensor: an immutable, contiguous, row-major typed array with a shape, plus the factories.
 import { type DType, DTypeError, dtypeOf, isDType, type TypedArray } from './dtype.js';
 import { allocate, disposedError, keep, track } from './memory.js';
-import { checkShape, type Shape, ShapeError, sizeOf } from './shape.js';
+import { checkBytes, checkShape, type Shape, ShapeError, sizeOf } from './shape.js';
 import type { Node } from './tape.js';
 import { type BackwardOptions, backward as runBackward } from './tape.js';
 
@@ -147,14 +147,16 @@ export function tensor(
 ): Tensor {
   if (values instanceof Float32Array || values instanceof Float64Array) {
     const dtype = checkDType('tensor', options.dtype ?? dtypeOf(values));
-    const shape = checkShape('tensor', options.shape ?? [values.length]);
+    // A float32 array copied into float64 takes twice its bytes.
+    const shape = checkShape('tensor', options.shape ?? [values.length], dtype);
     const data = allocate(dtype, values.length);
     data.set(values);
     return new Tensor(data, shape, options.requiresGrad ?? false);
   }
   const dtype = checkDType('tensor', options.dtype ?? 'float32');
   const inferred = inferShape(values);
-  const shape = options.shape ? checkShape('tensor', options.shape) : inferred;
+  checkBytes('tensor', inferred, dtype);
+  const shape = options.shape ? checkShape('tensor', options.shape, dtype) : inferred;
   const data = allocate(dtype, sizeOf(inferred));
   fill(values, inferred, 0, data, { i: 0 });
   if (sizeOf(shape) !== data.length) {
@@ -163,21 +165,28 @@ export function tensor(
   return new Tensor(data, shape, options.requiresGrad ?? false);
 }
 
-export function full(shape: readonly number[], value: number, options: TensorOptions = {}): Tensor {
-  checkShape('full', shape);
+/** full under the name of the factory the user called, so that an error names it. */
+function filled(op: string, shape: readonly number[], value: number, options: TensorOptions): Tensor {
+  checkShape(op, shape);
   if (typeof value !== 'number')
-    throw new TypeError(`full: the fill value must be a number, got ${typeof value}`);
-  const data = allocate(checkDType('full', options.dtype ?? 'float32'), sizeOf(shape));
+    throw new TypeError(`${op}: the fill value must be a number, got ${typeof value}`);
+  const dtype = checkDType(op, options.dtype ?? 'float32');
+  checkBytes(op, shape, dtype);
+  const data = allocate(dtype, sizeOf(shape));
   if (value !== 0) data.fill(value);
   return new Tensor(data, shape, options.requiresGrad ?? false);
 }
 
-export const zeros = (shape: readonly number[], options?: TensorOptions): Tensor => full(shape, 0, options);
-export const ones = (shape: readonly number[], options?: TensorOptions): Tensor => full(shape, 1, options);
+export const full = (shape: readonly number[], value: number, options: TensorOptions = {}): Tensor =>
+  filled('full', shape, value, options);
+export const zeros = (shape: readonly number[], options: TensorOptions = {}): Tensor =>
+  filled('zeros', shape, 0, options);
+export const ones = (shape: readonly number[], options: TensorOptions = {}): Tensor =>
+  filled('ones', shape, 1, options);
 export const zerosLike = (t: Tensor, options: TensorOptions = {}): Tensor =>
-  full(like('zerosLike', t).shape, 0, { dtype: t.dtype, ...options });
+  filled('zerosLike', like('zerosLike', t).shape, 0, { dtype: t.dtype, ...options });
 export const onesLike = (t: Tensor, options: TensorOptions = {}): Tensor =>
-  full(like('onesLike', t).shape, 1, { dtype: t.dtype, ...options });
+  filled('onesLike', like('onesLike', t).shape, 1, { dtype: t.dtype, ...options });
 
 function like(op: string, t: unknown): Tensor {
   if (!(t instanceof Tensor))
@@ -194,16 +203,18 @@ export function arange(start: number, stop?: number, step = 1, options: TensorOp
     );
   }
   const n = Math.max(0, Math.ceil((stop - start) / step));
-  checkShape('arange', [n]);
-  const data = allocate(checkDType('arange', options.dtype ?? 'float32'), n);
+  const dtype = checkDType('arange', options.dtype ?? 'float32');
+  checkShape('arange', [n], dtype);
+  const data = allocate(dtype, n);
   for (let i = 0; i < n; i++) data[i] = start + i * step;
   return new Tensor(data, [n], options.requiresGrad ?? false);
 }
 
 /** The n×m identity (m defaults to n). */
 export function eye(n: number, m = n, options: TensorOptions = {}): Tensor {
-  checkShape('eye', [n, m]);
-  const data = allocate(checkDType('eye', options.dtype ?? 'float32'), n * m);
+  const dtype = checkDType('eye', options.dtype ?? 'float32');
+  checkShape('eye', [n, m], dtype);
+  const data = allocate(dtype, n * m);
   for (let i = 0; i < Math.min(n, m); i++) data[i * m + i] = 1;
   return new Tensor(data, [n, m], options.requiresGrad ?? false);
 }

@@ -3,7 +3,7 @@
 import { type DType, DTypeError, isDType } from '../dtype.js';
 import { type Binary, broadcastInto, stableSigmoid, type Unary } from '../kernels/elementwise.js';
 import { allocate } from '../memory.js';
-import { broadcastShapes } from '../shape.js';
+import { broadcastShapes, checkBytes } from '../shape.js';
 import { record } from '../tape.js';
 import { Tensor } from '../tensor.js';
 import { empty, mapTensor, operands, type TensorLike, zipTensors } from './util.js';
@@ -174,6 +174,7 @@ export function clip(x: TensorLike, min: number, max: number): Tensor {
 export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   const [c, x, y] = operands('where', cond, a, b) as [Tensor, Tensor, Tensor];
   const shape = broadcastShapes('where', c.shape, x.shape, y.shape);
+  checkBytes('where', shape, x.dtype);
   const size = shape.reduce((n, d) => n * d, 1);
   const cb = broadcastInto(c.data, c.shape, allocate(c.dtype, size), shape);
   const xb = broadcastInto(x.data, x.shape, allocate(x.dtype, size), shape);

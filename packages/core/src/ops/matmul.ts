@@ -4,7 +4,15 @@ import type { TypedArray } from '../dtype.js';
 import { gemm } from '../kernels/matmul.js';
 import { sumToShape } from '../kernels/reduce.js';
 import { allocate } from '../memory.js';
-import { broadcastShapes, broadcastStrides, fmt, type Shape, ShapeError, sizeOf } from '../shape.js';
+import {
+  broadcastShapes,
+  broadcastStrides,
+  checkBytes,
+  fmt,
+  type Shape,
+  ShapeError,
+  sizeOf,
+} from '../shape.js';
 import { record } from '../tape.js';
 import { Tensor } from '../tensor.js';
 import { operands } from './util.js';
@@ -87,6 +95,8 @@ export function matmul(x: Tensor, y: Tensor): Tensor {
   } catch {
     throw new ShapeError(`matmul: batch dimensions cannot be broadcast: ${fmt(a.shape)} @ ${fmt(b.shape)}`);
   }
+  // An outer product of two modest operands can be far larger than both.
+  checkBytes('matmul', [...batch, aShape[aShape.length - 2]!, bShape[bShape.length - 1]!], a.dtype);
   const r = batchedGemm(A, false, B, false);
   const outShape = [...batch, ...(a.rank === 1 ? [] : [r.m]), ...(b.rank === 1 ? [] : [r.n])];
   const out = new Tensor(r.data, outShape);

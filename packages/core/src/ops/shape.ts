@@ -13,6 +13,7 @@ import {
 import { allocate } from '../memory.js';
 import {
   broadcastShapes,
+  checkBytes,
   checkShape,
   fmt,
   normalizeAxes,
@@ -179,6 +180,7 @@ function join(op: string, ts: readonly Tensor[], shapes: readonly Shape[], axis:
   const outShape = [...shapes[0]!];
   outShape[axis] = shapes.reduce((n, s) => n + s[axis]!, 0);
   const dtype = ts[0]!.dtype;
+  checkBytes(op, outShape, dtype);
   const data = joinAlong(
     dtype,
     ts.map((t) => t.data),
@@ -313,7 +315,7 @@ export function slice(x: Tensor, starts: readonly number[], stops: readonly numb
 /** numpy's broadcast_to. d = g, which the engine sums back over the broadcast axes */
 export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
   const a = need('broadcastTo', x);
-  const target = checkShape('broadcastTo', shape);
+  const target = checkShape('broadcastTo', shape, a.dtype);
   let fits = target.length >= a.rank;
   try {
     fits = fits && sameShape(broadcastShapes('broadcastTo', a.shape, target), target);
@@ -354,6 +356,7 @@ export function indexSelect(x: Tensor, axis: number, indices: Tensor | readonly 
     throw new ShapeError(`indexSelect: indices must be 1-D, got shape ${fmt(index.shape)}`);
   const length = a.shape[ax]!;
   const shape = a.shape.map((d, i) => (i === ax ? index.size : d));
+  checkBytes('indexSelect', shape, a.dtype);
   const offsets = new Int32Array(sizeOf(shape));
   const outer = sizeOf(a.shape.slice(0, ax));
   const bad = selectOffsets(outer, length, sizeOf(a.shape.slice(ax + 1)), index.data, offsets);
@@ -385,6 +388,7 @@ export function gather(x: Tensor, axis: number, indices: Tensor): Tensor {
       `gather: indices of shape ${fmt(index.shape)} exceed x of shape ${fmt(a.shape)} on axis ${over} (only axis ${ax} may be larger)`,
     );
   }
+  checkBytes('gather', index.shape, a.dtype);
   const offsets = new Int32Array(index.size);
   const bad = gatherOffsets(a.shape, ax, index.data, index.shape, offsets);
   if (bad >= 0) throw badIndex('gather', index.data[bad]!, position(bad, index.shape), ax, a.shape[ax]!);

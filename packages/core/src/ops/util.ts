@@ -2,7 +2,7 @@
 import { type DType, DTypeError } from '../dtype.js';
 import { type Binary, map, type Unary, zipBroadcast } from '../kernels/elementwise.js';
 import { allocate, disposedError } from '../memory.js';
-import { broadcastShapes, type Shape, sizeOf } from '../shape.js';
+import { broadcastShapes, checkBytes, type Shape, sizeOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
 /** A tensor, or a number taken as a scalar of the other operand's dtype. */
@@ -51,6 +51,7 @@ export function mapTensor(x: Tensor, f: Unary): Tensor {
 /** f over broadcast a and b (untracked). */
 export function zipTensors(op: string, a: Tensor, b: Tensor, f: Binary): Tensor {
   const shape = broadcastShapes(op, a.shape, b.shape);
+  checkBytes(op, shape, a.dtype); // broadcasting can make an output far larger than both inputs
   const out = empty(a.dtype, shape);
   zipBroadcast(a.data, a.shape, b.data, b.shape, out.data, shape, f);
   return out;

@@ -164,7 +164,15 @@ function reserve(wasm: Instance, floats: number): Float32Array {
   const needed = floats * 4 - wasm.heap.byteLength;
   if (needed > 0) {
     // Grown memory stays: later calls of this size or smaller allocate nothing.
-    wasm.memory.grow(Math.ceil(needed / PAGE_BYTES));
+    try {
+      wasm.memory.grow(Math.ceil(needed / PAGE_BYTES));
+    } catch (error) {
+      // Each operand is within MAX_BUFFER_BYTES (2 GiB), but a call's operands together may not fit.
+      throw new RangeError(
+        `kernels: the wasm memory cannot grow to ${floats * 4} bytes for this call's operands and the ` +
+          `resident buffers (wasm32 memory holds at most ${MAX_PAGES * PAGE_BYTES} bytes, 4 GiB): ${String(error)}`,
+      );
+    }
     wasm.heap = new Float32Array(wasm.memory.buffer);
     buffers.add(wasm.memory.buffer);
   }
