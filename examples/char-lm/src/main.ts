@@ -1,7 +1,7 @@
 // Entry point of `pnpm demo`: parses the command line, runs train or sample, and turns bad input
 // into one line on stderr and exit code 2 (a stack trace only for a genuine bug).
 import { HELP, parseCommand } from './args.js';
-import { UsageError } from './errors.js';
+import { SaveError, UsageError } from './errors.js';
 import { STOPS, stopHandler, stoppedCode } from './stops.js';
 import { type Io, sample, train } from './train.js';
 
@@ -17,6 +17,10 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     if (error instanceof UsageError) {
       io.error(`char-lm: ${error.message}\n`);
       return 2;
+    }
+    if (error instanceof SaveError) {
+      io.error(`char-lm: ${error.message}\n`);
+      return 1;
     }
     throw error;
   }

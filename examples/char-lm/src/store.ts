@@ -5,7 +5,7 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { type Adam, type Module, saveSafetensors } from '@tapegrad/nn';
-import { UsageError } from './errors.js';
+import { SaveError, UsageError } from './errors.js';
 import { FILES, FORMAT, type RunConfig } from './run.js';
 
 /** How many complete sets a run keeps: the newest, and the one before in case the newest is damaged. */
@@ -106,8 +106,31 @@ export async function saveSet(
   config: RunConfig,
 ): Promise<string> {
   const step = config.progress.step;
-  const final = join(dir, stepFolder(step));
   const temp = join(dir, `.${stepFolder(step)}.${process.pid}.tmp`);
+  try {
+    return await writeSet(dir, temp, model, optimizer, config);
+  } catch (error) {
+    // A full disk, a folder removed under us: the sets saved before are untouched, and the run
+    // stops here with one line rather than training on with nowhere to save.
+    await rm(temp, { recursive: true, force: true }).catch(() => {});
+    const { code, message } = error as NodeJS.ErrnoException;
+    const last = stepsIn(dir).at(-1);
+    throw new SaveError(
+      `cannot save the checkpoint of step ${step} in ${dir} (${code ?? message}); ` +
+        (last ? `the last one saved, step ${last.step}, is intact` : 'none was saved before'),
+    );
+  }
+}
+
+async function writeSet(
+  dir: string,
+  temp: string,
+  model: Module,
+  optimizer: Adam,
+  config: RunConfig,
+): Promise<string> {
+  const step = config.progress.step;
+  const final = join(dir, stepFolder(step));
   await mkdir(dir, { recursive: true });
   await rm(temp, { recursive: true, force: true });
   const configText = `${JSON.stringify(config)}\n`;

@@ -1,6 +1,14 @@
 // The demo's command line in-process: bad input exits 2 with a message, a tiny run writes every
 // artefact, resumes bit for bit, repeats under the same seed, and samples from its checkpoint.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RandomState } from '@tapegrad/core';
@@ -347,5 +355,30 @@ describe('the run folder: one complete set per save, the newest is current', () 
     expect(back.code).toBe(2);
     expect(back.stderr).toMatch(/holds a later checkpoint \(step 3\) than the one resumed \(step 2\)/);
     expect((await run('--resume', older, '--steps', '5', '--out', dir('branch'))).code).toBe(0);
+  });
+});
+
+describe('a save that fails', () => {
+  it('stops the run with one line naming the step and the folder, exit code 1', async () => {
+    const out = dir('vanishing');
+    let stderr = '';
+    const code = await main([...tiny, '--steps', '20', '--save-every', '2', '--out', out], {
+      write: (text) => {
+        // The run folder is taken away under the run (a disk unmounted, a folder replaced).
+        if (text.startsWith('step 3/20')) {
+          rmSync(out, { recursive: true });
+          writeFileSync(out, 'not a folder');
+        }
+      },
+      error: (text) => {
+        stderr += text;
+      },
+    });
+    expect(code).toBe(1);
+    expect(stderr).toMatch(
+      new RegExp(
+        `^char-lm: cannot save the checkpoint of step 4 in ${out} \\(E[A-Z]+\\); none was saved before\\n$`,
+      ),
+    );
   });
 });
