@@ -16,8 +16,20 @@ import {
   unigramCrossEntropy,
 } from './data.js';
 import { UsageError } from './errors.js';
+import { checkOutputDir } from './files.js';
+import { checkSamplingMemory, checkTrainingMemory } from './memory.js';
 import { CharModel, crossEntropyOf, sampleLine } from './model.js';
-import { FILES, FORMAT, loadModel, type RunConfig, readSafetensors, saveRun } from './run.js';
+import {
+  FILES,
+  FORMAT,
+  HEADER_MAX_BYTES,
+  loadModel,
+  type RunConfig,
+  readConfig,
+  readSafetensors,
+  saveRun,
+} from './run.js';
+import { checkOptimizerState, parameterBytes } from './schema.js';
 import { lossCurveSvg } from './svg.js';
 
 export interface Io {
@@ -108,10 +120,11 @@ function prepare(options: TrainOptions) {
   const rng = new RandomState(training.seed);
   const split = splitLines(corpus.lines, rng);
   const optimizer = new Adam(model.parameters(), { lr: settings.lr });
-  const state = readSafetensors(join(dirname(options.resume), FILES.optimizer));
+  const statePath = join(dirname(options.resume), FILES.optimizer);
+  // Adam's two moments and a step count per parameter: about twice the checkpoint.
+  const state = readSafetensors(statePath, 2 * parameterBytes(config.model) + HEADER_MAX_BYTES);
+  checkOptimizerState(statePath, state, config);
   try {
-    if (state.metadata.step !== String(step))
-      throw new CheckpointError(`it is from step ${state.metadata.step}`);
     optimizer.loadStateDict(state.tensors);
   } catch (error) {
     if (!(error instanceof CheckpointError)) throw error;
@@ -127,6 +140,9 @@ function prepare(options: TrainOptions) {
 
 /** Trains, writing to the output folder; returns the exit code (0, or 130 when aborted). */
 export async function train(options: TrainOptions, io: Io): Promise<number> {
+  // Before anything is allocated: a place to write to, and sizes that fit in memory.
+  checkOutputDir(options.out ?? (options.resume ? dirname(options.resume) : 'runs'));
+  checkTrainingMemory(options);
   const run = prepare(options);
   const { corpus, vocab, rng, split, model, optimizer, settings, losses, heldOut } = run;
   let step = run.step;
@@ -253,6 +269,7 @@ export async function train(options: TrainOptions, io: Io): Promise<number> {
 
 /** Prints `count` lines drawn from a checkpoint. */
 export function sample(options: SampleOptions, io: Io): number {
+  checkSamplingMemory(readConfig(options.checkpoint), options.checkpoint);
   const { model, config } = loadModel(options.checkpoint);
   const rng = new RandomState(options.seed);
   for (let i = 0; i < options.count; i++) {
