@@ -85,7 +85,9 @@ export function checkOutputDir(dir: string): void {
       stats = statSync(at);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') throw new UsageError(`--out ${dir}: cannot use it (${why(error)})`);
+      // ENOTDIR: a parent is a file, which the walk up names.
+      if (code !== 'ENOENT' && code !== 'ENOTDIR')
+        throw new UsageError(`--out ${dir}: cannot use it (${why(error)})`);
     }
     if (stats) {
       const what = at === resolve(dir) ? '' : ` (its parent ${at})`;
