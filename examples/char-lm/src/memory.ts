@@ -38,9 +38,10 @@ export interface Sizes {
  *    a layer and 256·T·V), whose workspaces sit beside the training step's.
  *  JS heap: parameters, grads, Adam's two moments and the step's new values of all three (7 floats a
  *    parameter); logits, their rows, softmax and grads 4RV; each layer's output and grads 3RH; 2RE.
- * Measured against the wasm memory's peak on lines of 12 characters: hidden 512 × batch 512 needs 251 MB
- * (estimate 274), 512 × 2048: 782 (893), 1024 × 1024: 837 (928), 512 × 512 × 3 layers: 466 (573),
- * 256 × 8192: 1390 (1638), and with 2,001 characters 256 × 1024: 382 (471).
+ * Measured (the wasm memory's peak over a 1-2 step run and its evaluation, lines of 12 characters,
+ * MB) against the estimate: hidden 512 × batch 512: 251 (252); 512 × 2048: 782 (846); 1024 × 1024:
+ * 837 (909); 512 × 512 × 3 layers: 466 (551); 256 × 8192: 1390 (1633); 256 × 11800: 2002 (2341);
+ * 2,001 characters, 256 × 1024: 382 (454). So the estimate is 0-19% high.
  */
 export function trainingBytes({ batch, longest, model }: Sizes): { wasm: number; total: number } {
   const { hidden: H, layers: L, vocabSize: V, embedding: E } = model;
