@@ -93,25 +93,54 @@ function parse(argv: readonly string[], options: Record<string, { type: 'string'
   }
 }
 
-/** An integer or a number in [min, max], or the default when the option is absent. */
-function numberOption(
-  raw: Raw,
-  name: string,
-  fallback: number,
-  range: { min: number; max: number; integer?: boolean; above?: boolean },
-): number {
+/** What a number must be: within [min, max] (above min only, when `above`), and whole when `integer`. */
+export interface Range {
+  min: number;
+  max: number;
+  integer?: boolean;
+  above?: boolean;
+}
+
+/**
+ * The range of every numeric setting, shared by the command line and the checks of a saved run's
+ * config.json (schema.ts), so a resumed run is held to what a fresh one may ask for.
+ */
+export const RANGES = {
+  hidden: { min: 1, max: 4096, integer: true },
+  layers: { min: 1, max: 16, integer: true },
+  steps: { min: 1, max: 10_000_000, integer: true },
+  lr: { min: 0, max: 10, above: true },
+  batch: { min: 1, max: 65_536, integer: true },
+  seed: { min: 0, max: 2 ** 32 - 1, integer: true },
+  clip: { min: 0, max: 1e6 },
+  count: { min: 1, max: 100_000, integer: true },
+  temperature: { min: 0, max: 100, above: true },
+  'save-every': { min: 1, max: 10_000_000, integer: true },
+} satisfies Record<string, Range>;
+
+/** '≥ 1 and ≤ 65536' or '> 0 and ≤ 10'. */
+export const boundsOf = (range: Range): string =>
+  `${range.above ? `> ${range.min}` : `≥ ${range.min}`} and ≤ ${range.max}`;
+
+/** Whether n is a finite number of the range (whole if it must be). */
+export const inRange = (n: number, range: Range): boolean =>
+  Number.isFinite(n) &&
+  (!range.integer || Number.isInteger(n)) &&
+  (range.above ? n > range.min : n >= range.min) &&
+  n <= range.max;
+
+/** A number of RANGES[name], or the default when the option is absent. */
+function numberOption(raw: Raw, name: keyof typeof RANGES, fallback: number): number {
+  const range: Range = RANGES[name];
   const value = raw[name];
   if (value === undefined) return fallback;
   const text = String(value).trim();
   const n = text === '' ? Number.NaN : Number(text);
   const kind = range.integer ? 'an integer' : 'a number';
-  const bounds = `${range.above ? `> ${range.min}` : `≥ ${range.min}`} and ≤ ${range.max}`;
   if (!Number.isFinite(n) || (range.integer && !Number.isInteger(n))) {
     throw new UsageError(`--${name} must be ${kind}, got '${value}'`);
   }
-  if ((range.above ? n <= range.min : n < range.min) || n > range.max) {
-    throw new UsageError(`--${name} must be ${bounds}, got ${n}`);
-  }
+  if (!inRange(n, range)) throw new UsageError(`--${name} must be ${boundsOf(range)}, got ${n}`);
   return n;
 }
 
@@ -121,8 +150,6 @@ const stringOption = (raw: Raw, name: string): string | undefined => {
   if (typeof value !== 'string' || value.trim() === '') throw new UsageError(`--${name} needs a value`);
   return value;
 };
-
-const SEED = { min: 0, max: 2 ** 32 - 1, integer: true };
 
 export function parseCommand(argv: readonly string[]): Command {
   if (argv.includes('--help') || argv.includes('-h')) return { command: 'help' };
@@ -154,18 +181,15 @@ function parseTrain(argv: readonly string[]): TrainOptions {
   return {
     command: 'train',
     text: stringOption(raw, 'text'),
-    hidden: numberOption(raw, 'hidden', DEFAULTS.hidden, { min: 1, max: 4096, integer: true }),
-    layers: numberOption(raw, 'layers', DEFAULTS.layers, { min: 1, max: 16, integer: true }),
-    steps: numberOption(raw, 'steps', DEFAULTS.steps, { min: 1, max: 10_000_000, integer: true }),
-    lr: numberOption(raw, 'lr', DEFAULTS.lr, { min: 0, max: 10, above: true }),
-    batch: numberOption(raw, 'batch', DEFAULTS.batch, { min: 1, max: 65_536, integer: true }),
-    seed: numberOption(raw, 'seed', DEFAULTS.seed, SEED),
-    clip: numberOption(raw, 'clip', DEFAULTS.clip, { min: 0, max: 1e6 }),
+    hidden: numberOption(raw, 'hidden', DEFAULTS.hidden),
+    layers: numberOption(raw, 'layers', DEFAULTS.layers),
+    steps: numberOption(raw, 'steps', DEFAULTS.steps),
+    lr: numberOption(raw, 'lr', DEFAULTS.lr),
+    batch: numberOption(raw, 'batch', DEFAULTS.batch),
+    seed: numberOption(raw, 'seed', DEFAULTS.seed),
+    clip: numberOption(raw, 'clip', DEFAULTS.clip),
     out: stringOption(raw, 'out'),
-    saveEvery:
-      raw['save-every'] === undefined
-        ? undefined
-        : numberOption(raw, 'save-every', 0, { min: 1, max: 10_000_000, integer: true }),
+    saveEvery: raw['save-every'] === undefined ? undefined : numberOption(raw, 'save-every', 0),
     resume: stringOption(raw, 'resume'),
     given: new Set(Object.keys(raw)),
   };
@@ -181,8 +205,8 @@ function parseSample(argv: readonly string[]): SampleOptions {
   return {
     command: 'sample',
     checkpoint,
-    count: numberOption(raw, 'count', 10, { min: 1, max: 100_000, integer: true }),
-    temperature: numberOption(raw, 'temperature', 0.8, { min: 0, max: 100, above: true }),
-    seed: numberOption(raw, 'seed', 0, SEED),
+    count: numberOption(raw, 'count', 10),
+    temperature: numberOption(raw, 'temperature', 0.8),
+    seed: numberOption(raw, 'seed', 0),
   };
 }

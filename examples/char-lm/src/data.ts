@@ -1,13 +1,17 @@
 // The corpus (one example per line: the bundled Pokémon names, or a user's UTF-8 file), its
 // character vocabulary, and batches of whole lines framed by the boundary character '\n'.
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, resolve } from 'node:path';
 import type { RandomState } from '@tapegrad/core';
 import { UsageError } from './errors.js';
+import { readRegularFile } from './files.js';
 
 /** Marks both the start and the end of a line: the model reads it first and writes it last. */
 export const BOUNDARY = '\n';
+
+/** The most text --text reads: far more lines than a demo-sized run sees in its steps. */
+export const TEXT_MAX_BYTES = 100 * 2 ** 20;
 
 export interface Corpus {
   /** Where the lines came from, for messages. */
@@ -26,16 +30,8 @@ export function defaultCorpus(): Corpus {
 
 /** Reads a UTF-8 text file of one example per line; refuses what is missing, empty or not text. */
 export function readCorpus(path: string): Corpus {
-  let bytes: Buffer;
-  try {
-    if (statSync(path).isDirectory()) throw new UsageError(`--text ${path}: is a directory, not a file`);
-    bytes = readFileSync(path);
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(code);
-    throw new UsageError(`--text ${path}: cannot read it (${why})`);
-  }
+  // Refuses a FIFO or a device (/dev/zero) before reading, and more text than a demo can train on.
+  const bytes = readRegularFile(path, `--text ${path}`, TEXT_MAX_BYTES);
   let text: string;
   try {
     // A NUL byte or invalid UTF-8 means a binary file: training on it would only learn noise.

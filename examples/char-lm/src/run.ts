@@ -1,12 +1,13 @@
 // A saved set of a training run: the checkpoint (safetensors, PyTorch's names), the optimizer's state,
 // and config.json (vocabulary, hyper-parameters, progress and the RNG's state) that make it resumable.
 // How sets are written and found in a run folder is store.ts.
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { RandomState, type RandomStateSnapshot } from '@tapegrad/core';
 import { CheckpointError, decodeSafetensors } from '@tapegrad/nn';
 import { UsageError } from './errors.js';
+import { readRegularFile } from './files.js';
 import { CharModel, type ModelConfig } from './model.js';
+import { checkCheckpoint, parameterBytes, validateConfig } from './schema.js';
 
 export const FORMAT = 'tapegrad-char-lm/1';
 export const FILES = {
@@ -27,54 +28,32 @@ export interface RunConfig {
   progress: { step: number; losses: number[]; heldOut: [number, number][]; rng: RandomStateSnapshot };
 }
 
-const isPositiveInt = (n: unknown): n is number => Number.isInteger(n) && (n as number) > 0;
+/** config.json holds a loss per step: about 20 bytes each, 200 MB at the most steps (RANGES.steps). */
+const CONFIG_MAX_BYTES = 256 * 2 ** 20;
+/** Room for a safetensors header beyond its tensors' bytes (a few KB for 16 layers). */
+export const HEADER_MAX_BYTES = 2 ** 20;
 
-/** config.json beside a checkpoint, checked field by field. */
+/** config.json beside a checkpoint, checked field by field (schema.ts) before anything is built from it. */
 export function readConfig(checkpoint: string): RunConfig {
   const path = join(dirname(checkpoint), FILES.config);
-  let config: RunConfig;
+  const bytes = readRegularFile(
+    path,
+    path,
+    CONFIG_MAX_BYTES,
+    'missing (it is written beside the checkpoint)',
+  );
+  let config: unknown;
   try {
-    config = JSON.parse(readFileSync(path, 'utf8')) as RunConfig;
-  } catch (error) {
-    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new UsageError(
-      `${path}: ${missing ? 'missing (it is written beside the checkpoint)' : 'not valid JSON'}`,
-    );
+    config = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new UsageError(`${path}: not valid JSON`);
   }
-  const { vocab, model, training, progress } = config ?? {};
-  const problems = [
-    config?.format !== FORMAT && `format is not ${FORMAT}`,
-    !(Array.isArray(vocab) && vocab.length > 1 && vocab.every((c) => typeof c === 'string')) && 'bad vocab',
-    !(
-      model &&
-      isPositiveInt(model.vocabSize) &&
-      model.vocabSize === vocab?.length &&
-      isPositiveInt(model.embedding) &&
-      isPositiveInt(model.hidden) &&
-      isPositiveInt(model.layers)
-    ) && 'bad model sizes',
-    !(training && Number.isInteger(training.seed) && training.seed >= 0) && 'bad training settings',
-    !(
-      progress &&
-      Number.isInteger(progress.step) &&
-      Array.isArray(progress.losses) &&
-      Array.isArray(progress.heldOut)
-    ) && 'bad progress',
-  ].filter(Boolean);
-  if (problems.length > 0)
-    throw new UsageError(`${path}: not a config this program wrote (${problems.join(', ')})`);
-  return config;
+  return validateConfig(config, path);
 }
 
-/** The tensors and metadata of a safetensors file; a missing or corrupt file is a UsageError. */
-export function readSafetensors(path: string): ReturnType<typeof decodeSafetensors> {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new UsageError(`${path}: cannot read it (${code === 'ENOENT' ? 'no such file' : code})`);
-  }
+/** The tensors and metadata of a safetensors file of at most `maxBytes`; a missing or corrupt file is a UsageError. */
+export function readSafetensors(path: string, maxBytes: number): ReturnType<typeof decodeSafetensors> {
+  const bytes = readRegularFile(path, path, maxBytes);
   try {
     return decodeSafetensors(bytes);
   } catch (error) {
@@ -87,17 +66,13 @@ export function readSafetensors(path: string): ReturnType<typeof decodeSafetenso
 /** The model of a checkpoint and its config, with every parameter's name, shape and dtype checked. */
 export function loadModel(checkpoint: string): { model: CharModel; config: RunConfig; step: number } {
   const config = readConfig(checkpoint);
-  const { tensors, metadata } = readSafetensors(checkpoint);
-  if (metadata.format !== FORMAT) throw new UsageError(`${checkpoint}: not a checkpoint of this program`);
-  const step = Number(metadata.step);
-  if (step !== config.progress.step) {
-    throw new UsageError(
-      `${checkpoint}: it holds step ${metadata.step} but config.json beside it is at step ${config.progress.step}`,
-    );
-  }
+  const file = readSafetensors(checkpoint, parameterBytes(config.model) + HEADER_MAX_BYTES);
+  // Names, shapes and the step checked against config.json before the model is built.
+  checkCheckpoint(checkpoint, file, config);
+  const step = config.progress.step;
   const model = new CharModel(config.model, new RandomState(config.training.seed));
   try {
-    model.loadStateDict(tensors);
+    model.loadStateDict(file.tensors);
   } catch (error) {
     if (error instanceof CheckpointError) {
       throw new UsageError(`${checkpoint}: does not match the model in config.json: ${error.message}`);

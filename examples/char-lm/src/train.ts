@@ -1,6 +1,6 @@
 // The two commands: train (fresh or resumed; progress, samples, checkpoints, the loss curve, a clean
 // stop on abort) and sample (new lines from a checkpoint).
-import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { indexSelect, RandomState, tensor, tidy } from '@tapegrad/core';
 import { Adam, CheckpointError, clipGradNorm, crossEntropy } from '@tapegrad/nn';
@@ -16,8 +16,19 @@ import {
   unigramCrossEntropy,
 } from './data.js';
 import { UsageError } from './errors.js';
+import { checkOutputDir } from './files.js';
+import { checkSamplingMemory, checkTrainingMemory } from './memory.js';
 import { CharModel, crossEntropyOf, sampleLine } from './model.js';
-import { FILES, FORMAT, loadModel, type RunConfig, readSafetensors } from './run.js';
+import {
+  FILES,
+  FORMAT,
+  HEADER_MAX_BYTES,
+  loadModel,
+  type RunConfig,
+  readConfig,
+  readSafetensors,
+} from './run.js';
+import { checkOptimizerState, parameterBytes } from './schema.js';
 import {
   removeStale,
   replaceFile,
@@ -118,10 +129,11 @@ function prepare(options: TrainOptions, resume: string | undefined) {
   const rng = new RandomState(training.seed);
   const split = splitLines(corpus.lines, rng);
   const optimizer = new Adam(model.parameters(), { lr: settings.lr });
-  const state = readSafetensors(join(dirname(resume), FILES.optimizer));
+  const statePath = join(dirname(resume), FILES.optimizer);
+  // Adam's two moments and a step count per parameter: about twice the checkpoint.
+  const state = readSafetensors(statePath, 2 * parameterBytes(config.model) + HEADER_MAX_BYTES);
+  checkOptimizerState(statePath, state, config);
   try {
-    if (state.metadata.step !== String(step))
-      throw new CheckpointError(`it is from step ${state.metadata.step}`);
     optimizer.loadStateDict(state.tensors);
   } catch (error) {
     if (!(error instanceof CheckpointError)) throw error;
@@ -136,6 +148,12 @@ function prepare(options: TrainOptions, resume: string | undefined) {
 /** Trains, writing to the output folder; returns the exit code (0, or 130 when aborted). */
 export async function train(options: TrainOptions, io: Io): Promise<number> {
   const resume = options.resume === undefined ? undefined : resolveCheckpoint(options.resume, '--resume');
+  const out =
+    options.out ??
+    (resume ? runFolderOf(resume) : join('runs', new Date().toISOString().replace(/[:.]/g, '-')));
+  // Before anything is allocated: a place to write to, and sizes that fit in memory.
+  checkOutputDir(out);
+  checkTrainingMemory(options, resume);
   const run = prepare(options, resume);
   const { corpus, vocab, rng, split, model, optimizer, settings, losses, heldOut } = run;
   let step = run.step;
@@ -144,9 +162,6 @@ export async function train(options: TrainOptions, io: Io): Promise<number> {
       `the checkpoint is already at step ${step}; ask for more with --steps (above ${step})`,
     );
   }
-  const out =
-    options.out ??
-    (resume ? runFolderOf(resume) : join('runs', new Date().toISOString().replace(/[:.]/g, '-')));
   prepareOut(out, resume, step);
   const trainEncoded = split.train.map((line) => encode(line, vocab));
   const heldEncoded = split.held.map((line) => encode(line, vocab));
@@ -267,21 +282,12 @@ export async function train(options: TrainOptions, io: Io): Promise<number> {
 }
 
 /**
- * The run folder, checked before any step is taken so that no step is lost to it: it must be a
- * folder we can write, and must not hold another run's checkpoints (new saves would prune them).
+ * The run folder (checkOutputDir has seen that it can be one), made before any step is taken so that
+ * no step is lost to it; it must not hold another run's checkpoints (new saves would prune them).
  */
 function prepareOut(out: string, resume: string | undefined, step: number): void {
   try {
-    if (!statSync(out).isDirectory()) throw new UsageError(`--out ${out}: exists and is not a folder`);
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new UsageError(`--out ${out}: cannot use it (${(error as NodeJS.ErrnoException).code})`);
-    }
-  }
-  try {
     mkdirSync(out, { recursive: true });
-    accessSync(out, constants.W_OK);
   } catch (error) {
     throw new UsageError(`--out ${out}: cannot write there (${(error as NodeJS.ErrnoException).code})`);
   }
@@ -303,7 +309,9 @@ function prepareOut(out: string, resume: string | undefined, step: number): void
 
 /** Prints `count` lines drawn from a checkpoint. */
 export function sample(options: SampleOptions, io: Io): number {
-  const { model, config } = loadModel(resolveCheckpoint(options.checkpoint, '--checkpoint'));
+  const checkpoint = resolveCheckpoint(options.checkpoint, '--checkpoint');
+  checkSamplingMemory(readConfig(checkpoint), checkpoint);
+  const { model, config } = loadModel(checkpoint);
   const rng = new RandomState(options.seed);
   for (let i = 0; i < options.count; i++) {
     io.write(`${sampleLine(model, config.vocab, rng, options.temperature)}\n`);

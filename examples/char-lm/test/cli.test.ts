@@ -336,7 +336,7 @@ describe('the run folder: one complete set per save, the newest is current', () 
     const file = join(scratch, 'a-file');
     writeFileSync(file, 'precious');
     const onFile = await run(...tiny, '--steps', '2', '--out', file);
-    expect([onFile.code, onFile.stderr]).toEqual([2, `char-lm: --out ${file}: exists and is not a folder\n`]);
+    expect([onFile.code, onFile.stderr]).toEqual([2, `char-lm: --out ${file}: is a file, not a folder\n`]);
     expect(readFileSync(file, 'utf8')).toBe('precious');
 
     const taken = dir('taken');
