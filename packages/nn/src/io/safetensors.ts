@@ -13,6 +13,11 @@ export { CheckpointError };
  * and are checked by a character scan before JSON.parse builds anything per key.
  */
 export const safetensorsLimits = Object.freeze({
+  /**
+   * The largest file load reads (bytes in memory are not held to it): fs.readFile's own ceiling,
+   * which load had before it read files itself. Loading holds the file and the tensors copied out.
+   */
+  fileBytes: 2 ** 31 - 1,
   headerBytes: 100_000_000,
   tensors: 100_000,
   metadataKeys: 10_000,
@@ -75,7 +80,16 @@ export function saveSafetensors(
   source: Module | StateDict,
   metadata: Record<string, string> = {},
 ): Uint8Array {
-  return flawsAs('saveSafetensors', () => encode(source, metadata));
+  return encodeAs(source, metadata, 'saveSafetensors');
+}
+
+/** saveSafetensors with its errors starting with `where` (save puts the file's path there). */
+export function encodeAs(
+  source: Module | StateDict,
+  metadata: Record<string, string>,
+  where: string,
+): Uint8Array {
+  return flawsAs(where, () => encode(source, metadata));
 }
 
 function encode(source: Module | StateDict, metadata: Record<string, string>): Uint8Array {
