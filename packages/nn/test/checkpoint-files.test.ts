@@ -84,13 +84,13 @@ const loadCases: LoadCase[] = [
     what: 'a missing file',
     skip: null,
     make: async () => join(dir, 'missing.safetensors'),
-    reason: /: no such file \(ENOENT\)$/,
+    reason: /^: no such file \(ENOENT\)$/,
   },
   {
     what: 'a missing directory on the way',
     skip: null,
     make: async () => join(dir, 'nowhere', 'model.safetensors'),
-    reason: /: no such file \(ENOENT\)$/,
+    reason: /^: no such file \(ENOENT\)$/,
   },
   {
     what: 'a file where a directory should be',
@@ -100,7 +100,7 @@ const loadCases: LoadCase[] = [
       await writeFile(path, good());
       return join(path, 'model.safetensors');
     },
-    reason: /: a part of the path is not a directory \(ENOTDIR\)$/,
+    reason: /^: a part of the path is not a directory \(ENOTDIR\)$/,
   },
   {
     what: 'a directory',
@@ -110,7 +110,7 @@ const loadCases: LoadCase[] = [
       await mkdir(path);
       return path;
     },
-    reason: /: is a directory, not a regular file$/,
+    reason: /^: is a directory, not a regular file$/,
   },
   {
     what: 'a FIFO with no writer (reading it would block forever)',
@@ -120,13 +120,13 @@ const loadCases: LoadCase[] = [
       execFileSync('mkfifo', [path]);
       return path;
     },
-    reason: /: is a FIFO \(named pipe\): reading it could block forever, not a regular file$/,
+    reason: /^: is a FIFO \(named pipe\), not a regular file: reading it could block forever$/,
   },
   {
     what: '/dev/zero (reading it would never end)',
     skip: devZero ? null : 'no /dev/zero on this platform',
     make: async () => '/dev/zero',
-    reason: /: is a character device: reading it may never end, not a regular file$/,
+    reason: /^: is a character device, not a regular file: reading it may never end$/,
   },
   {
     what: 'a symbolic link to /dev/zero',
@@ -136,7 +136,7 @@ const loadCases: LoadCase[] = [
       await symlink('/dev/zero', path);
       return path;
     },
-    reason: /: is a character device: reading it may never end, not a regular file$/,
+    reason: /^: is a character device, not a regular file: reading it may never end$/,
   },
   {
     what: 'a socket',
@@ -147,7 +147,7 @@ const loadCases: LoadCase[] = [
       await new Promise<void>((done) => socketServer!.listen(path, done));
       return path;
     },
-    reason: /: is a socket, not a regular file$/,
+    reason: /^: is a socket, not a regular file$/,
   },
   {
     what: 'a file without read permission',
@@ -158,7 +158,7 @@ const loadCases: LoadCase[] = [
       await chmod(path, 0o000);
       return path;
     },
-    reason: /: permission denied \(EACCES\)$/,
+    reason: /^: permission denied \(EACCES\)$/,
   },
   {
     what: 'a file larger than safetensorsLimits.fileBytes (sparse: nothing is written)',
@@ -169,7 +169,7 @@ const loadCases: LoadCase[] = [
       await truncate(path, safetensorsLimits.fileBytes + 1);
       return path;
     },
-    reason: /: 2147483648 bytes, more than the 2147483647 load reads$/,
+    reason: /^: 2147483648 bytes, more than the 2147483647 load reads$/,
   },
   {
     what: 'a truncated file (its header declares more than the file holds)',
@@ -181,7 +181,7 @@ const loadCases: LoadCase[] = [
       return path;
     },
     reason:
-      /: not a valid safetensors file: 'weight' ends at byte 32, past the 29 data bytes \(truncated\?\)$/,
+      /^: not a valid safetensors file: 'weight' ends at byte 32, past the 29 data bytes \(truncated\?\)$/,
   },
   {
     what: 'a header length past the end of the file',
@@ -191,7 +191,7 @@ const loadCases: LoadCase[] = [
       await writeFile(path, headerFile('{}', 4096n));
       return path;
     },
-    reason: /: not a valid safetensors file: header length 4096 runs past the end of the 16-byte file/,
+    reason: /^: not a valid safetensors file: header length 4096 runs past the end of the 16-byte file/,
   },
   {
     what: 'a header length over the 100 MB cap',
@@ -201,7 +201,7 @@ const loadCases: LoadCase[] = [
       await writeFile(path, headerFile('{}', 200_000_000n));
       return path;
     },
-    reason: /: not a valid safetensors file: header length 200000000 exceeds 100000000 bytes$/,
+    reason: /^: not a valid safetensors file: header length 200000000 exceeds 100000000 bytes$/,
   },
   {
     what: 'too many metadata keys',
@@ -212,7 +212,7 @@ const loadCases: LoadCase[] = [
       await writeFile(path, headerFile(`{"__metadata__":{${keys}}}`));
       return path;
     },
-    reason: /: not a valid safetensors file: the header declares 20000 metadata keys, more than the 10000/,
+    reason: /^: not a valid safetensors file: the header declares 20000 metadata keys, more than the 10000/,
   },
   {
     what: 'an empty file',
@@ -222,7 +222,7 @@ const loadCases: LoadCase[] = [
       await writeFile(path, new Uint8Array(0));
       return path;
     },
-    reason: /: not a valid safetensors file: truncated: 0 bytes/,
+    reason: /^: not a valid safetensors file: truncated: 0 bytes/,
   },
 ];
 
@@ -241,7 +241,7 @@ describe('load refuses, naming the path and the reason, without reading what is 
         );
         expect(error).toBeInstanceOf(CheckpointError);
         expect((error as Error).message).toMatch(new RegExp(`^${literal(path)}: `));
-        expect((error as Error).message).toMatch(reason);
+        expect((error as Error).message.slice(path.length)).toMatch(reason);
       },
     );
   }
@@ -341,13 +341,13 @@ describe('save and writeFileAtomic', () => {
     [
       'the disk fills while writing',
       { writeFile: 'ENOSPC' },
-      /: cannot write it: no space left on the device \(ENOSPC\)$/,
+      /^: cannot write it: no space left on the device \(ENOSPC\)$/,
     ],
-    ['the flush fails', { sync: 'EIO' }, /: cannot write it: input\/output error \(EIO\)$/],
+    ['the flush fails', { sync: 'EIO' }, /^: cannot write it: input\/output error \(EIO\)$/],
     [
       'the rename fails',
       { rename: 'EXDEV' },
-      /: cannot replace it: the temp file and the target are on different devices/,
+      /^: cannot replace it: the temp file and the target are on different devices/,
     ],
   ];
   for (const [what, fault, reason] of faults) {
@@ -363,7 +363,7 @@ describe('save and writeFileAtomic', () => {
         );
         expect(error).toBeInstanceOf(CheckpointError);
         expect((error as Error).message).toMatch(new RegExp(`^${literal(path)}: `));
-        expect((error as Error).message).toMatch(reason);
+        expect((error as Error).message.slice(path.length)).toMatch(reason);
         expect(((error as Error).cause as { code?: string }).code).toBe(Object.values(fault)[0]);
       });
       expect(await readdir(sub)).toEqual(['model.safetensors']);
@@ -375,7 +375,7 @@ describe('save and writeFileAtomic', () => {
     [
       'into a missing directory',
       async () => join(dir, 'nowhere', 'model.safetensors'),
-      /: cannot create a temp file beside it: no such file \(ENOENT\)$/,
+      /^: cannot create a temp file beside it: no such file \(ENOENT\)$/,
     ],
     [
       'over a directory',
@@ -384,7 +384,7 @@ describe('save and writeFileAtomic', () => {
         await mkdir(path);
         return path;
       },
-      /: is a directory; only a regular file is replaced$/,
+      /^: is a directory; only a regular file is replaced$/,
     ],
   ];
   if (devZero) {
@@ -395,7 +395,7 @@ describe('save and writeFileAtomic', () => {
         await symlink('/dev/zero', path);
         return path;
       },
-      /: is a character device: reading it may never end; only a regular file is replaced$/,
+      /^: is a character device; only a regular file is replaced$/,
     ]);
   }
   for (const [what, make, reason] of saveCases) {
@@ -407,7 +407,7 @@ describe('save and writeFileAtomic', () => {
       );
       expect(error).toBeInstanceOf(CheckpointError);
       expect((error as Error).message).toMatch(new RegExp(`^${literal(path)}: `));
-      expect((error as Error).message).toMatch(reason);
+      expect((error as Error).message.slice(path.length)).toMatch(reason);
     });
   }
 

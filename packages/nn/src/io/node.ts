@@ -81,14 +81,24 @@ function reasonOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** What a file that is not a regular one is, said so that the refusal explains itself. */
+/** What a file that is not a regular one is, said so that a refusal explains itself. */
 function kindOf(stats: Stats): string {
-  if (stats.isDirectory()) return 'is a directory';
-  if (stats.isFIFO()) return 'is a FIFO (named pipe): reading it could block forever';
-  if (stats.isCharacterDevice()) return 'is a character device: reading it may never end';
-  if (stats.isBlockDevice()) return 'is a block device';
-  if (stats.isSocket()) return 'is a socket';
-  return 'is not a regular file';
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isFIFO()) return 'a FIFO (named pipe)';
+  if (stats.isCharacterDevice()) return 'a character device';
+  if (stats.isBlockDevice()) return 'a block device';
+  if (stats.isSocket()) return 'a socket';
+  return 'a special file';
+}
+
+/** load's refusal of a file that is not a regular one, with what reading it would have done. */
+function notRegular(stats: Stats): string {
+  const why = stats.isFIFO()
+    ? ': reading it could block forever'
+    : stats.isCharacterDevice()
+      ? ': reading it may never end'
+      : '';
+  return `is ${kindOf(stats)}, not a regular file${why}`;
 }
 
 /** stat(path) (links followed), or null when there is nothing there to describe. */
@@ -125,7 +135,7 @@ async function readRegularFile(fs: Fs, path: string, maxBytes: number): Promise<
     throw new CheckpointError(`${path}: ${message}`, cause === undefined ? undefined : { cause });
   };
   const before = await statOrNull(fs, path);
-  if (before && !before.isFile()) fail(`${path}: ${kindOf(before)}, not a regular file`);
+  if (before && !before.isFile()) fail(notRegular(before));
   let handle: FileHandle;
   try {
     handle = await fs.open(path, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
@@ -134,7 +144,7 @@ async function readRegularFile(fs: Fs, path: string, maxBytes: number): Promise<
   }
   try {
     const stats = await handle.stat();
-    if (!stats.isFile()) fail(`${kindOf(stats)}, not a regular file`);
+    if (!stats.isFile()) fail(notRegular(stats));
     if (stats.size > maxBytes) fail(`${stats.size} bytes, more than the ${maxBytes} load reads`);
     const bytes = new Uint8Array(stats.size);
     let filled = 0;
@@ -180,7 +190,7 @@ async function writeAtomic(io: NodeIo, path: string, bytes: Uint8Array, make: Ma
   const target = await fs.realpath(path).catch(() => path);
   const existing = await statOrNull(fs, target);
   if (existing && !existing.isFile()) {
-    throw make(`${path}: ${kindOf(existing)}; only a regular file is replaced`);
+    throw make(`${path}: is ${kindOf(existing)}; only a regular file is replaced`);
   }
   const temp = `${target}.${pid}.${randomBytes(4).toString('hex')}.tmp`;
   let step = 'cannot create a temp file beside it';
