@@ -180,6 +180,20 @@ function checkBounds(text: string): string | null {
   let keyStart = -1;
   let keyEnd = -1;
   let keyEscaped = false;
+  // The closing quote of the string opened at `start`, found by indexOf rather than a character loop
+  // (strings are most of a header). nextBackslash only moves forward, so finding escapes stays linear.
+  let nextBackslash = text.indexOf('\\');
+  const stringEnd = (start: number): number => {
+    if (nextBackslash !== -1 && nextBackslash < start) nextBackslash = text.indexOf('\\', start);
+    let end = text.indexOf('"', start + 1);
+    if (end === -1) return text.length;
+    if (nextBackslash === -1 || nextBackslash > end) return end;
+    // escapes inside: a backslash escapes the next character
+    for (end = start + 1; end < text.length && text.charCodeAt(end) !== 0x22; end++) {
+      if (text.charCodeAt(end) === 0x5c) end++;
+    }
+    return end;
+  };
   // Whether the last key is __metadata__, decoded only if escaped and only while the top level is
   // within its limit (past it the scan only counts, and millions of escaped keys must not cost more).
   const isMetadata = (topLevel: Open): boolean =>
@@ -216,17 +230,12 @@ function checkBounds(text: string): string | null {
     if (top) top.nonEmpty = true;
     if (c === 0x22) {
       const start = i;
-      let escaped = false;
-      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) {
-        // a backslash escapes the next character
-        if (text.charCodeAt(i) === 0x5c) {
-          escaped = true;
-          i++;
-        }
-      }
+      i = stringEnd(i);
       if (top?.expectKey) {
         top.expectKey = false;
-        [keyStart, keyEnd, keyEscaped] = [start, i, escaped];
+        keyStart = start;
+        keyEnd = i;
+        keyEscaped = nextBackslash !== -1 && nextBackslash < i;
       }
     } else if (c === 0x7b || c === 0x5b) {
       if (open.length === 3) return 'the header nests deeper than a safetensors header (3 levels)';
