@@ -298,6 +298,15 @@ describe('headers that declare more than a real checkpoint holds are refused bef
     expect(loadSafetensors(file(deep, f32(7))).w!.shape).toHaveLength(64);
   });
 
+  it('commas, brackets and escaped quotes inside strings are not counted as items', () => {
+    const commas = ','.repeat(limits.metadataKeys + 1);
+    // JSON.stringify escapes the quotes and backslashes; the scan must step over them, not end there.
+    const metadata = { a: 'x",[{,}],\\', [`b"${commas}`]: commas, [`c\\${commas}`]: '\\"' };
+    const fields = Object.entries(metadata).map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`);
+    const header = `{"__metadata__":{${fields.join(',')}},"w":${entry}}`;
+    expect({ ...decodeSafetensors(file(header, f32(1))).metadata }).toEqual(metadata);
+  });
+
   it('3M distinct metadata keys (41 MB of header, 16 s and 1.4 GB to parse) are refused in well under a second', () => {
     // `"k0000000":"",` with the digits written in place: building the header costs tens of ms.
     const count = 3_000_000;
