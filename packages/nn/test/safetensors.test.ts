@@ -269,6 +269,11 @@ describe('headers that declare more than a real checkpoint holds are refused bef
       /'w' declares 17 fields, more than the 16 this reader accepts \(the format has 3\)/,
     ],
     [
+      'an entry of 17 fields under a 10000-character name (the message keeps 80 of them)',
+      file(`{"${'w'.repeat(10_000)}":{${list(limits.entryFields + 1, (i) => `"f${i}":0`)}}}`),
+      /^loadSafetensors: 'w{80}…' declares 17 fields/,
+    ],
+    [
       'a shape of 65 dimensions',
       file(`{"w":{"dtype":"F32","shape":[${list(65, () => '1')}],"data_offsets":[0,4]}}`, f32(1)),
       /'w' 'shape' lists 65 items, more than the 64 this reader accepts/,
