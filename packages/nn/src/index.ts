@@ -20,8 +20,14 @@ export {
 export { type ClipNormOptions, clipGradNorm, clipGradValue } from './clip.js';
 export { Embedding } from './embedding.js';
 export { type InitOptions, manualSeed, normal, recurrentUniform, uniform, xavierUniform } from './init.js';
-export { load, save } from './io/node.js';
-export { decodeSafetensors, loadSafetensors, type Safetensors, saveSafetensors } from './io/safetensors.js';
+export { load, save, writeFileAtomic } from './io/node.js';
+export {
+  decodeSafetensors,
+  loadSafetensors,
+  type Safetensors,
+  safetensorsLimits,
+  saveSafetensors,
+} from './io/safetensors.js';
 export { Linear, type LinearOptions, linear, linearOp } from './linear.js';
 export {
   crossEntropy,

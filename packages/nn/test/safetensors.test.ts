@@ -14,6 +14,7 @@ import {
   LSTM,
   load,
   loadSafetensors,
+  safetensorsLimits,
   save,
   saveSafetensors,
 } from '../src/index.js';
@@ -243,6 +244,96 @@ describe('damaged or hostile files are a CheckpointError, and the module keeps i
       expect(p.data).toBe(before[i]);
     });
   });
+});
+
+describe('headers that declare more than a real checkpoint holds are refused before they are parsed', () => {
+  const limits = safetensorsLimits;
+  const entry = '{"dtype":"F32","shape":[1],"data_offsets":[0,4]}';
+  const list = (n: number, item: (i: number) => string) =>
+    Array.from({ length: n }, (_, i) => item(i)).join(',');
+  const meta = (n: number) => `"__metadata__":{${list(n, (i) => `"k${i}":"v"`)}}`;
+  const cases: [string, Uint8Array, RegExp][] = [
+    [
+      'one metadata key too many',
+      file(`{${meta(limits.metadataKeys + 1)},"w":${entry}}`, f32(1)),
+      /^loadSafetensors: the header declares 10001 metadata keys, more than the 10000 this reader accepts$/,
+    ],
+    [
+      'one tensor too many (each refused later anyway: the count comes first)',
+      file(`{${meta(1)},${list(limits.tensors + 1, (i) => `"t${i}":{}`)}}`),
+      /^loadSafetensors: the header declares 100001 tensors, more than the 100000 this reader accepts$/,
+    ],
+    [
+      'an entry of 17 fields',
+      file(`{"w":{${list(limits.entryFields + 1, (i) => `"f${i}":0`)}}}`),
+      /'w' declares 17 fields, more than the 16 this reader accepts \(the format has 3\)/,
+    ],
+    [
+      'an entry of 17 fields under a 10000-character name (the message keeps 80 of them)',
+      file(`{"${'w'.repeat(10_000)}":{${list(limits.entryFields + 1, (i) => `"f${i}":0`)}}}`),
+      /^loadSafetensors: 'w{80}…' declares 17 fields/,
+    ],
+    [
+      'a shape of 65 dimensions',
+      file(`{"w":{"dtype":"F32","shape":[${list(65, () => '1')}],"data_offsets":[0,4]}}`, f32(1)),
+      /'w' 'shape' lists 65 items, more than the 64 this reader accepts/,
+    ],
+    [
+      '__metadata__ written with escapes is still metadata',
+      file(`{"\\u005f_metadata__":{${list(limits.metadataKeys + 1, (i) => `"k${i}":"v"`)}}}`),
+      /declares 10001 metadata keys/,
+    ],
+    [
+      'a header left open after too many keys (JSON.parse would read them all before refusing)',
+      file(`{"__metadata__":{${list(limits.metadataKeys + 1, (i) => `"k${i}":"v"`)}`),
+      /declares 10001 metadata keys/,
+    ],
+  ];
+  for (const [what, bytes, message] of cases) {
+    it(what, () => {
+      expect(() => loadSafetensors(bytes)).toThrow(CheckpointError);
+      expect(() => loadSafetensors(bytes)).toThrow(message);
+    });
+  }
+
+  it('at the limits a file loads: 10000 metadata keys, a 64-dimensional shape', () => {
+    const { metadata } = decodeSafetensors(file(`{${meta(limits.metadataKeys)},"w":${entry}}`, f32(1)));
+    expect(Object.keys(metadata)).toHaveLength(limits.metadataKeys);
+    const deep = `{"w":{"dtype":"F32","shape":[${list(64, () => '1')}],"data_offsets":[0,4]}}`;
+    expect(loadSafetensors(file(deep, f32(7))).w!.shape).toHaveLength(64);
+  });
+
+  it('commas, brackets and escaped quotes inside strings are not counted as items', () => {
+    const commas = ','.repeat(limits.metadataKeys + 1);
+    // JSON.stringify escapes the quotes and backslashes; the scan must step over them, not end there.
+    const metadata = { a: 'x",[{,}],\\', [`b"${commas}`]: commas, [`c\\${commas}`]: '\\"' };
+    const fields = Object.entries(metadata).map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`);
+    const header = `{"__metadata__":{${fields.join(',')}},"w":${entry}}`;
+    expect({ ...decodeSafetensors(file(header, f32(1))).metadata }).toEqual(metadata);
+  });
+
+  it('3M distinct metadata keys (41 MB of header, 16 s and 1.4 GB to parse) are refused in well under a second', () => {
+    // `"k0000000":"",` with the digits written in place: building the header costs tens of ms.
+    const count = 3_000_000;
+    const item = new TextEncoder().encode('"k0000000":"",');
+    const head = new TextEncoder().encode('{"__metadata__":{');
+    const length = Math.ceil((head.length + count * item.length + 1) / 8) * 8;
+    const bytes = new Uint8Array(8 + length).fill(0x20);
+    new DataView(bytes.buffer).setBigUint64(0, BigInt(length), true);
+    bytes.set(head, 8);
+    let at = 8 + head.length;
+    for (let i = 0; i < count; i++, at += item.length) {
+      bytes.set(item, at);
+      for (let d = 8, n = i; n > 0; d--, n = Math.floor(n / 10)) bytes[at + d] = 0x30 + (n % 10);
+    }
+    bytes[at - 1] = 0x7d; // the last comma closes __metadata__; a second brace closes the header
+    bytes[at] = 0x7d;
+    const started = performance.now();
+    expect(() => loadSafetensors(bytes)).toThrow(
+      /the header declares 3000000 metadata keys, more than the 10000 this reader accepts/,
+    );
+    expect(performance.now() - started).toBeLessThan(2000);
+  }, 10_000);
 });
 
 describe('save / load in Node', () => {

@@ -5,8 +5,28 @@ import { CheckpointError, Module, type StateDict } from '../module.js';
 
 export { CheckpointError };
 
-/** The reference implementation's ceiling on the JSON header (100 MB). */
-const MAX_HEADER_BYTES = 100_000_000;
+/**
+ * What this reader accepts, so that a hostile header costs time and memory in proportion to a real
+ * checkpoint rather than to what it declares (3M metadata keys took 16 s and 1.4 GB to parse).
+ * headerBytes is the reference implementation's MAX_HEADER_SIZE. The counts are far above any real
+ * file (a checkpoint holds tens to a few thousand tensors; writers store a handful of metadata keys)
+ * and are checked by a character scan before JSON.parse builds anything per key.
+ */
+export const safetensorsLimits = Object.freeze({
+  /**
+   * The largest file load reads (bytes in memory are not held to it): fs.readFile's own ceiling,
+   * which load had before it read files itself. Loading holds the file and the tensors copied out.
+   */
+  fileBytes: 2 ** 31 - 1,
+  headerBytes: 100_000_000,
+  tensors: 100_000,
+  metadataKeys: 10_000,
+  /** Fields of one tensor's entry: the format has 3; a few more still get the message naming them. */
+  entryFields: 16,
+  /** Items of one array: a shape's dimensions (numpy allows 64), data_offsets' two. */
+  arrayItems: 64,
+});
+const LIMITS = safetensorsLimits;
 const CODES: Record<DType, 'F32' | 'F64'> = { float32: 'F32', float64: 'F64' };
 const DTYPES: Record<string, DType> = { F32: 'float32', F64: 'float64' };
 const BYTES: Record<DType, number> = { float32: 4, float64: 8 };
@@ -21,11 +41,29 @@ export interface Safetensors {
   metadata: Record<string, string>;
 }
 
+/**
+ * A flaw in a file or a state dict, said without the name of the function that found it: each public
+ * entry turns it into a CheckpointError that starts with its own name (or a file's path, for load).
+ */
+class Flaw extends Error {}
+
+const fail = (reason: string): never => {
+  throw new Flaw(reason);
+};
+
+/** fn's result, or its Flaw as a CheckpointError that starts with `where`. */
+function flawsAs<T>(where: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof Flaw) throw new CheckpointError(`${where}: ${error.message}`);
+    throw error;
+  }
+}
+
 function checkName(name: string): void {
   if (!NAME.test(name) || name in Object.prototype || name === '__metadata__') {
-    throw new CheckpointError(
-      `safetensors: tensor name ${JSON.stringify(name)} is not allowed (letters, digits, _ . : / -; not a built-in)`,
-    );
+    fail(`tensor name ${JSON.stringify(name)} is not allowed (letters, digits, _ . : / -; not a built-in)`);
   }
 }
 
@@ -42,15 +80,28 @@ export function saveSafetensors(
   source: Module | StateDict,
   metadata: Record<string, string> = {},
 ): Uint8Array {
+  return encodeAs(source, metadata, 'saveSafetensors');
+}
+
+/** saveSafetensors with its errors starting with `where` (save puts the file's path there). */
+export function encodeAs(
+  source: Module | StateDict,
+  metadata: Record<string, string>,
+  where: string,
+): Uint8Array {
+  return flawsAs(where, () => encode(source, metadata));
+}
+
+function encode(source: Module | StateDict, metadata: Record<string, string>): Uint8Array {
   if (typeof source !== 'object' || source === null) {
-    throw new CheckpointError('saveSafetensors: expected a Module or a record of name → Tensor');
+    fail('expected a Module or a record of name → Tensor');
   }
   const dict = source instanceof Module ? source.stateDict() : source;
   const entries = Object.keys(dict).map((name): [string, Tensor] => {
     checkName(name);
     const t = dict[name];
-    if (!(t instanceof Tensor)) throw new CheckpointError(`saveSafetensors: '${name}' is not a Tensor`);
-    return [name, t];
+    if (!(t instanceof Tensor)) fail(`'${name}' is not a Tensor`);
+    return [name, t as Tensor];
   });
   entries.sort(([a, x], [b, y]) => BYTES[y.dtype] - BYTES[x.dtype] || (a < b ? -1 : a > b ? 1 : 0));
   // Built by hand: a JS object would move integer-like names ahead of the others.
@@ -59,8 +110,7 @@ export function saveSafetensors(
   if (metaKeys.length > 0) {
     const meta = metaKeys.map((key) => {
       const value = metadata[key];
-      if (typeof value !== 'string')
-        throw new CheckpointError(`saveSafetensors: metadata '${key}' is not a string`);
+      if (typeof value !== 'string') fail(`metadata '${key}' is not a string`);
       return `${JSON.stringify(key)}:${JSON.stringify(value)}`;
     });
     fields.push(`"__metadata__":{${meta.join(',')}}`);
@@ -89,9 +139,140 @@ export function saveSafetensors(
   return out;
 }
 
-const fail = (message: string): never => {
-  throw new CheckpointError(`loadSafetensors: ${message}`);
-};
+/** An object or array the bounds scan is inside, and where the key it is the value of lies in the text. */
+interface Open {
+  parent: Open | undefined;
+  keyStart: number;
+  keyEnd: number;
+  /** Items so far: commas at this level, plus one once anything is inside. */
+  commas: number;
+  nonEmpty: boolean;
+  /** Objects only: whether a string at this level is a key (true) or a value. */
+  expectKey: boolean;
+  object: boolean;
+  limit: number;
+  what: 'tensors' | 'metadata' | 'entry' | 'array';
+}
+
+/**
+ * One pass over a header's JSON text, strings skipped, before anything is decoded or allocated per key:
+ * the first bound it breaks, as a reason, or null. Arrays and objects may not nest deeper than a
+ * safetensors header does (3 levels, { name: { shape: [...] } }; it stops there, so a hostile
+ * 10^5-deep header costs neither JSON.parse's time nor this pass's memory), and no object or array
+ * may hold more items than safetensorsLimits allows. A container over its limit is counted to its end
+ * (a linear scan: a 41 MB header of 3M keys takes 0.2-0.5 s) so that the message can say how many
+ * it declares.
+ */
+function checkBounds(text: string): string | null {
+  // A key for a message, cut short: a hostile name may be megabytes long.
+  const keyAt = (start: number, end: number): string => {
+    const raw = text.slice(start, Math.min(end + 1, start + 200));
+    let key: string;
+    try {
+      key = end + 1 - start > 200 ? raw.slice(1) : (JSON.parse(raw) as string);
+    } catch {
+      key = raw.slice(1, -1);
+    }
+    return key.length > 80 ? `${key.slice(0, 80)}…` : key;
+  };
+  let hasMetadata = false;
+  // The top level holds __metadata__ beside the tensors.
+  const itemsOf = (o: Open) =>
+    o.commas + (o.nonEmpty ? 1 : 0) - (o.what === 'tensors' && hasMetadata ? 1 : 0);
+  const open: Open[] = [];
+  let top: Open | undefined;
+  let keyStart = -1;
+  let keyEnd = -1;
+  let keyEscaped = false;
+  // The closing quote of the string opened at `start`, found by indexOf rather than a character loop
+  // (strings are most of a header). nextBackslash only moves forward, so finding escapes stays linear.
+  let nextBackslash = text.indexOf('\\');
+  const stringEnd = (start: number): number => {
+    if (nextBackslash !== -1 && nextBackslash < start) nextBackslash = text.indexOf('\\', start);
+    let end = text.indexOf('"', start + 1);
+    if (end === -1) return text.length;
+    if (nextBackslash === -1 || nextBackslash > end) return end;
+    // escapes inside: a backslash escapes the next character
+    for (end = start + 1; end < text.length && text.charCodeAt(end) !== 0x22; end++) {
+      if (text.charCodeAt(end) === 0x5c) end++;
+    }
+    return end;
+  };
+  // Whether the last key is __metadata__, decoded only if escaped and only while the top level is
+  // within its limit (past it the scan only counts, and millions of escaped keys must not cost more).
+  const isMetadata = (topLevel: Open): boolean =>
+    topLevel.commas <= topLevel.limit &&
+    (keyEscaped
+      ? keyAt(keyStart, keyEnd) === '__metadata__'
+      : keyEnd - keyStart === 13 && text.startsWith('__metadata__', keyStart + 1));
+  const breach = (o: Open): string => {
+    const items = itemsOf(o);
+    const name = o.what === 'entry' || o.what === 'array' ? keyAt(o.keyStart, o.keyEnd) : '';
+    const accepts = `more than the ${o.limit} this reader accepts`;
+    switch (o.what) {
+      case 'tensors':
+        return `the header declares ${items} tensors, ${accepts}`;
+      case 'metadata':
+        return `the header declares ${items} metadata keys, ${accepts}`;
+      case 'entry':
+        return `'${name}' declares ${items} fields, ${accepts} (the format has 3)`;
+      default: {
+        const entry = o.parent?.what === 'entry' ? `'${keyAt(o.parent.keyStart, o.parent.keyEnd)}' ` : '';
+        return `${entry}'${name}' lists ${items} items, ${accepts}`;
+      }
+    }
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) continue;
+    if (c === 0x7d || c === 0x5d) {
+      const closed = open.pop();
+      if (closed && itemsOf(closed) > closed.limit) return breach(closed);
+      top = open[open.length - 1];
+      continue;
+    }
+    if (top) top.nonEmpty = true;
+    if (c === 0x22) {
+      const start = i;
+      i = stringEnd(i);
+      if (top?.expectKey) {
+        top.expectKey = false;
+        keyStart = start;
+        keyEnd = i;
+        keyEscaped = nextBackslash !== -1 && nextBackslash < i;
+      }
+    } else if (c === 0x7b || c === 0x5b) {
+      if (open.length === 3) return 'the header nests deeper than a safetensors header (3 levels)';
+      const object = c === 0x7b;
+      let what: Open['what'] = object ? 'entry' : 'array';
+      let limit: number = object ? LIMITS.entryFields : LIMITS.arrayItems;
+      if (open.length === 0) {
+        [what, limit] = ['tensors', LIMITS.tensors];
+      } else if (open.length === 1 && object && isMetadata(open[0]!)) {
+        [what, limit] = ['metadata', LIMITS.metadataKeys];
+        hasMetadata = true;
+      }
+      top = {
+        parent: top,
+        keyStart,
+        keyEnd,
+        commas: 0,
+        nonEmpty: false,
+        expectKey: object,
+        object,
+        limit,
+        what,
+      };
+      open.push(top);
+    } else if (c === 0x2c && top) {
+      top.commas++;
+      top.expectKey = top.object;
+    }
+  }
+  // Left open (not valid JSON, but JSON.parse would still read every key before it said so).
+  const full = open.find((o) => itemsOf(o) > o.limit);
+  return full ? breach(full) : null;
+}
 
 /** A key that one object of a header names twice, and the key of that object (null at the top). */
 interface Twice {
@@ -100,42 +281,43 @@ interface Twice {
 }
 
 /**
- * One pass over a header's JSON text, strings skipped: whether arrays and objects nest deeper than a
- * safetensors header does (3 levels, { name: { shape: [...] } }; it stops there, so a hostile 10^5-deep
- * header costs neither JSON.parse's time nor this pass's memory), and the first key that an object names
- * twice. JSON.parse keeps the last of such keys silently, so that header could be read two ways (this
- * reader and another would load different tensors).
+ * The first key that an object of a header names twice. JSON.parse keeps the last of such keys
+ * silently, so that header could be read two ways (this reader and another would load different
+ * tensors). Runs after checkBounds, so nesting and key counts are already bounded.
  */
-function scanHeader(text: string): { tooDeep: boolean; twice: Twice | null } {
+function findTwice(text: string): Twice | null {
   // Per open object or array: the keys seen so far (objects only), and whether a key comes next.
   const open: { keys: Set<string> | null; name: string | null; expectKey: boolean }[] = [];
   let lastKey: string | null = null;
-  let twice: Twice | null = null;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     const top = open[open.length - 1];
     if (c === 0x22) {
       const start = i;
-      // a backslash escapes the next character
-      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
-      if (twice || !top?.keys || !top.expectKey) continue;
+      let escaped = false;
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) {
+        if (text.charCodeAt(i) === 0x5c) {
+          escaped = true;
+          i++;
+        }
+      }
+      if (!top?.keys || !top.expectKey) continue;
       let key: string;
       try {
-        key = JSON.parse(text.slice(start, i + 1)) as string;
+        key = escaped ? (JSON.parse(text.slice(start, i + 1)) as string) : text.slice(start + 1, i);
       } catch {
         continue; // not a JSON string: JSON.parse of the whole header says so
       }
-      if (top.keys.has(key)) twice = { key, within: top.name };
+      if (top.keys.has(key)) return { key, within: top.name };
       top.keys.add(key);
       top.expectKey = false;
       lastKey = key;
     } else if (c === 0x7b || c === 0x5b) {
-      if (open.length === 3) return { tooDeep: true, twice };
       open.push({ keys: c === 0x7b ? new Set() : null, name: lastKey, expectKey: c === 0x7b });
     } else if (c === 0x7d || c === 0x5d) open.pop();
     else if (c === 0x2c && top?.keys) top.expectKey = true;
   }
-  return { tooDeep: false, twice };
+  return null;
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>
@@ -187,11 +369,21 @@ function readEntry(name: string, info: unknown): Entry {
 /** Parses and checks a whole file: the tensors (copied out, dtypes kept) and the string metadata. */
 export function decodeSafetensors(bytes: Uint8Array): Safetensors {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('loadSafetensors: expected a Uint8Array');
+  return decodeAs(bytes, 'loadSafetensors');
+}
+
+/** decodeSafetensors with its errors starting with `where` (load puts the file's path there). */
+export function decodeAs(bytes: Uint8Array, where: string): Safetensors {
+  return flawsAs(where, () => decode(bytes));
+}
+
+function decode(bytes: Uint8Array): Safetensors {
   if (bytes.length < 8) fail(`truncated: ${bytes.length} bytes, fewer than the 8-byte header length`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const declared = view.getBigUint64(0, true);
-  if (declared > BigInt(MAX_HEADER_BYTES))
-    fail(`header length ${declared} exceeds ${MAX_HEADER_BYTES} bytes`);
+  if (declared > BigInt(LIMITS.headerBytes)) {
+    fail(`header length ${declared} exceeds ${LIMITS.headerBytes} bytes`);
+  }
   const headerLength = Number(declared);
   if (8 + headerLength > bytes.length) {
     fail(`header length ${headerLength} runs past the end of the ${bytes.length}-byte file (truncated?)`);
@@ -203,8 +395,8 @@ export function decodeSafetensors(bytes: Uint8Array): Safetensors {
     return fail('the header is not valid UTF-8');
   }
   if (!text.startsWith('{')) fail('the header does not start with {');
-  const { tooDeep, twice } = scanHeader(text);
-  if (tooDeep) fail('the header nests deeper than a safetensors header (3 levels)');
+  const breach = checkBounds(text);
+  if (breach) fail(breach);
   let header: unknown;
   try {
     header = JSON.parse(text);
@@ -212,6 +404,7 @@ export function decodeSafetensors(bytes: Uint8Array): Safetensors {
     return fail(`the header is not valid JSON (${(e as Error).message})`);
   }
   if (!isRecord(header)) return fail('the header is not a JSON object');
+  const twice = findTwice(text);
   if (twice) fail(`the header names '${twice.key}' twice${twice.within ? ` in '${twice.within}'` : ''}`);
 
   const metadata: Record<string, string> = Object.create(null);
