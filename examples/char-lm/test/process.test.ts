@@ -138,10 +138,12 @@ describe('char-lm through the README command', () => {
         /stopped at step (\d+)\/100; checkpoint saved in (\S+): resume with\n {2}pnpm demo --resume \S+\n/.exec(
           stdout,
         );
-      if (code === 0) {
-        // The run ended before the signal came: a finished run, also complete.
+      if (/^done: /m.test(stdout)) {
+        // The signal came after the last step (while the run measured, saved and sampled at its end):
+        // the run finished, and its final set is complete.
         outcomes.push('finished');
         expect(stepsIn(out).at(-1)?.step, label).toBe(100);
+        expect((await inProcess('sample', '--checkpoint', out, '--count', '1')).code, label).toBe(0);
         continue;
       }
       // npx re-raises the signal its child stopped on once the child is done (a shell shows 130).
