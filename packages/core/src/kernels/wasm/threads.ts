@@ -5,6 +5,9 @@
 // (chunks) in wasm memory, and every thread takes the next one until none is left, so a thread that
 // starts late or runs slower (the main one copies operands; a VM's cores are not always equal) takes
 // fewer and none waits long for another.
+// A worker that dies (process.exit or an uncaught error in it, terminate(), out of memory) fails the
+// call it was running with an error that names it and the kernel, and leaves the pool; a later call
+// starts another in its place (see waitLong for how a thread blocked in the wait learns of it).
 import {
   controlOf,
   type Export,
@@ -23,7 +26,9 @@ export interface Job {
 }
 
 // Control words (Int32) of one worker: the main thread posts job n by writing it and setting POSTED to
-// n; the worker runs it and sets DONE to n (STATUS 1 if it threw). READY is 1 once it has instantiated.
+// n; the worker runs it and sets DONE to n (STATUS 1 if it threw). READY is 1 once it has instantiated,
+// EXITED once it ran its exit handler (process.exit, an uncaught error), EXIT_CODE then its code.
+// PROBED counts the liveness probes posted to its port (it drains them). DIE is a test hook (dieAtNextJob).
 // QUEUE is 1 for a queue job: ARGS then holds [chunks, table, counter, apackIndex, apack] (see runQueue).
 const POSTED = 0;
 const DONE = 1;
@@ -32,20 +37,35 @@ const READY = 3;
 const KERNEL = 4;
 const ARGC = 5;
 const ARGS = 6;
+const DIE = 28;
+const PROBED = 29;
+const EXIT_CODE = 30;
 const QUEUE = 31;
-const MAX_ARGS = QUEUE - ARGS;
+const MAX_ARGS = DIE - ARGS;
+const EXITED = 2;
 /** Polls of a control word before a thread sleeps on it: a few milliseconds. */
 const SPINS = 1_000_000;
+/** Millisecond slices of a long wait between two probes of the worker's life (see waitLong). */
+const PROBE_SLICES = 20;
 
 /** The worker's program (CommonJS, run with eval): instantiate, then serve jobs until the process ends. */
 const workerSource = `
-const { workerData } = require('node:worker_threads');
-const { memory, modules, scratch, control, names } = workerData;
+const { workerData, receiveMessageOnPort } = require('node:worker_threads');
+const { memory, modules, scratch, control, names, port } = workerData;
 const words = new Int32Array(memory.buffer, control, 32);
 // As module.ts's instantiate, on this thread's scratch tile.
 const make = (module, env) => new WebAssembly.Instance(module, { env: { memory, scratch, ...env } }).exports;
 const gemm = make(modules.sgemm, {});
 const kernels = { ...gemm, ...(modules.recurrent ? make(modules.recurrent, { sgemmPacked: gemm.sgemmPacked }) : {}) };
+// An exit this thread runs (process.exit, an uncaught error) is told at once, with its code, and wakes a
+// main thread waiting for a job; a stop from outside (terminate, out of memory) runs nothing here, and the
+// main thread learns of it from the port below closing.
+process.on('exit', (code) => {
+  words[${EXIT_CODE}] = code;
+  Atomics.store(words, ${READY}, ${EXITED});
+  Atomics.notify(words, ${DONE});
+});
+while (receiveMessageOnPort(port) !== undefined);
 Atomics.store(words, ${READY}, 1);
 // The loop allocates nothing (one reused argument list per count, the memory's view made again only
 // after it grew), so this thread's heap never fills and V8 never stops it for a collection mid-job while
@@ -54,6 +74,7 @@ const argLists = [];
 const argList = (argc) => (argLists[argc] ??= new Array(argc).fill(0));
 let heap = new Int32Array(memory.buffer);
 let seen = 0;
+let drained = 0;
 for (;;) {
   // Spin a few milliseconds (the next job of an iteration follows soon, and waking a sleeping thread
   // costs 50-150 µs on a VM), then sleep until one is posted.
@@ -61,6 +82,10 @@ for (;;) {
     if (spins > ${SPINS}) Atomics.wait(words, ${POSTED}, seen);
   }
   seen = Atomics.load(words, ${POSTED});
+  // The test hook: exit with that code, or (-1) stall until terminated.
+  const die = words[${DIE}];
+  if (die > 0) process.exit(die);
+  while (die < 0);
   try {
     const kernel = kernels[names[words[${KERNEL}]]];
     const argc = words[${ARGC}];
@@ -86,6 +111,11 @@ for (;;) {
   } catch {
     words[${STATUS}] = 1;
   }
+  // The main thread's probes of this thread's life wait unread on the port: drop them, or they pile up.
+  if (words[${PROBED}] !== drained) {
+    drained = words[${PROBED}];
+    while (receiveMessageOnPort(port) !== undefined);
+  }
   Atomics.store(words, ${DONE}, seen);
   Atomics.notify(words, ${DONE});
 }
@@ -94,14 +124,38 @@ for (;;) {
 interface Worker {
   words: Int32Array;
   posted: number;
+  /** Its number among the threads (1, 2, …): its control words and scratch tile, and its name in errors. */
+  index: number;
+  /** Node's id of its thread, kept for errors (the handle forgets it once the thread has exited). */
+  threadId: number;
+  handle: NodeWorker;
+  /** This thread's end of a channel whose other end the worker holds (see isGone). */
+  port: Port;
+  /** Probes posted to the port so far (PROBED tells the worker, which drains them). */
+  probes: number;
+  /** Out of the pool: it died, or never started. */
+  gone: boolean;
+  /** Test hook (dieAtNextJob): terminate it once a job of its has kept this thread waiting. */
+  terminateWhenWaited: boolean;
 }
 
-interface NodeWorker {
+interface Port {
+  postMessage(value: unknown): unknown;
   unref(): void;
+  close(): void;
+}
+interface NodeWorker {
+  readonly threadId: number;
+  unref(): void;
+  terminate(): Promise<unknown>;
   on(event: 'error' | 'exit', listener: () => void): void;
 }
 type WorkerThreads = {
-  Worker: new (source: string, options: { eval: true; workerData: unknown }) => NodeWorker;
+  Worker: new (
+    source: string,
+    options: { eval: true; workerData: unknown; transferList: unknown[] },
+  ) => NodeWorker;
+  MessageChannel: new () => { port1: Port; port2: Port };
 };
 
 /** Node's worker_threads when this runtime has them (process.getBuiltinModule: Node ≥ 20.16), else null. */
@@ -119,13 +173,20 @@ function cores(): number {
 }
 
 let wanted = Math.min(2, cores());
-const workers: Worker[] = [];
-/** The workers that have not failed (started or starting); a failed one leaves, its jobs run here. */
+/**
+ * The pool by index (1 up): a worker, 'failed' for one that never started (its place stays empty: the
+ * next would fail too), or empty (never filled, or its worker died: the next start fills it again).
+ */
+const slots: (Worker | 'failed' | undefined)[] = [];
+/** Places of slots filled (by a worker or 'failed'). */
+let filled = 0;
+/** The workers in the pool (started or starting), by index; their jobs run here when they are gone. */
 let live: Worker[] = [];
 
 /**
  * How many threads the wasm kernels may use, the calling one included (1 turns workers off). The
- * default is the machine's cores, at most 2 (what has been measured). Workers start on first use.
+ * default is the machine's cores, at most 2 (what has been measured). Workers start on first use; one
+ * that dies is replaced at the next call (which runs on fewer threads until the new one is ready).
  */
 export function setThreads(count: number): void {
   if (!Number.isInteger(count) || count < 1 || count > MAX_THREADS) {
@@ -134,6 +195,7 @@ export function setThreads(count: number): void {
   wanted = count;
 }
 
+/** The count setThreads asked for (threadsAvailable says how many are ready now). */
 export function getThreads(): number {
   return wanted;
 }
@@ -143,7 +205,7 @@ const ready: Worker[] = [];
 
 /** Starts workers up to the wanted count where the runtime allows; returns those ready to take jobs. */
 function readyWorkers(): readonly Worker[] {
-  if (workers.length + 1 < wanted) start();
+  if (filled + 1 < wanted) start();
   ready.length = 0;
   for (const worker of live) {
     if (ready.length + 1 >= wanted) break;
@@ -153,6 +215,12 @@ function readyWorkers(): readonly Worker[] {
 }
 
 let unavailable = false;
+/**
+ * Whether posting to a port says if its channel still has another end (true while it has): Node 20's
+ * postMessage returns that, though its documentation does not promise it. Learnt on the first channel,
+ * where the other end is surely there; without it only an exit the worker runs itself is seen in a wait.
+ */
+let probesWork: boolean | null = null;
 
 function start(): void {
   if (unavailable) return;
@@ -162,39 +230,93 @@ function start(): void {
     unavailable = true;
     return;
   }
-  while (workers.length + 1 < wanted) {
-    const thread = workers.length + 1;
-    const words = new Int32Array(shared.memory.buffer, controlOf(thread), 32);
+  for (let index = 1; filled + 1 < wanted && index < MAX_THREADS; index++) {
+    if (slots[index] !== undefined) continue;
+    const words = new Int32Array(shared.memory.buffer, controlOf(index), 32);
     words.fill(0);
-    const worker: Worker = { words, posted: 0 };
     let handle: NodeWorker;
+    const { port1: port, port2: theirs } = new threads.MessageChannel();
+    // A port never keeps the process alive either (it takes no 'message' listener; only probes use it).
+    port.unref();
+    probesWork ??= port.postMessage(null) === true;
     try {
       handle = new threads.Worker(workerSource, {
         eval: true,
         workerData: {
           memory: shared.memory,
           modules: shared.modules,
-          scratch: scratchOf(thread),
-          control: controlOf(thread),
+          scratch: scratchOf(index),
+          control: controlOf(index),
           names: kernelNames,
+          port: theirs,
         },
+        transferList: [theirs],
       });
     } catch {
       // A runtime that has worker_threads but refuses this one (a sandbox): stay on one thread.
+      port.close();
       unavailable = true;
       return;
     }
-    // The pool never keeps the process alive; a worker that fails leaves it (its jobs run here).
+    const worker: Worker = {
+      words,
+      posted: 0,
+      index,
+      threadId: handle.threadId,
+      handle,
+      port,
+      probes: 0,
+      gone: false,
+      terminateWhenWaited: false,
+    };
+    // The pool never keeps the process alive. Node tells of an exit here only when this thread is free
+    // (a wait for the worker's job learns of it by itself, see waitLong).
     handle.unref();
     const leave = () => {
-      Atomics.store(words, READY, 0);
-      live = live.filter((w) => w !== worker);
+      if (worker.gone) return;
+      if (Atomics.load(words, READY) === 0) {
+        worker.gone = true;
+        slots[index] = 'failed';
+        live = live.filter((w) => w !== worker);
+        worker.port.close();
+      } else drop(worker);
     };
     handle.on('error', leave);
     handle.on('exit', leave);
-    workers.push(worker);
-    live.push(worker);
+    slots[index] = worker;
+    filled++;
+    live = slots.filter((w): w is Worker => typeof w === 'object');
   }
+}
+
+/** Takes a worker that died out of the pool (its place empty, for the next start to fill). */
+function drop(worker: Worker): void {
+  if (worker.gone) return;
+  worker.gone = true;
+  slots[worker.index] = undefined;
+  filled--;
+  live = live.filter((w) => w !== worker);
+  worker.port.close();
+  // It has stopped or is stopping; this only makes sure (a worker that has exited resolves it at once).
+  void worker.handle.terminate();
+}
+
+/**
+ * Test hook, not part of the API: the worker `index` (1, 2, …, as errors name it) dies at its next
+ * job, by process.exit(code) on its thread, or ('terminate') by stalling there until the main thread,
+ * having waited past its spinning, terminates it: no code of the worker's runs as it goes. Returns
+ * false when there is no such worker.
+ * @internal
+ */
+export function dieAtNextJob(index: number, how: number | 'terminate'): boolean {
+  if (how !== 'terminate' && !(Number.isInteger(how) && how > 0)) {
+    throw new RangeError(`dieAtNextJob: how must be 'terminate' or an exit code above 0, got ${how}`);
+  }
+  const worker = slots[index];
+  if (typeof worker !== 'object') return false;
+  worker.terminateWhenWaited = how === 'terminate';
+  Atomics.store(worker.words, DIE, how === 'terminate' ? -1 : how);
+  return true;
 }
 
 /** Resolves once every worker wanted now has started or failed (at once where there are none). */
@@ -243,7 +365,7 @@ export function runParallel(kernels: Kernels, jobs: readonly Job[]): void {
 /**
  * Runs this thread's part while the posted jobs run, then waits for them all, also when this part
  * throws (a worker still running must not have its next job's arguments written under it); throws if
- * a worker's job failed.
+ * a worker's job failed or its worker died.
  */
 function alongside(posted: readonly [Worker, Job][], here: () => void): void {
   try {
@@ -252,8 +374,8 @@ function alongside(posted: readonly [Worker, Job][], here: () => void): void {
     waitFor(posted);
     throw error;
   }
-  const failed = waitFor(posted);
-  if (failed) throw new Error(`kernels: ${failed.kernel} failed on a worker thread`);
+  const failure = waitFor(posted);
+  if (failure !== null) throw new Error(failure);
 }
 
 /**
@@ -338,19 +460,70 @@ function int32View(memory: Float32Array): Int32Array {
   return int32;
 }
 
-/** Waits until every posted job is done; returns one that failed, if any. */
-function waitFor(posted: readonly [Worker, Job][]): Job | null {
-  let failed: Job | null = null;
+/**
+ * Waits until every posted job is done or its worker has died; returns the error of the first that
+ * failed, if any.
+ */
+function waitFor(posted: readonly [Worker, Job][]): string | null {
+  let failure: string | null = null;
   for (const [worker, job] of posted) {
     const { words } = worker;
+    let death: string | null = null;
     // Spin: this thread has nothing else to do, and a sleep would add a wake-up to every split call.
     for (let spins = 0; Atomics.load(words, DONE) !== worker.posted; spins++) {
-      if (spins > SPINS) Atomics.wait(words, DONE, Atomics.load(words, DONE), 1);
+      if (spins > SPINS) {
+        death = waitLong(worker);
+        break;
+      }
+    }
+    if (death !== null) {
+      failure ??=
+        `kernels: worker ${worker.index} (thread ${worker.threadId}) ${death} while running ${job.kernel}, ` +
+        'so this call is incomplete; the worker has left the pool, and the next call starts another';
+      continue;
     }
     jobsOnWorkers++;
-    if (words[STATUS] !== 0) failed ??= job;
+    if (words[STATUS] !== 0) failure ??= `kernels: ${job.kernel} failed on a worker thread`;
   }
-  return failed;
+  return failure;
+}
+
+/**
+ * The wait for a job that outlasted the spinning: sleeps in slices of a millisecond, and between them
+ * asks whether the worker still lives. No event can say so: Node delivers a worker's 'exit' on this
+ * thread's event loop, which waits for this wait. An exit the worker runs itself sets EXITED in its
+ * control words (and wakes this thread); a stop it runs nothing of (terminate, out of memory) closes
+ * the port it holds, which a post on this end tells at once (see isGone). Returns null once the job is
+ * done, else how the worker went; it then leaves the pool.
+ */
+function waitLong(worker: Worker): string | null {
+  const { words } = worker;
+  if (worker.terminateWhenWaited) {
+    worker.terminateWhenWaited = false;
+    void worker.handle.terminate();
+  }
+  for (let slice = 1; Atomics.load(words, DONE) !== worker.posted; slice++) {
+    Atomics.wait(words, DONE, Atomics.load(words, DONE), 1);
+    if (slice % PROBE_SLICES !== 0 && Atomics.load(words, READY) !== EXITED) continue;
+    const death = isGone(worker);
+    if (death === null) continue;
+    drop(worker);
+    // A job its worker finished before going is done.
+    return Atomics.load(words, DONE) === worker.posted ? null : death;
+  }
+  return null;
+}
+
+/** How the worker went ('exited (code 3)'), or null while it lives. */
+function isGone(worker: Worker): string | null {
+  const { words, port } = worker;
+  if (Atomics.load(words, READY) === EXITED) return `exited (code ${words[EXIT_CODE]})`;
+  if (!probesWork) return null;
+  // Posting returns false once the worker's end has closed (undefined once this end has too), which
+  // its thread does as it stops, whatever stopped it.
+  const open = port.postMessage(null) === true;
+  Atomics.store(words, PROBED, ++worker.probes);
+  return open ? null : 'stopped (terminated, or out of memory)';
 }
 
 /**
