@@ -521,7 +521,7 @@ describe('refused before the first step', () => {
     );
     expect([code, stdout]).toEqual([2, '']);
     expect(stderr).toMatch(
-      /^char-lm: --batch 65536 --hidden 4096 \(1 layer, 39 characters, lines up to 8 long\) would need about \d+ GB for one training step; this program can use at most 2\.0 GB \(wasm memory\): lower --batch or --hidden\n$/,
+      /^char-lm: --batch 65536 --hidden 4096 \(1 layer, 39 characters, lines up to 8 long\) would need about \d+ GB for one training step; this program can use at most 4\.0 GB \(wasm memory\): lower --batch or --hidden\n$/,
     );
   });
 

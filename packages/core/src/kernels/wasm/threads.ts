@@ -93,8 +93,8 @@ for (;;) {
     if (words[${QUEUE}] === 1) {
       // Take chunks until none is left; this thread's packing space replaces the placeholder.
       const chunks = words[${ARGS}];
-      const table = words[${ARGS} + 1] >> 2;
-      const counter = words[${ARGS} + 2] >> 2;
+      const table = words[${ARGS} + 1] >>> 2;
+      const counter = words[${ARGS} + 2] >>> 2;
       const apackIndex = words[${ARGS} + 3];
       const apack = words[${ARGS} + 4];
       if (heap.buffer !== memory.buffer) heap = new Int32Array(memory.buffer);
@@ -434,14 +434,14 @@ export function runQueue(kernels: Kernels, memory: Float32Array, queue: Queue): 
   const taking = Math.min(workersReady.length, queue.threads - 1);
   const argc = chunks[0]?.length ?? 0;
   const heap = int32View(memory);
-  const table = at >> 2;
+  const table = at >>> 2;
   const counter = table + chunks.length * argc;
   for (let i = 0; i < chunks.length; i++) heap.set(chunks[i]!, table + i * argc);
   heap[counter] = 0;
   const posted: [Worker, Job][] = [];
   for (let thread = 1; thread <= taking; thread++) {
     const worker = workersReady[thread - 1]!;
-    const description = [chunks.length, at, counter << 2, apackIndex, apack(thread)];
+    const description = [chunks.length, at, counter * 4, apackIndex, apack(thread)];
     post(worker, kernel, description, argc);
     posted.push([worker, { kernel, args: description }]);
   }
