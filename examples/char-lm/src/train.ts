@@ -201,8 +201,6 @@ export async function train(options: TrainOptions, io: Io): Promise<number> {
   let lastStatus = -Infinity;
   let interrupted = false;
 
-  // A stop asked for before the first step (while the corpus loaded) is honoured before it.
-  interrupted = io.signal?.aborted ?? false;
   while (step < settings.steps && !interrupted) {
     // One step in tidy: its tensors are disposed when it returns, their buffers reused by the next step.
     const value = tidy(() => {
@@ -251,10 +249,6 @@ export async function train(options: TrainOptions, io: Io): Promise<number> {
   const near = relative(process.cwd(), out);
   const where = near === '' ? '.' : near.startsWith('..') ? resolve(out) : near;
   if (interrupted) {
-    if (step === firstStep && !resume) {
-      io.write('stopped before the first step: nothing to save\n');
-      return 130;
-    }
     await checkpoint();
     io.write(
       `stopped at step ${step}/${settings.steps}; checkpoint saved in ${where}: resume with\n` +
