@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   add,
   customOp,
+  type DType,
   DTypeError,
   grad,
   kernels,
@@ -15,6 +16,7 @@ import {
   type Tensor,
   tensor,
   vjp,
+  zeros,
 } from '../src/index.js';
 import { expectClose } from './close.js';
 import { numericGrad } from './fd.js';
@@ -104,6 +106,66 @@ describe('customOp', () => {
     analytic.forEach((g, i) => {
       expectClose(g, { shape: [2], values: numeric[i]!.data }, { atol: 1e-6, rtol: 1e-6 });
     });
+  });
+
+  it('multi-output of mixed dtypes: each unused output gets zeros of its own dtype and size, none shared', () => {
+    // The engine cuts the zeros of the first unused output's dtype from one buffer; the others get their
+    // own. Four outputs, the last one used: two unused of one dtype (views of that buffer, which must not
+    // overlap: a backward may hand one on as a leaf's .grad) and one of the other dtype between them.
+    const layouts: [DType, number][][] = [
+      [
+        ['float64', 2],
+        ['float32', 3],
+        ['float64', 4],
+        ['float32', 1],
+      ],
+      [
+        ['float32', 2],
+        ['float64', 3],
+        ['float32', 4],
+        ['float64', 1],
+      ],
+    ];
+    for (const layout of layouts) {
+      const got: Tensor[] = [];
+      const fourOutputs = customOp<null>({
+        name: 'fourOutputs',
+        forward: () => ({
+          outputs: layout.map(([dtype, size]) => zeros([size], { dtype })),
+          residuals: null,
+        }),
+        backward: (grads) => {
+          got.push(...grads);
+          const g = grads[3]!.item();
+          return [tensor([g, g], { dtype: 'float64' })];
+        },
+      });
+      const x = tensor([1, 2], { dtype: 'float64', requiresGrad: true });
+      sum((fourOutputs(x) as Tensor[])[3]!).backward();
+      const label = layout.map(([dtype, size]) => `${dtype}[${size}]`).join(', ');
+      expect(
+        got.map((g) => [g.dtype, g.shape, g.data.length, g.data.constructor.name]),
+        label,
+      ).toEqual(
+        layout.map(([dtype, size]) => [
+          dtype,
+          [size],
+          size,
+          dtype === 'float64' ? 'Float64Array' : 'Float32Array',
+        ]),
+      );
+      for (const g of got.slice(0, 3)) expect(Array.from(g.data), label).toEqual(new Array(g.size).fill(0));
+      for (const [i, a] of got.entries()) {
+        for (const b of got.slice(i + 1)) {
+          const disjoint =
+            a.data.buffer !== b.data.buffer ||
+            a.data.byteOffset + a.data.byteLength <= b.data.byteOffset ||
+            b.data.byteOffset + b.data.byteLength <= a.data.byteOffset;
+          expect(disjoint, `${label}: two output grads overlap`).toBe(true);
+        }
+      }
+      expect(values(x.grad!)).toEqual([1, 1]);
+    }
   });
 
   it('a null grad leaves a non-differentiable input without grad', () => {

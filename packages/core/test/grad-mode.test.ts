@@ -196,6 +196,26 @@ describe('backward() and the recording mode', () => {
     expect(isGradEnabled()).toBe(true);
   });
 
+  it('a backward records nothing: vjps run with recording off, and the grads they hand on carry no node', () => {
+    // mul's vjp computes g·x with x on the tape: recorded, that grad would reach probe with a node (and
+    // .grad stays a plain value either way, as deliver detaches, so only what a vjp receives tells).
+    const seen: { recording: boolean; requiresGrad: boolean; node: boolean }[] = [];
+    const probe = customOp<null>({
+      name: 'probe',
+      forward: ([x]) => ({ outputs: mul(x!, 1), residuals: null }),
+      backward: ([g]) => {
+        seen.push({ recording: isGradEnabled(), requiresGrad: g!.requiresGrad, node: g!.node !== null });
+        return [g!];
+      },
+    });
+    const x = f64(xs, true);
+    // d/dx Σ probe(x)·x = 2x
+    sum(mul(probe(x) as Tensor, x)).backward();
+    expect(seen).toEqual([{ recording: false, requiresGrad: false, node: false }]);
+    expectClose(x.grad!, { shape: [4], values: xs.map((v) => 2 * v) }, F64);
+    expect(isGradEnabled()).toBe(true);
+  });
+
   it('a leaf’s .grad is a plain value: no grad required, no node, even when the seed is on the tape', () => {
     const x = f64(xs, true);
     f(x).backward();

@@ -332,6 +332,27 @@ describe('ties and kinks (PyTorch conventions, not derivatives)', () => {
     expect(grads((x) => clip(x!, -1, 1), t([-2, -1, 0, 1, 2]))).toEqual([[0, 1, 1, 1, 0]]);
   });
 
+  it('pow at 0 and at negatives: torch.pow’s grad, g·p·x^(p-1), except exactly 0 for p = 0', () => {
+    // torch's pow_backward returns zeros for p = 0 (so d x⁰ at x = 0 is 0, not 0·0⁻¹ = NaN); otherwise
+    // p·x^(p-1) in IEEE arithmetic: 1 for p = 1 at 0, +inf for p = 0.5 at 0 (−inf for p = −1), NaN where
+    // a non-integer power of a negative is NaN (as the forward is), 0 for p = 1.5 at 0. For p = 0 the
+    // output grad is multiplied by 0, so a non-finite g still gives NaN (JAX's choice; torch's zeros_like
+    // would hide it).
+    const table: [p: number, x: number[], value: number[], grad: number[]][] = [
+      [0, [0, -2, 3, -0.5], [1, 1, 1, 1], [0, 0, 0, 0]],
+      [1, [0, -2, 3], [0, -2, 3], [1, 1, 1]],
+      [2, [0, -2, 3], [0, 4, 9], [0, -4, 6]],
+      [3, [0, -2], [0, -8], [0, 12]],
+      [0.5, [0, -1, 4], [0, Number.NaN, 2], [Infinity, Number.NaN, 0.25]],
+      [1.5, [0, -1, 4], [0, Number.NaN, 8], [0, Number.NaN, 3]],
+      [-1, [0, -2, 4], [Infinity, -0.5, 0.25], [-Infinity, -0.25, -1 / 16]],
+    ];
+    for (const [p, x, value, grad] of table) {
+      expect(Array.from(pow(t(x), p).data), `pow(x, ${p}) at ${x}`).toEqual(value);
+      expect(grads((v) => pow(v!, p), t(x))[0], `d pow(x, ${p}) at ${x}`).toEqual(grad);
+    }
+  });
+
   it('where sends no grad to the condition and routes the rest by it', () => {
     const c = t([1, 0, 1]);
     const [out, pullback] = vjp((a, b) => where(c, a!, b!), t([1, 2, 3]), t([4, 5, 6]));

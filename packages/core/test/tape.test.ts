@@ -8,12 +8,14 @@ import {
   matmul,
   mul,
   noGrad,
+  relu,
   ShapeError,
   savedValuesFreed,
   sum,
   type Tensor,
   tanh,
   tensor,
+  where,
   zeroGrad,
 } from '../src/index.js';
 import { expectClose } from './close.js';
@@ -186,6 +188,16 @@ describe('cutting the graph', () => {
     sum(add(mul(h.detach(), x), h)).backward();
     // d/dx [c·x + tanh x] with c = tanh(0.5) held constant
     expect(x.grad!.item()).toBeCloseTo(Math.tanh(0.5) + 1 - Math.tanh(0.5) ** 2, 15);
+  });
+
+  it('a node every path to which is cut by a null grad is skipped: where gets its mask from relu', () => {
+    // where's condition gets no grad, so relu's node is collected but never reached by a grad.
+    // d/dx Σ where(relu(x), x, 0) = [relu(x) ≠ 0]
+    const x = leaf([1, -2, 3]);
+    const mask = relu(x);
+    expect(mask.node).not.toBeNull();
+    sum(where(mask, x, 0)).backward();
+    expect(values(x.grad)).toEqual([1, 0, 1]);
   });
 
   it('noGrad records nothing: no node, requiresGrad false, and it restores recording after', () => {

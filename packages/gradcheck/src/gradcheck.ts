@@ -270,6 +270,9 @@ export function gradcheck<A extends readonly unknown[]>(
     );
   const seedA = randomSeeds();
   const gradsA = pull(seedA);
+  // The repeat for the determinism check, next to the first run: with the Jacobian's backwards between
+  // them, a backward that alternates (say, zeros every other call) could be compared with itself.
+  const again = pull(seedA);
 
   const influences: boolean[] = [];
   diff.forEach((i, k) => {
@@ -337,8 +340,7 @@ export function gradcheck<A extends readonly unknown[]>(
     });
   });
 
-  // Backward twice with the same output grads: equal bit for bit (torch's nondet_tol = 0).
-  const again = pull(seedA);
+  // Backward twice in a row with the same output grads: equal bit for bit (torch's nondet_tol = 0).
   diff.forEach((i, k) => {
     const a = gradsA[k]!.data;
     const b = again[k]!.data;

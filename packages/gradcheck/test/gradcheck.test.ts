@@ -1,8 +1,8 @@
 // gradcheck's own checks, each shown failing on a function built to break exactly it, and passing
 // on a correct one. Expected derivatives are closed forms (Math.tanh), not values gradcheck made.
-import { add, astype, customOp, exp, mul, sub, type Tensor, tanh, tensor } from '@tapegrad/core';
+import { add, astype, customOp, exp, mul, sub, type Tensor, tanh, tensor, zerosLike } from '@tapegrad/core';
 import { describe, expect, it } from 'vitest';
-import { assertGradcheck, GradcheckError, gradcheck } from '../src/gradcheck.js';
+import { assertGradcheck, formatReport, GradcheckError, gradcheck } from '../src/gradcheck.js';
 
 const f64 = (values: number[][] | number[]) => tensor(values, { dtype: 'float64' });
 
@@ -135,6 +135,106 @@ describe('gradcheck', () => {
     expect(report.failures[0]!.message).toContain(
       'nudging input 0 by 0.000001 changed output 0 from float32 [1] to float64 [1]',
     );
+  });
+});
+
+/** A customOp y = k·x (so the numeric Jacobian is k) whose backward is the given one. */
+const scaleWith = (k: number, backward: (g: Tensor) => Tensor) =>
+  customOp<null>({
+    name: `scale(${k})`,
+    forward: ([x]) => ({ outputs: mul(x!, k), residuals: null }),
+    backward: ([g]) => [backward(g!)],
+  });
+const kinds = (report: { failures: { kind: string }[] }) => report.failures.map((f) => f.kind);
+
+describe('gradcheck at the edges of its checks (issue 20)', () => {
+  it('the tolerance is atol + rtol·|numeric|: a relative error just under rtol passes, just over fails', () => {
+    // numeric = k = ±1000, so rtol·|numeric| = 1 and atol is negligible; rtol/|numeric| would allow 1e-6.
+    for (const mode of ['full', 'fast'] as const) {
+      for (const k of [1000, -1000]) {
+        const off = (relative: number) => scaleWith(k, (g) => mul(g, k * (1 + relative)));
+        const under = gradcheck(off(0.9e-3), [f64([0.7])], { mode });
+        expect(under.ok, `${mode}, k ${k}, 0.9·rtol: ${formatReport(under)}`).toBe(true);
+        const over = gradcheck(off(1.1e-3), [f64([0.7])], { mode });
+        expect(kinds(over), `${mode}, k ${k}, 1.1·rtol`).toEqual(
+          mode === 'full' ? ['jacobian'] : ['projection', 'jacobian'],
+        );
+        expect(over.failures.at(-1)!.allowed).toBeCloseTo(1e-5 + 1, 9);
+      }
+    }
+  });
+
+  // out0 = x·[1, 0] and out1 = 2y: x influences out0 only (and not through its element 1), y out1 only,
+  // z nothing. `wrongZ` gives z a grad of g1/2 instead of zeros (linear in the output grads, as a grad is).
+  const partlyUsed = (wrongZ: boolean) =>
+    customOp<null>({
+      name: 'partlyUsed',
+      forward: ([x, y]) => ({ outputs: [mul(x!, f64([1, 0])), mul(y!, 2)], residuals: null }),
+      backward: ([g0, g1], _, [, , z]) => [
+        mul(g0!, f64([1, 0])),
+        mul(g1!, 2),
+        wrongZ ? mul(g1!, 0.5) : zerosLike(z!),
+      ],
+    });
+  const partlyUsedInputs = () => [f64([0.3, -0.4]), f64([1.5, 2]), f64([-1, 0.25])];
+
+  it('an input that influences no output: zeros pass, a nonzero grad is flagged, in both modes', () => {
+    for (const mode of ['full', 'fast'] as const) {
+      const right = gradcheck(partlyUsed(false), partlyUsedInputs(), { mode });
+      // x and y each move one output only (and x's element 1 nothing): they still count as influencing.
+      expect(right.ok, `${mode}: ${formatReport(right)}`).toBe(true);
+      const wrong = gradcheck(partlyUsed(true), partlyUsedInputs(), { mode });
+      expect(
+        wrong.failures.map((f) => [f.kind, f.inputIndex, f.element]),
+        mode,
+      ).toEqual([['no-influence', 2, [0]]]);
+    }
+  });
+
+  it('a backward that alternates between its grad and zeros is flagged as nondeterministic', () => {
+    // Whichever of two successive runs gives zeros, and in both modes; the zeros run also fails other
+    // checks (which depends on the order gradcheck calls backward in), but this is the one that names it.
+    // One element and two: full mode's Jacobian takes one backward per output element.
+    for (const mode of ['full', 'fast'] as const) {
+      for (const x of [[0.5], [0.5, -1]]) {
+        for (const zerosFirst of [true, false]) {
+          let calls = 0;
+          const alternating = scaleWith(3, (g) =>
+            ++calls % 2 === (zerosFirst ? 1 : 0) ? mul(g, 0) : mul(g, 3),
+          );
+          const report = gradcheck(alternating, [f64(x)], { mode });
+          expect(kinds(report), `${mode}, x [${x}], zeros ${zerosFirst ? 'first' : 'second'}`).toContain(
+            'nondeterministic',
+          );
+        }
+      }
+    }
+  });
+
+  it('the linearity check allows 1e-9 (float64 outputs) and 1e-5 (float32) times 1 + 2|a| + 3|b|, no more', () => {
+    // backward(g) = 2g + δ is affine: backward(2g1 - 3g2) - (2·backward(g1) - 3·backward(g2)) = 2δ. The
+    // output has one element, so the seeds are ±1 and the scale is 1 + 2·2 + 3·2 = 11 (up to δ): the bound
+    // is 1.1e-8 for float64 and 1.1e-4 for float32. 2δ sits a factor of about 3 either side of it, so a
+    // tolerance 10 times looser or tighter fails one of the two. The Jacobian (2 + δ vs 2) passes.
+    const affine = (dtype: 'float32' | 'float64', delta: number) =>
+      customOp<null>({
+        name: 'affine',
+        forward: ([x]) => ({ outputs: astype(mul(x!, 2), dtype), residuals: null }),
+        backward: ([g]) => [tensor([2 * g!.item() + delta], { dtype: 'float64' })],
+      });
+    // A float32 output rounds f(x ± eps): a wide step keeps the numeric Jacobian (of a line) accurate.
+    const cases = [
+      ['float64', 4e-9 / 2, 4e-8 / 2, 1e-6],
+      ['float32', 4e-5 / 2, 4e-4 / 2, 1e-2],
+    ] as const;
+    for (const [dtype, under, over, eps] of cases) {
+      for (const mode of ['full', 'fast'] as const) {
+        const pass = gradcheck(affine(dtype, under), [f64([0.5])], { mode, eps });
+        expect(pass.ok, `${dtype}, ${mode}, 2δ ${2 * under}: ${formatReport(pass)}`).toBe(true);
+        const fail = gradcheck(affine(dtype, over), [f64([0.5])], { mode, eps });
+        expect(kinds(fail), `${dtype}, ${mode}, 2δ ${2 * over}`).toEqual(['nonlinear']);
+      }
+    }
   });
 });
 

@@ -3,6 +3,7 @@
 // against the fused per-step cells unrolled, and the reuse of saved activations across iterations.
 import {
   add,
+  type CustomOp,
   grad,
   kernels,
   mul,
@@ -15,7 +16,7 @@ import {
   type Tensor,
   tensor,
 } from '@tapegrad/core';
-import { checkOverride } from '@tapegrad/gradcheck';
+import { checkOverride, checkOverrideAt, formatOverrideReport } from '@tapegrad/gradcheck';
 import * as fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -233,6 +234,48 @@ describe('the sequence ops equal the fused per-step cells unrolled', () => {
       kernels.setGemmBackend('auto');
     }
   });
+});
+
+describe('exactly one bias trainable (a frozen biasIh or biasHh)', () => {
+  // RNN and LSTM share one carving slot and one dBias between the biases, so one trainable bias takes
+  // its own branch (size and copy); the GRU's biases have grads of their own. The trainable one's grad
+  // must pass the three oracles; the frozen one must get none, from the op itself and on the tape.
+  const kinds = ['rnnTanh', 'lstm', 'gru'] as const;
+  for (const kind of kinds) {
+    const states = kind === 'lstm' ? 2 : 1;
+    const names = ['x', 'h0', ...(kind === 'lstm' ? ['c0'] : []), 'weightIh', 'weightHh', 'biasIh', 'biasHh'];
+    for (const frozen of ['biasIh', 'biasHh'] as const) {
+      const frozenAt = names.indexOf(frozen);
+      const trainableAt = frozen === 'biasIh' ? frozenAt + 1 : frozenAt - 1;
+
+      it(`${kind}, ${frozen} frozen: the other bias's grad against the reference's tape and finite differences`, () => {
+        const inputs = randomInputs(kind, [3, 2, 3, 2], 'float64', 31 + states);
+        const report = checkOverrideAt(SEQUENCE[kind] as CustomOp, inputs, { names, nondiff: [frozenAt] });
+        expect(report.ok, formatOverrideReport(report)).toBe(true);
+      });
+
+      it(`${kind}, ${frozen} frozen: the op returns no grad for it, and .grad stays null`, () => {
+        const inputs = randomInputs(kind, [3, 2, 3, 2], 'float64', 41 + states);
+        inputs.forEach((t, i) => {
+          t.requiresGrad = i !== frozenAt;
+        });
+        const op = SEQUENCE[kind] as CustomOp;
+        const { outputs, residuals } = op.spec.forward(inputs, { needsGrad: true });
+        const outputGrads = (outputs as Tensor[]).map((o) => mul(new RandomState(43).randn(...o.shape), 1));
+        const opGrads = op.spec.backward(outputGrads, residuals, inputs);
+        expect(opGrads[frozenAt], `${frozen}'s grad from the op`).toBeNull();
+        expect(opGrads[trainableAt]?.shape).toEqual(inputs[trainableAt]!.shape);
+
+        weighted(op(...inputs) as Tensor[], 44).backward();
+        expect(inputs[frozenAt]!.grad).toBeNull();
+        // The trainable bias's grad is the one it gets when both train (RNN, LSTM: dBias, shared).
+        const both = grad((...xs: Tensor[]) => weighted(op(...xs) as Tensor[], 44), {
+          argnums: [frozenAt, trainableAt],
+        })(...inputs.map((t) => t.detach())) as Tensor[];
+        expect(Array.from(inputs[trainableAt]!.grad!.data)).toEqual(Array.from(both[1]!.data));
+      });
+    }
+  }
 });
 
 describe('saved activations across iterations', () => {
