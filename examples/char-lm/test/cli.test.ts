@@ -18,6 +18,7 @@ import { readCorpus, splitLines } from '../src/data.js';
 import { main } from '../src/main.js';
 import type { RunConfig } from '../src/run.js';
 import { stepsIn } from '../src/store.js';
+import { runMain } from './main.js';
 
 const fixtures = new URL('./fixtures/', import.meta.url).pathname;
 const names = join(fixtures, 'names.txt');
@@ -26,19 +27,7 @@ const reference = JSON.parse(readFileSync(join(fixtures, 'char_lm.json'), 'utf8'
   cases: { seed: number; held: string[]; baseline: number }[];
 };
 
-async function run(...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, {
-    write: (text) => {
-      stdout += text;
-    },
-    error: (text) => {
-      stderr += text;
-    },
-  });
-  return { code, stdout, stderr };
-}
+const run = runMain;
 
 const scratch = mkdtempSync(join(tmpdir(), 'char-lm-test-'));
 const dir = (name: string): string => join(scratch, name);

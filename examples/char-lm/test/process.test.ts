@@ -7,8 +7,8 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../src/main.js';
 import { stepsIn } from '../src/store.js';
+import { runMain } from './main.js';
 
 const root = new URL('../../../', import.meta.url).pathname;
 const mainPath = new URL('../src/main.ts', import.meta.url).pathname;
@@ -82,19 +82,7 @@ function start(command: string, argv: string[], limitMs = 120_000): Started {
 /** The README's command. */
 const demo = (argv: string[]) => start('npx', ['-y', 'pnpm@12.4.2', 'demo', ...argv]);
 
-async function inProcess(...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, {
-    write: (text) => {
-      stdout += text;
-    },
-    error: (text) => {
-      stderr += text;
-    },
-  });
-  return { code, stdout, stderr };
-}
+const inProcess = runMain;
 
 const newestFile = (out: string, file: string): Buffer => readFileSync(join(stepsIn(out).at(-1)!.path, file));
 

@@ -8,28 +8,16 @@ import { join } from 'node:path';
 import { RandomState, Tensor, tensor } from '@tapegrad/core';
 import { decodeSafetensors, saveSafetensors } from '@tapegrad/nn';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../src/main.js';
 import { CharModel } from '../src/model.js';
 import { expectedParameters } from '../src/schema.js';
 import { stepsIn } from '../src/store.js';
+import { runMain } from './main.js';
 
 const names = new URL('./fixtures/names.txt', import.meta.url).pathname;
 const scratch = mkdtempSync(join(tmpdir(), 'char-lm-validate-'));
 const base = join(scratch, 'base');
 
-async function run(...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, {
-    write: (text) => {
-      stdout += text;
-    },
-    error: (text) => {
-      stderr += text;
-    },
-  });
-  return { code, stdout, stderr };
-}
+const run = runMain;
 
 let counter = 0;
 /** A copy of the base run's newest set to spoil (its files side by side, which --resume also takes). */
