@@ -9,6 +9,7 @@ import {
   outputList,
   toFloat64,
 } from './finiteDiff.js';
+import { type Judgement, ratio } from './judgement.js';
 
 export interface Tolerance {
   /** Step of the central difference. */
@@ -402,10 +403,42 @@ export function formatReport(report: GradcheckReport, limit = 8): string {
   return [head, ...lines, ...report.notes.map((n) => `  note: ${n}`)].join('\n');
 }
 
+/** What each kind of failure says, as a verdict (a projection and its elements say the same). */
+const verdicts: Record<FailureKind, string> = {
+  jacobian: 'the gradient disagrees with finite differences',
+  projection: 'the gradient disagrees with finite differences',
+  'no-influence': 'a gradient for an input the outputs do not depend on',
+  'output-signature': "a nudge of size eps changes an output's shape or dtype",
+  nondeterministic: 'backward is not deterministic',
+  nonlinear: 'backward is not linear in the output grad',
+};
+
+/** How far a failure is past its tolerance: error / allowed; a failure with no size is unbounded. */
+function severityOf(f: GradcheckFailure, tolerance: Tolerance): number {
+  if (f.absError !== undefined && f.allowed !== undefined) return ratio(f.absError, f.allowed);
+  if (f.kind === 'no-influence') return ratio(Math.abs(f.analytic ?? NaN), tolerance.atol);
+  return Infinity;
+}
+
+/** A failed report's verdict (from its worst failure) and severity; all zero for a report that passed. */
+export function judgeReport(report: GradcheckReport): Judgement {
+  let worst: GradcheckFailure | undefined;
+  let severity = 0;
+  for (const f of report.failures) {
+    const s = severityOf(f, report.tolerance);
+    if (!worst || s > severity) [worst, severity] = [f, s];
+  }
+  if (!worst) return { verdict: 'ok', severity: 0, worst: '', threw: false };
+  return { verdict: verdicts[worst.kind], severity, worst: `${worst.kind}: ${worst.message}`, threw: false };
+}
+
 export class GradcheckError extends Error {
   override name = 'GradcheckError';
+  /** The verdict and severity that shrinking keeps. */
+  readonly judgement: Judgement;
   constructor(readonly report: GradcheckReport) {
     super(formatReport(report));
+    this.judgement = judgeReport(report);
   }
 }
 

@@ -44,7 +44,14 @@ import {
 import * as fc from 'fast-check';
 import { broadcastableShapes, defaultMargin } from './arbitraries.js';
 import { assertGradcheck, type GradcheckReport } from './gradcheck.js';
-import { defaultNumRuns, type PropertyRunOptions } from './property.js';
+import type { Judgement } from './judgement.js';
+import {
+  checkKeepingVerdict,
+  defaultNumRuns,
+  describeShrink,
+  type Failed,
+  type PropertyRunOptions,
+} from './property.js';
 
 /** What the generator knows of a value: its shape and bounds on its elements. */
 export interface Bounds {
@@ -570,6 +577,10 @@ export class GraphFailure extends Error {
     readonly report: GradcheckReport | undefined,
     readonly seed: number,
     readonly path: string,
+    /** The graph that failed first, before shrinking, with its error and judgement. */
+    readonly first: Failed<Graph>,
+    /** The shrunk graph's verdict and severity (`first`'s verdict, unless that was an exception). */
+    readonly judgement: Judgement,
   ) {
     super(message);
   }
@@ -577,37 +588,40 @@ export class GraphFailure extends Error {
 
 /**
  * Gradchecks random graphs (100, or 3,000 under TAPEGRAD_DEEP=1; TAPEGRAD_NUM_RUNS overrides). On a failure,
- * fast-check shrinks the graph and a GraphFailure prints the smallest one found as code.
+ * fast-check shrinks the graph, keeping the first failure's verdict and most of its error (as every
+ * property here does), and a GraphFailure prints the smallest one found as code beside the first failure.
  */
 export function checkGraphs(options: GraphOptions & PropertyRunOptions = {}): {
   numRuns: number;
   seed: number;
 } {
-  const parameters: fc.Parameters<[Graph]> = { numRuns: options.numRuns ?? graphRuns() };
-  if (options.seed !== undefined) parameters.seed = options.seed;
-  if (options.path !== undefined) parameters.path = options.path;
-  const details = fc.check(
-    fc.property(graphs(options), (graph) => {
+  const outcome = checkKeepingVerdict(
+    graphs(options),
+    (graph) => {
       assertGradcheck((...xs: Tensor[]) => runGraph(graph, xs), [...graph.inputs]);
-    }),
-    parameters,
+    },
+    { numRuns: options.numRuns ?? graphRuns(), seed: options.seed, path: options.path },
   );
-  if (!details.failed) return { numRuns: details.numRuns, seed: details.seed };
-  const graph = details.counterexample![0];
+  if (!outcome.failure) return { numRuns: outcome.numRuns, seed: outcome.seed };
+  const { first, witness } = outcome.failure;
+  const graph = witness.value;
   const code = graphToCode(graph);
-  const cause = details.errorInstance;
+  const cause = witness.error;
   const message = [
-    `a random graph failed gradcheck after ${details.numRuns} run(s); shrunk ${details.numShrinks} time(s) to ${graph.steps.length} op(s):`,
+    `a random graph failed gradcheck after ${outcome.numRuns} run(s); shrunk ${outcome.numShrinks} time(s) to ${graph.steps.length} op(s):`,
     code.replace(/^/gm, '  '),
     cause instanceof Error ? cause.message : String(cause),
-    `replay with { seed: ${details.seed}, path: '${details.counterexamplePath}' }`,
+    describeShrink(first.judgement, witness.judgement),
+    `replay with { seed: ${outcome.seed}, path: '${outcome.path}' }`,
   ].join('\n');
   throw new GraphFailure(
     message,
     graph,
     code,
     (cause as { report?: GradcheckReport } | null)?.report,
-    details.seed,
-    details.counterexamplePath ?? '',
+    outcome.seed,
+    outcome.path,
+    first,
+    witness.judgement,
   );
 }

@@ -24,6 +24,7 @@ export {
   type GradcheckOptions,
   type GradcheckReport,
   gradcheck,
+  judgeReport,
   type Tolerance,
 } from './gradcheck.js';
 export {
@@ -41,6 +42,14 @@ export {
   runGraph,
 } from './graphs.js';
 export {
+  asDamning,
+  grossSeverity,
+  type Judgement,
+  judge,
+  witnessFloor,
+  witnessFraction,
+} from './judgement.js';
+export {
   checkOverride,
   checkOverrideAt,
   formatOverrideReport,
@@ -50,10 +59,14 @@ export {
 } from './override.js';
 export {
   checkGradientsProperty,
+  checkKeepingVerdict,
   defaultNumRuns,
   describeInputs,
+  describeShrink,
+  type Failed,
   PropertyFailure,
   type PropertyRunOptions,
   runProperty,
+  type ShrinkOutcome,
 } from './property.js';
 export { type OpSpec, specs } from './specs.js';

@@ -9,10 +9,12 @@ import {
   type GradcheckReport,
   gradcheck,
   jacobianRows,
+  judgeReport,
   multiIndex,
   prepareInputs,
   pullback,
 } from './gradcheck.js';
+import { type Judgement, ratio } from './judgement.js';
 import { type PropertyRunOptions, runProperty } from './property.js';
 
 export interface OverrideOptions extends GradcheckOptions {
@@ -32,6 +34,14 @@ export interface OverrideReport {
   handVsNumeric: GradcheckReport;
   /** The tape's gradient of reference against finite differences of reference. */
   tapeVsNumeric: GradcheckReport;
+  /**
+   * The worst error over its tolerance in the comparisons the verdict rests on: forward (at `agreement`)
+   * when it disagrees; else the finite-difference checks that failed (at gradcheck's tolerance); else
+   * hand vs tape (at `agreement`). 0 when ok.
+   */
+  severity: number;
+  /** The entry with that error, prefixed by its comparison. */
+  worst: string;
 }
 
 type Fn = (...args: unknown[]) => Outputs;
@@ -39,7 +49,19 @@ type Fn = (...args: unknown[]) => Outputs;
 const near = (a: number, b: number, tol: { atol: number; rtol: number }): boolean =>
   Math.abs(a - b) <= tol.atol + tol.rtol * Math.max(Math.abs(a), Math.abs(b));
 
-/** Entries where two lists of same-signature tensors differ, as messages (at most `limit`). */
+/** The worst entry seen so far: its error over the tolerance and its message. */
+interface Worst {
+  severity: number;
+  message: string;
+}
+
+const worse = (a: Worst, b: Worst): Worst => (b.severity > a.severity ? b : a);
+const none: Worst = { severity: 0, message: '' };
+
+/**
+ * Entries where two lists of same-signature tensors differ, as messages (at most `limit`), and the
+ * worst of all of them (every entry is measured, not only those listed).
+ */
 function differences(
   what: (o: number, e: number) => string,
   left: readonly Tensor[],
@@ -47,25 +69,34 @@ function differences(
   tol: { atol: number; rtol: number },
   names: [string, string],
   limit = 4,
-): string[] {
+): { found: string[]; worst: Worst } {
   const found: string[] = [];
+  let worst = none;
+  const add = (severity: number, message: string): void => {
+    if (found.length < limit) found.push(message);
+    worst = worse(worst, { severity, message });
+  };
   left.forEach((l, o) => {
     const r = right[o];
     if (!r || r.shape.join() !== l.shape.join()) {
-      found.push(`${what(o, -1)}: ${names[0]} has shape [${l.shape}], ${names[1]} [${r?.shape ?? 'none'}]`);
+      add(
+        Infinity,
+        `${what(o, -1)}: ${names[0]} has shape [${l.shape}], ${names[1]} [${r?.shape ?? 'none'}]`,
+      );
       return;
     }
-    for (let e = 0; e < l.size && found.length < limit; e++) {
+    for (let e = 0; e < l.size; e++) {
       const a = l.data[e]!;
       const b = r.data[e]!;
+      if (near(a, b, tol)) continue;
       // Full precision: these may differ far below what six digits show.
-      if (!near(a, b, tol))
-        found.push(`${what(o, e)}: ${names[0]} ${a}, ${names[1]} ${b} (differ by ${fmtNum(a - b)})`);
+      const message = `${what(o, e)}: ${names[0]} ${a}, ${names[1]} ${b} (differ by ${fmtNum(a - b)})`;
+      add(ratio(Math.abs(a - b), tol.atol + tol.rtol * Math.max(Math.abs(a), Math.abs(b))), message);
     }
   });
   if (right.length !== left.length)
-    found.push(`${names[0]} gives ${left.length} outputs, ${names[1]} ${right.length}`);
-  return found.slice(0, limit);
+    add(Infinity, `${names[0]} gives ${left.length} outputs, ${names[1]} ${right.length}`);
+  return { found, worst };
 }
 
 function verdictOf(forward: boolean, handTape: boolean, handNumeric: boolean, tapeNumeric: boolean): string {
@@ -99,7 +130,7 @@ export function checkOverrideAt(
 
   const opOut = evaluate(hand, args);
   const refOut = evaluate(reference, args);
-  const forward = differences(
+  const { found: forward, worst: forwardWorst } = differences(
     (o, e) => `output ${o}${e < 0 ? '' : ` [${multiIndex(e, opOut[o]!.shape)}]`}`,
     opOut,
     refOut,
@@ -108,23 +139,26 @@ export function checkOverrideAt(
   );
 
   const handVsTape: string[] = [];
+  let handTapeWorst = none;
   if (forward.length === 0 && diff.length > 0) {
     const signature = opOut.map((t) => ({ shape: t.shape, dtype: t.dtype }));
     const handRows = jacobianRows(pullback(hand, args, diff), signature);
     const tapeRows = jacobianRows(pullback(reference, args, diff), signature);
     handRows.forEach((perElement, o) => {
       perElement.forEach((grads, e) => {
-        if (handVsTape.length >= 4) return;
         const where = (k: number, j: number): string =>
           `d output ${o}[${multiIndex(e, signature[o]!.shape)}] / d ${nameOf(k)}` +
           (j < 0 ? '' : `[${multiIndex(j, grads[k]!.shape)}]`);
         grads.forEach((g, k) => {
-          handVsTape.push(
-            ...differences((_, j) => where(k, j), [g], [tapeRows[o]![e]![k]!], agreement, [
-              'hand-written',
-              'tape',
-            ]),
+          const { found, worst } = differences(
+            (_, j) => where(k, j),
+            [g],
+            [tapeRows[o]![e]![k]!],
+            agreement,
+            ['hand-written', 'tape'],
           );
+          handVsTape.push(...found.slice(0, Math.max(0, 4 - handVsTape.length)));
+          handTapeWorst = worse(handTapeWorst, worst);
         });
       });
     });
@@ -137,13 +171,35 @@ export function checkOverrideAt(
     handVsNumeric.ok,
     tapeVsNumeric.ok,
   );
+  // The severity of the comparisons the verdict rests on: the forward's when it disagrees; else finite
+  // differences' where they failed (their tolerance is what a user can see, where the tight agreement
+  // would rate a 4× error at 1e-5 as 10⁵); else, for the slight disagreement, hand vs tape at `agreement`.
+  const judged = (title: string, r: GradcheckReport): Worst => {
+    const j = judgeReport(r);
+    return { severity: j.severity, message: j.worst && `${title}: ${j.worst}` };
+  };
+  const worst =
+    forward.length > 0
+      ? { severity: forwardWorst.severity, message: `forward, op vs reference: ${forwardWorst.message}` }
+      : !handVsNumeric.ok || !tapeVsNumeric.ok
+        ? worse(
+            judged('hand-written backward vs finite differences', handVsNumeric),
+            judged('tape of reference vs finite differences', tapeVsNumeric),
+          )
+        : {
+            severity: handTapeWorst.severity,
+            message:
+              handTapeWorst.message && `hand-written backward vs tape of reference: ${handTapeWorst.message}`,
+          };
   return {
     ok: forward.length === 0 && handVsTape.length === 0 && handVsNumeric.ok && tapeVsNumeric.ok,
     verdict,
     forward,
-    handVsTape: handVsTape.slice(0, 4),
+    handVsTape,
     handVsNumeric,
     tapeVsNumeric,
+    severity: worst.severity,
+    worst: worst.message,
   };
 }
 
@@ -164,8 +220,16 @@ export function formatOverrideReport(report: OverrideReport): string {
 
 export class OverrideError extends Error {
   override name = 'OverrideError';
+  /** The verdict and severity that shrinking keeps. */
+  readonly judgement: Judgement;
   constructor(readonly report: OverrideReport) {
     super(formatOverrideReport(report));
+    this.judgement = {
+      verdict: report.verdict,
+      severity: report.severity,
+      worst: report.worst,
+      threw: false,
+    };
   }
 }
 

@@ -13,6 +13,7 @@ import {
   graphValues,
   runGraph,
 } from '../src/graphs.js';
+import { witnessFloor } from '../src/judgement.js';
 
 /** x² with the backward of x³ (3x² instead of 2x): the planted bug. */
 const wrongSquare = customOp({
@@ -103,6 +104,13 @@ describe('random graphs', () => {
     expect(message).toMatch(/replay with \{ seed: 4, path: '/);
     // The printed literals are the graph's own inputs: the code is a faithful witness.
     expect(code).toContain(JSON.stringify(graph.inputs[0]!.toArray()));
+    // The shrunk graph fails as the first did: the same verdict, at least the floor of its error.
+    expect(failure!.judgement.verdict).toBe('the gradient disagrees with finite differences');
+    expect(failure!.judgement.verdict).toBe(failure!.first.judgement.verdict);
+    expect(failure!.judgement.severity).toBeGreaterThanOrEqual(witnessFloor(failure!.first.judgement));
+    expect(message).toMatch(
+      /\nthe first failure, before shrinking: the gradient disagrees with finite differences\n {2}worst error .+\nthe shrunk witness \(same verdict, worst error at least .+\): the gradient disagrees/,
+    );
   });
 
   it('the planted op alone fails at once (a graph of one op)', () => {

@@ -19,14 +19,15 @@ import {
   zeros,
 } from '@tapegrad/core';
 import * as fc from 'fast-check';
-import { seededTensors } from '../src/arbitraries.js';
+import { fromPool, pool, seededTensors } from '../src/arbitraries.js';
 
 /** Which mistake the backward makes ('none' is the correct backward). */
 export type CellBug =
   | 'none'
   | 'dxt-uses-a_prev-columns-of-Wc' // the notebook's dxt: Wc[:, :n_a] where Wc[:, n_a:] belongs
   | 'da_prev-uses-x-columns-of-Wi' // the mirror slip on da_prev
-  | 'dW-uses-[x; a_prev]-stack'; // the weight grads against the stack in the wrong order
+  | 'dW-uses-[x; a_prev]-stack' // the weight grads against the stack in the wrong order
+  | 'dit-misses-sigmoid-derivative'; // the input gate's grad without its σ' = i(1 - i)
 
 export const cellInputNames = ['xt', 'aPrev', 'cPrev', 'Wf', 'bf', 'Wi', 'bi', 'Wc', 'bc', 'Wo', 'bo'];
 
@@ -61,7 +62,8 @@ function cellBackward(
   const dc = add(dcNext, mul(mul(daNext, r.ot), sub(1, mul(tanhC, tanhC))));
   const dot = mul(mul(daNext, tanhC), mul(r.ot, sub(1, r.ot)));
   const dcct = mul(mul(dc, r.it), sub(1, mul(r.cct, r.cct)));
-  const dit = mul(mul(dc, r.cct), mul(r.it, sub(1, r.it)));
+  const dit =
+    bug === 'dit-misses-sigmoid-derivative' ? mul(dc, r.cct) : mul(mul(dc, r.cct), mul(r.it, sub(1, r.it)));
   const dft = mul(mul(dc, r.cPrev), mul(r.ft, sub(1, r.ft)));
   // dW = d_gate · [a; x]ᵀ, db = Σ_columns d_gate
   const stacked = bug === 'dW-uses-[x; a_prev]-stack' ? concat([r.xt, r.aPrev], 0) : r.z;
@@ -204,3 +206,29 @@ export const sequenceInputs = seededTensors(
   ]),
   { min: -1, max: 1 },
 );
+
+/** The shapes of lstmCell's inputs for given dimensions. */
+const cellShapes = ({ nA, nX, m }: { nA: number; nX: number; m: number }): number[][] => [
+  [nX, m],
+  [nA, m],
+  [nA, m],
+  ...[0, 1, 2, 3].flatMap(() => [
+    [nA, nA + nX],
+    [nA, 1],
+  ]),
+];
+
+/**
+ * Inputs of lstmCell whose values shrink too (towards 0, where every gate's derivative is tame and
+ * many products vanish): each input is cropped from a pool of its largest shape, so the dimensions
+ * and the values shrink side by side.
+ */
+export const shrinkingCellInputs = fc
+  .tuple(
+    dims,
+    fc.tuple(...cellShapes({ nA: 3, nX: 3, m: 3 }).map((within) => pool({ min: -1, max: 1 }, within))),
+  )
+  .map(([d, pools]) => {
+    const largest = cellShapes({ nA: 3, nX: 3, m: 3 });
+    return cellShapes(d).map((s, k) => fromPool(pools[k]!, s, 'float64', largest[k]));
+  });
