@@ -5,7 +5,8 @@ Usage: /usr/bin/python3 scripts/parity/torch_parity.py DIR
   DIR/cases.json lists the cases ({"cases": [{"name", "op", ...}]}). For case NAME the test wrote
   NAME.params.safetensors (the model, with tapegrad's own `save`) and NAME.inputs.safetensors; this
   script writes NAME.torch.safetensors (outputs, final states, loss, every parameter and input grad)
-  and, for the torch-initialised cases, NAME.torch_params.safetensors (torch's own state_dict).
+  and, for the cases with "torchInit" (torch draws the weights, seeded by "seed", and tapegrad loads
+  them), NAME.torch_params.safetensors: torch's own state_dict.
 
 safetensors is read and written here by hand with numpy (an 8-byte little-endian header length, a JSON
 header, then the raw little-endian data; https://github.com/huggingface/safetensors, "Format"): the
@@ -26,6 +27,7 @@ torch.set_num_threads(1)  # the tests share a small machine
 NUMPY = {"F32": "<f4", "F64": "<f8"}
 CODE = {np.dtype("float32"): "F32", np.dtype("float64"): "F64"}
 TORCH = {"float32": torch.float32, "float64": torch.float64}
+DIRECTORY = pathlib.Path(".")  # set by main
 
 
 def read_safetensors(path):
@@ -58,6 +60,18 @@ def write_safetensors(path, tensors):
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     text += b" " * ((8 - len(text) % 8) % 8)
     pathlib.Path(path).write_bytes(struct.pack("<Q", len(text)) + text + b"".join(chunks))
+
+
+def loaded(module, case, params):
+    """The module with tapegrad's weights (strictly), or, for a torchInit case, with torch's own
+    reset_parameters under the case's seed, its state_dict written for tapegrad to load."""
+    if case.get("torchInit"):
+        torch.manual_seed(case["seed"])
+        module.reset_parameters()
+        write_safetensors(DIRECTORY / f"{case['name']}.torch_params.safetensors", module.state_dict())
+    else:
+        module.load_state_dict(params, strict=True)
+    return module
 
 
 def leaf(t):
@@ -96,23 +110,13 @@ def run_recurrent(module, case, inputs):
 
 
 def recurrent(case, params, inputs):
-    module = recurrent_module(case)
-    module.load_state_dict(params, strict=True)
-    return run_recurrent(module, case, inputs)
-
-
-def recurrent_torch_init(case, inputs, directory):
-    """torch draws the weights (its own reset_parameters, seeded); tapegrad loads this state_dict."""
-    torch.manual_seed(case["seed"])
-    module = recurrent_module(case)
-    write_safetensors(directory / f"{case['name']}.torch_params.safetensors", module.state_dict())
-    return run_recurrent(module, case, inputs)
+    return run_recurrent(loaded(recurrent_module(case), case, params), case, inputs)
 
 
 def linear(case, params, inputs):
     module = torch.nn.Linear(case["inFeatures"], case["outFeatures"], bias=case["bias"],
                              dtype=TORCH[case["dtype"]])
-    module.load_state_dict(params, strict=True)
+    module = loaded(module, case, params)
     x = leaf(inputs["x"])
     y = module(x)
     loss = (y * inputs["g"]).sum()
@@ -121,8 +125,8 @@ def linear(case, params, inputs):
 
 
 def embedding(case, params, inputs):
-    module = torch.nn.Embedding(case["numEmbeddings"], case["embeddingDim"], dtype=TORCH[case["dtype"]])
-    module.load_state_dict(params, strict=True)
+    module = loaded(torch.nn.Embedding(case["numEmbeddings"], case["embeddingDim"], dtype=TORCH[case["dtype"]]),
+                    case, params)
     y = module(inputs["indices"].long())
     loss = (y * inputs["g"]).sum()
     loss.backward()
@@ -173,7 +177,7 @@ def optimize(case, params, inputs):
     out = {"losses": torch.stack(losses), **{f"param.{k}": p for k, p in module.named_parameters()}}
     for i, p in enumerate(parameters):
         for slot, value in optimizer.state[p].items():
-            if slot != "step":
+            if slot != "step" and value is not None:  # SGD keeps a None buffer without momentum
                 out[f"state.{i}.{slot}"] = value
     return out
 
@@ -182,7 +186,7 @@ def clip_grad_norm(case, params, inputs):
     module = linear_mse_model(case, params)
     F.mse_loss(module(inputs["x"]), inputs["target"]).backward()
     before = {f"before.{k}": p.grad.clone() for k, p in module.named_parameters()}
-    total = torch.nn.utils.clip_grad_norm_(module.parameters(), case["maxNorm"], norm_type=case["normType"])
+    total = torch.nn.utils.clip_grad_norm_(module.parameters(), case["maxNorm"], norm_type=float(case["normType"]))
     return {"total": total, **before, **{f"grad.{k}": p.grad for k, p in module.named_parameters()}}
 
 
@@ -191,17 +195,18 @@ CASES = {"recurrent": recurrent, "linear": linear, "embedding": embedding, "cros
 
 
 def main(directory):
-    directory = pathlib.Path(directory)
+    global DIRECTORY
+    DIRECTORY = directory = pathlib.Path(directory)
     cases = json.loads((directory / "cases.json").read_text())["cases"]
     for case in cases:
         name = case["name"]
         inputs = read_safetensors(directory / f"{name}.inputs.safetensors")
-        if case["op"] == "recurrent_torch_init":
-            out = recurrent_torch_init(case, inputs, directory)
-        else:
-            params_path = directory / f"{name}.params.safetensors"
-            params = read_safetensors(params_path) if params_path.exists() else {}
+        params_path = directory / f"{name}.params.safetensors"
+        params = read_safetensors(params_path) if params_path.exists() else {}
+        try:
             out = CASES[case["op"]](case, params, inputs)
+        except Exception as error:
+            raise RuntimeError(f"case {name}: {error}") from error
         write_safetensors(directory / f"{name}.torch.safetensors", out)
     versions = {"python": sys.version.split()[0], "torch": torch.__version__, "numpy": np.__version__}
     (directory / "versions.json").write_text(json.dumps(versions))

@@ -12,7 +12,9 @@ const LABEL: Record<Kind, string> = { lstm: 'LSTM', gru: 'GRU', rnn_tanh: 'RNN t
 
 interface Config {
   name: string;
-  op: 'recurrent' | 'recurrent_torch_init';
+  op: 'recurrent';
+  /** torch draws the weights (seeded by `seed`) and tapegrad loads its state_dict. */
+  torchInit: boolean;
   kind: 'lstm' | 'gru' | 'rnn';
   nonlinearity: 'tanh' | 'relu';
   inputSize: number;
@@ -48,7 +50,8 @@ function configOf(
   const tag = `${layout.numLayers}layer_${layout.batchFirst ? 'batchfirst' : 'timefirst'}${layout.bias ? '' : '_nobias'}${layout.withState ? '' : '_nostate'}`;
   return {
     name: `${torchInit ? 'torchinit_' : ''}${kind}_${tag}_${dtype}`,
-    op: torchInit ? 'recurrent_torch_init' : 'recurrent',
+    op: 'recurrent',
+    torchInit,
     kind: kind === 'lstm' || kind === 'gru' ? kind : 'rnn',
     nonlinearity: kind === 'rnn_relu' ? 'relu' : 'tanh',
     inputSize: 4,
@@ -135,7 +138,7 @@ describe.skipIf(!torch.available)(torchTitle('LSTM, GRU, RNN against PyTorch'), 
       const inputs = inputsOf(c, rng);
       prepared.set(c.name, { module, inputs });
       const { label: _label, ...settings } = c;
-      await run.add(settings, { params: c.op === 'recurrent' ? module : undefined, inputs });
+      await run.add(settings, { params: c.torchInit ? undefined : module, inputs });
     }
     run.run();
   }, 300_000);
@@ -148,7 +151,7 @@ describe.skipIf(!torch.available)(torchTitle('LSTM, GRU, RNN against PyTorch'), 
   for (const c of CONFIGS) {
     it(`${c.label} ${c.name}`, async () => {
       const { module, inputs } = prepared.get(c.name)!;
-      if (c.op === 'recurrent_torch_init') {
+      if (c.torchInit) {
         // A fresh model of other weights, then torch's, through the strict loader.
         expect(module.loadStateDict(await load(run.file(c.name, 'torch_params')))).toEqual({
           missingKeys: [],
