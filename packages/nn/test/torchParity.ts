@@ -51,9 +51,15 @@ export interface ParityCase {
  * `save`) as it is added, then one python process runs them all and each result is read with `load`.
  */
 export class TorchRun {
-  readonly dir = mkdtempSync(join(tmpdir(), 'tapegrad-torch-parity-'));
+  #dir: string | undefined;
   readonly #cases: ParityCase[] = [];
   versions: Record<string, string> = {};
+
+  /** Made on first use: a skipped describe block still builds its TorchRun, and must leave nothing behind. */
+  get dir(): string {
+    this.#dir ??= mkdtempSync(join(tmpdir(), 'tapegrad-torch-parity-'));
+    return this.#dir;
+  }
 
   async add(
     parityCase: ParityCase,
@@ -86,7 +92,7 @@ export class TorchRun {
   }
 
   remove(): void {
-    rmSync(this.dir, { recursive: true, force: true });
+    if (this.#dir) rmSync(this.#dir, { recursive: true, force: true });
   }
 }
 
