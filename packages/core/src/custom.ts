@@ -2,7 +2,8 @@
 // Residuals are an explicit value handed from forward to backward (JAX's custom_vjp), kept only
 // while recording.
 import { disposedError } from './memory.js';
-import { needsGrad, record, setGradEnabled } from './tape.js';
+import { setGradEnabled } from './mode.js';
+import { needsGrad, record } from './tape.js';
 import { Tensor } from './tensor.js';
 
 export interface CustomOpSpec<R> {

@@ -3,7 +3,8 @@
 // they record f all the same, and their pass walks only what f recorded (closed-over tensors are
 // constants), so it neither reads nor frees a graph outside f.
 import { DTypeError } from './dtype.js';
-import { nextSeq, runBackward, seedFor, setGradEnabled } from './tape.js';
+import { setGradEnabled } from './mode.js';
+import { nextSeq, runBackward, seedFor } from './tape.js';
 import { Tensor, zerosLike } from './tensor.js';
 
 export interface GradOptions {

@@ -6,6 +6,7 @@ export { type DType, DTypeError, type TypedArray } from './dtype.js';
 export { type GradOptions, type GradsOf, grad, valueAndGrad, vjp } from './grad.js';
 export * as kernels from './kernels/index.js';
 export { allocate, emptyPool, keep, type MemoryInfo, memory, poisonRecycled, tidy } from './memory.js';
+export { isGradEnabled, noGrad } from './mode.js';
 export * from './ops/elementwise.js';
 export { type OpName, ops } from './ops/index.js';
 export { matmul } from './ops/matmul.js';
@@ -17,8 +18,6 @@ export { broadcastShapes, fmt as formatShape, MAX_BUFFER_BYTES, type Shape, Shap
 export {
   type BackwardOptions,
   backwardScratch,
-  isGradEnabled,
-  noGrad,
   savedValuesFreed,
   zeroGrad,
 } from './tape.js';

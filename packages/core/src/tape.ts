@@ -6,6 +6,7 @@ import { addInto } from './kernels/elementwise.js';
 import { sumToShape } from './kernels/reduce.js';
 import { workspaceBuffer } from './kernels/workspace.js';
 import { allocate, disposedError } from './memory.js';
+import { isGradEnabled, setGradEnabled } from './mode.js';
 import { broadcastShapes, checkBytes, fmt, type Shape, ShapeError, sameShape, sizeOf } from './shape.js';
 import { Tensor } from './tensor.js';
 
@@ -30,9 +31,6 @@ export interface BackwardOptions {
 }
 
 let seq = 0;
-let gradEnabled = true;
-
-export const isGradEnabled = (): boolean => gradEnabled;
 
 /**
  * @internal The seq the next recorded node will get. grad, valueAndGrad and vjp read it before they
@@ -40,30 +38,9 @@ export const isGradEnabled = (): boolean => gradEnabled;
  */
 export const nextSeq = (): number => seq;
 
-/** Runs fn with recording off: nothing it computes is attached to the tape. */
-export function noGrad<T>(fn: () => T): T {
-  if (typeof fn !== 'function') throw new TypeError('noGrad: expected a function to run');
-  const previous = setGradEnabled(false);
-  try {
-    return fn();
-  } finally {
-    gradEnabled = previous;
-  }
-}
-
-/**
- * @internal noGrad without a closure, for the engine's own hot paths: sets recording on or off and
- * returns what it was, for the caller to restore in a finally.
- */
-export function setGradEnabled(enabled: boolean): boolean {
-  const previous = gradEnabled;
-  gradEnabled = enabled;
-  return previous;
-}
-
 /** Whether an op over these inputs should be recorded. */
 export function needsGrad(inputs: readonly Tensor[]): boolean {
-  if (!gradEnabled) return false;
+  if (!isGradEnabled()) return false;
   for (let i = 0; i < inputs.length; i++) if (inputs[i]!.requiresGrad) return true;
   return false;
 }
@@ -362,7 +339,7 @@ export function runBackward(
       }
     }
   } finally {
-    gradEnabled = previous;
+    setGradEnabled(previous);
     endPass();
   }
   return leafGrads;

@@ -1,0 +1,27 @@
+// Grad mode: whether ops record onto the tape. noGrad turns it off for a function; the engine turns it
+// off around each backward pass (a vjp computes values, not more graph).
+
+let gradEnabled = true;
+
+export const isGradEnabled = (): boolean => gradEnabled;
+
+/** Runs fn with recording off: nothing it computes is attached to the tape. */
+export function noGrad<T>(fn: () => T): T {
+  if (typeof fn !== 'function') throw new TypeError('noGrad: expected a function to run');
+  const previous = setGradEnabled(false);
+  try {
+    return fn();
+  } finally {
+    gradEnabled = previous;
+  }
+}
+
+/**
+ * @internal noGrad without a closure, for the engine's own hot paths: sets recording on or off and
+ * returns what it was, for the caller to restore in a finally.
+ */
+export function setGradEnabled(enabled: boolean): boolean {
+  const previous = gradEnabled;
+  gradEnabled = enabled;
+  return previous;
+}
