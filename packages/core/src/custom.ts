@@ -1,7 +1,7 @@
 // customOp: an op whose forward runs kernels directly and whose backward is written by hand.
 // Residuals are an explicit value handed from forward to backward (JAX's custom_vjp), kept only
 // while recording.
-import { disposedError } from './memory.js';
+import { disposedError } from './memory/tidy.js';
 import { setGradEnabled } from './mode.js';
 import { needsGrad, record } from './tape.js';
 import { Tensor } from './tensor.js';

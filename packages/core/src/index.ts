@@ -5,7 +5,7 @@ export { type CustomOp, type CustomOpSpec, customOp } from './custom.js';
 export { type DType, DTypeError, type TypedArray } from './dtype.js';
 export { type GradOptions, type GradsOf, grad, valueAndGrad, vjp } from './grad.js';
 export * as kernels from './kernels/index.js';
-export { allocate, emptyPool, keep, type MemoryInfo, memory, poisonRecycled, tidy } from './memory.js';
+export { allocate, emptyPool, keep, type MemoryInfo, memory, poisonRecycled, tidy } from './memory/index.js';
 export { isGradEnabled, noGrad } from './mode.js';
 export * from './ops/elementwise.js';
 export { type OpName, ops } from './ops/index.js';

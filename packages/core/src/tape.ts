@@ -5,7 +5,8 @@ import { type DType, DTypeError, dtypeOf, isDType, type TypedArray } from './dty
 import { addInto } from './kernels/elementwise.js';
 import { sumToShape } from './kernels/reduce.js';
 import { workspaceBuffer } from './kernels/workspace.js';
-import { allocate, disposedError } from './memory.js';
+import { allocate } from './memory/pool.js';
+import { disposedError } from './memory/tidy.js';
 import { isGradEnabled, setGradEnabled } from './mode.js';
 import { broadcastShapes, checkBytes, fmt, type Shape, ShapeError, sameShape, sizeOf } from './shape.js';
 import { Tensor } from './tensor.js';

@@ -1,6 +1,7 @@
 // Tensor: an immutable, contiguous, row-major typed array with a shape, plus the factories.
 import { type DType, DTypeError, dtypeOf, isDType, type TypedArray } from './dtype.js';
-import { allocate, disposedError, keep, track } from './memory.js';
+import { allocate } from './memory/pool.js';
+import { disposedError, keep, track } from './memory/tidy.js';
 import { checkBytes, checkShape, type Shape, ShapeError, sizeOf } from './shape.js';
 import type { Node } from './tape.js';
 import { type BackwardOptions, backward as runBackward } from './tape.js';

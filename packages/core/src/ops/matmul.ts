@@ -3,7 +3,7 @@
 import type { TypedArray } from '../dtype.js';
 import { gemm } from '../kernels/matmul.js';
 import { sumToShape } from '../kernels/reduce.js';
-import { allocate } from '../memory.js';
+import { allocate } from '../memory/pool.js';
 import {
   broadcastShapes,
   broadcastStrides,

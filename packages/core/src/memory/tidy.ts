@@ -1,33 +1,18 @@
 // Buffer recycling: tidy(fn) disposes the tensors fn made and did not return (tfjs's tidy), and hands
-// their buffers to a pool that later allocations of the same length take from. Without it, a buffer
-// goes back to the system only when V8 collects its last view, in bulk and seconds late, and the C
-// allocator then maps fresh pages for the next ones. In `pnpm bench --only lstm-big` runs alternating
-// with and without tidy around each iteration: 16.7 and 17.4 ms with it, 18.9 and 19.0 without; 22
-// page faults an iteration against 34 and 46; peak RSS 110 MB against 141.
-import type { DType, TypedArray } from './dtype.js';
-import { fmtBytes, MAX_BUFFER_BYTES } from './shape.js';
-import type { Node } from './tape.js';
-import { Tensor } from './tensor.js';
+// their buffers to the pool (pool.ts) that later allocations of the same length take from. Without it,
+// a buffer goes back to the system only when V8 collects its last view, in bulk and seconds late, and
+// the C allocator then maps fresh pages for the next ones. In `pnpm bench --only lstm-big` runs
+// alternating with and without tidy around each iteration: 16.7 and 17.4 ms with it, 18.9 and 19.0
+// without; 22 page faults an iteration against 34 and 46; peak RSS 110 MB against 141.
+import type { TypedArray } from '../dtype.js';
+import type { Node } from '../tape.js';
+import { Tensor } from '../tensor.js';
+import { type AllocationOwner, dropOlderThan, poolState, release, setAllocationOwner } from './pool.js';
 
-/** Buffers shorter than this many bytes are left to the allocator (malloc reuses small blocks well). */
-const POOL_MIN_BYTES = 16384;
-/** The pool holds at most this many bytes; a buffer past it is left to the garbage collector. */
-const POOL_MAX_BYTES = 256 * 2 ** 20;
-
-/** A free buffer, and the count of tidy scopes that had ended when it was freed. */
-interface Pooled {
-  data: TypedArray;
-  time: number;
-}
-
-/** Free buffers by length, one map per dtype. */
-const pools: Record<DType, Map<number, Pooled[]>> = { float32: new Map(), float64: new Map() };
-let pooledBytes = 0;
-let recycled = 0;
 /** tidy scopes ended so far: a buffer freed before a scope began and not taken by its end is dropped. */
 let clock = 0;
 
-interface Scope {
+interface Scope extends AllocationOwner {
   /** The clock when the scope began. */
   began: number;
   /** Every tensor constructed while the scope was innermost. */
@@ -39,50 +24,6 @@ interface Scope {
 let current: Scope | null = null;
 /** tidy scopes open now. */
 let depth = 0;
-
-let poison = false;
-
-/**
- * @internal For tests: buffers recycled for `allocate(..., { zero: false })` come filled with NaN, so a
- * value that the caller never wrote shows instead of hiding as a stale value or a zero.
- */
-export function poisonRecycled(on: boolean): void {
-  poison = on;
-}
-
-/**
- * A zero-filled buffer of `size` elements: a recycled one of that length when the pool has one. With
- * `zero: false` a recycled buffer keeps the values it had (torch.empty), for a caller that writes every
- * value before reading any. More than MAX_BUFFER_BYTES is refused (a RangeError), before allocating.
- */
-export function allocate(dtype: DType, size: number, { zero = true }: { zero?: boolean } = {}): TypedArray {
-  const bytes = size * (dtype === 'float64' ? 8 : 4);
-  if (bytes < POOL_MIN_BYTES) return dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
-  // The last line of defence, for buffers no op checked against its shape (a cell's own, say): V8 would
-  // grant up to 32 GiB lazily, and the process die when the pages are touched.
-  if (bytes > MAX_BUFFER_BYTES) {
-    throw new RangeError(
-      `allocate: ${size} ${dtype} values need ${fmtBytes(bytes)}, more than the ${fmtBytes(MAX_BUFFER_BYTES)} ` +
-        'one tensor buffer may take (MAX_BUFFER_BYTES)',
-    );
-  }
-  const free = pools[dtype].get(size);
-  let data: TypedArray;
-  if (free !== undefined && free.length > 0) {
-    data = free.pop()!.data;
-    if (zero) data.fill(0);
-    else if (poison) data.fill(Number.NaN);
-    pooledBytes -= bytes;
-    recycled++;
-  } else {
-    data = dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
-  }
-  if (current !== null) {
-    current.allocated ??= new Set();
-    current.allocated.add(data.buffer);
-  }
-  return data;
-}
 
 /** @internal Called by every Tensor's constructor: the innermost scope owns the tensor. */
 export function track(t: Tensor): void {
@@ -159,12 +100,14 @@ export function tidy<T>(fn: () => T): T {
   const outer = current;
   depth++;
   current = scope;
+  setAllocationOwner(scope);
   let result: T;
   try {
     result = fn();
   } finally {
     depth--;
     current = outer;
+    setAllocationOwner(outer);
   }
   if (isThenable(result)) {
     throw new TypeError(
@@ -205,7 +148,7 @@ export function tidy<T>(fn: () => T): T {
   // rather than wait. The pool holds about one step's buffers.
   clock++;
   if (outer === null) dropOlderThan(scope.began);
-  for (const data of free) release(data);
+  for (const data of free) release(data, clock);
   if (outer !== null) {
     // What this scope kept belongs to the enclosing one now, as do the buffers it made.
     const members = new Set(tensors);
@@ -244,31 +187,6 @@ function wholeOf(data: TypedArray): TypedArray {
     : new Float32Array(data.buffer, 0, length);
 }
 
-function release(data: TypedArray): void {
-  const bytes = data.byteLength;
-  if (bytes < POOL_MIN_BYTES || pooledBytes + bytes > POOL_MAX_BYTES) return;
-  const pool = pools[data instanceof Float64Array ? 'float64' : 'float32'];
-  const free = pool.get(data.length);
-  const entry = { data, time: clock };
-  if (free === undefined) pool.set(data.length, [entry]);
-  else free.push(entry);
-  pooledBytes += bytes;
-}
-
-/** Drops the free buffers freed at or before `time`. */
-function dropOlderThan(time: number): void {
-  if (pooledBytes === 0) return;
-  for (const pool of Object.values(pools)) {
-    for (const [length, free] of pool) {
-      const recent = free.filter((entry) => entry.time > time);
-      if (recent.length === free.length) continue;
-      for (const entry of free) if (entry.time <= time) pooledBytes -= entry.data.byteLength;
-      if (recent.length === 0) pool.delete(length);
-      else pool.set(length, recent);
-    }
-  }
-}
-
 export interface MemoryInfo {
   /** Buffers waiting in the pool, and their bytes. */
   pooledBuffers: number;
@@ -281,13 +199,5 @@ export interface MemoryInfo {
 
 /** The pool's state (tf.memory's counterpart). */
 export function memory(): MemoryInfo {
-  let pooledBuffers = 0;
-  for (const pool of Object.values(pools)) for (const free of pool.values()) pooledBuffers += free.length;
-  return { pooledBuffers, pooledBytes, recycled, scopes: depth };
-}
-
-/** Empties the pool, handing its buffers to the garbage collector. */
-export function emptyPool(): void {
-  for (const pool of Object.values(pools)) pool.clear();
-  pooledBytes = 0;
+  return { ...poolState(), scopes: depth };
 }
