@@ -6,6 +6,7 @@ export { type DType, DTypeError, type TypedArray } from './dtype.js';
 export { type GradOptions, type GradsOf, grad, valueAndGrad, vjp } from './grad.js';
 export * as kernels from './kernels/index.js';
 export { allocate, emptyPool, keep, type MemoryInfo, memory, poisonRecycled, tidy } from './memory/index.js';
+export { backwardScratch } from './memory/scratch.js';
 export { isGradEnabled, noGrad } from './mode.js';
 export * from './ops/elementwise.js';
 export { type OpName, ops } from './ops/index.js';
@@ -15,12 +16,7 @@ export * from './ops/shape.js';
 export type { TensorLike } from './ops/util.js';
 export { type RandomOptions, RandomState, type RandomStateSnapshot } from './rng.js';
 export { broadcastShapes, fmt as formatShape, MAX_BUFFER_BYTES, type Shape, ShapeError } from './shape.js';
-export {
-  type BackwardOptions,
-  backwardScratch,
-  savedValuesFreed,
-  zeroGrad,
-} from './tape.js';
+export { type BackwardOptions, savedValuesFreed, zeroGrad } from './tape.js';
 export {
   arange,
   eye,

@@ -1,14 +1,14 @@
 // The tape: recorded ops keep a node on their results; backward walks the nodes reachable from
 // the output in descending creation order (the tape read in reverse), iteratively.
 import { anomalyEnabled, checkedBackward, checkForward, checkSeed } from './anomaly.js';
-import { type DType, DTypeError, dtypeOf, isDType, type TypedArray } from './dtype.js';
+import { type DType, DTypeError } from './dtype.js';
 import { addInto } from './kernels/elementwise.js';
 import { sumToShape } from './kernels/reduce.js';
-import { workspaceBuffer } from './kernels/workspace.js';
 import { allocate } from './memory/pool.js';
+import { beginPass, endPass, inBackwardPass, isScratch } from './memory/scratch.js';
 import { disposedError } from './memory/tidy.js';
 import { isGradEnabled, setGradEnabled } from './mode.js';
-import { broadcastShapes, checkBytes, fmt, type Shape, ShapeError, sameShape, sizeOf } from './shape.js';
+import { broadcastShapes, fmt, type Shape, ShapeError, sameShape, sizeOf } from './shape.js';
 import { Tensor } from './tensor.js';
 
 /** Maps the grads of a node's outputs to the grads of its inputs (null: no grad for that input). */
@@ -172,75 +172,6 @@ function outputGrads(node: Node, slots: readonly (Tensor | undefined)[]): Tensor
 /** The grads that have reached each node's outputs so far. */
 type NodeGrads = Map<Node, (Tensor | undefined)[]>;
 
-// Backward scratch: buffers for grads that pass from one backward to another within a pass, reused by
-// later passes instead of allocated afresh. A pass holds its buffers until it ends (one list per running
-// pass: a backward may run a pass of its own), then they are spare for the next, most recent first.
-const passes: TypedArray[][] = [];
-let spare: TypedArray[] = [];
-/** Bytes of spare buffers kept between passes; past it the least recently used are dropped. */
-const SPARE_BYTES = 64 << 20;
-
-/**
- * A buffer for a grad that a backward hands on to the backward of an input's producer, valid until the
- * running backward pass ends, after which later passes reuse it; null outside a pass (and for no values).
- * Zero-filled unless `zeroed` is false, for a caller that writes every value (a gemm without
- * accumulate): then it holds what an earlier pass left, as torch.empty's memory does.
- * Meant for an intermediate's grad (an input that is not a leaf), large and consumed within the pass,
- * as the grad nn's layers hand to the layer below: it is not allocated afresh every pass (memory the C
- * allocator may have given back, whose pages then fault in again: ~16 µs each on some VMs), and float32
- * ones live in the wasm kernels' memory, where the kernels read and write them without copies. The tape
- * copies such a grad before it becomes a leaf's (passed through by reshape, say), so no caller of
- * backward, grad or vjp ever holds one; in turn a backward copies any output grad it keeps past its return.
- */
-export function backwardScratch(dtype: DType, size: number, zeroed = true): TypedArray | null {
-  if (!isDType(dtype)) {
-    throw new DTypeError(`backwardScratch: unknown dtype ${String(dtype)} (expected 'float32' or 'float64')`);
-  }
-  if (!Number.isSafeInteger(size) || size < 0) {
-    throw new RangeError(`backwardScratch: size must be a whole number of values ≥ 0, got ${size}`);
-  }
-  checkBytes('backwardScratch', [size], dtype);
-  const held = passes[passes.length - 1];
-  if (!held || size === 0) return null;
-  // The smallest spare buffer that fits, else a new one.
-  let best = -1;
-  for (let i = 0; i < spare.length; i++) {
-    const b = spare[i]!;
-    if (b.length >= size && dtypeOf(b) === dtype && (best < 0 || b.length < spare[best]!.length)) best = i;
-  }
-  const buffer = best >= 0 ? spare.splice(best, 1)[0]! : workspaceBuffer(dtype, size);
-  held.push(buffer);
-  const out = buffer.length === size ? buffer : buffer.subarray(0, size);
-  return zeroed ? out.fill(0) : out;
-}
-
-/** Ends the innermost pass: its buffers become spare, within SPARE_BYTES. */
-function endPass(): void {
-  const held = passes.pop()!;
-  if (held.length === 0) return;
-  let bytes = 0;
-  spare = [...held, ...spare].filter((b) => {
-    bytes += b.byteLength;
-    return bytes <= SPARE_BYTES;
-  });
-}
-
-/** Whether data is (a view of) a backward scratch buffer of a running pass. */
-function isScratch(data: TypedArray): boolean {
-  for (const held of passes) {
-    for (const b of held) {
-      if (
-        data.buffer === b.buffer &&
-        data.byteOffset < b.byteOffset + b.byteLength &&
-        b.byteOffset < data.byteOffset + data.byteLength
-      ) {
-        return true;
-      }
-    }
-  }
-  return false;
-}
-
 /**
  * Adds g to the grad of t: in its node's slot for t, or for a leaf in leafGrads. A leaf's grad is never
  * scratch, and never itself on the tape (a vjp that returns its output grad as it is hands on the seed,
@@ -304,7 +235,7 @@ export function runBackward(
     deliver(roots[i]!, seeds[i]!, nodeGrads, leafGrads, since);
   }
   const previous = setGradEnabled(false);
-  passes.push([]);
+  beginPass();
   try {
     for (const node of nodes) {
       const slots = nodeGrads.get(node);
@@ -376,7 +307,7 @@ export function seedFor(op: string, output: Tensor, seed?: Tensor): Tensor {
 export function backward(output: Tensor, seed?: Tensor, options: BackwardOptions = {}): void {
   if (!output.requiresGrad) {
     // Inside a vjp recording is off, so what it computes has no graph: grad(f) records its own.
-    const inPass = passes.length > 0 ? '; inside a backward pass nothing is recorded: use grad(f) there' : '';
+    const inPass = inBackwardPass() ? '; inside a backward pass nothing is recorded: use grad(f) there' : '';
     throw new Error(
       `backward: the output does not require grad (no input had requiresGrad, or noGrad was on)${inPass}`,
     );
