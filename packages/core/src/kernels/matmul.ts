@@ -51,9 +51,9 @@ export function gemm(a: TypedArray, b: TypedArray, c: TypedArray, spec: Gemm): v
 }
 
 /**
- * The wasm call costs about half a microsecond (copies, packing, edge tiles) whatever the size; the
- * JS loop runs near 1 GFLOP/s. bench/gemm.ts puts the crossover near 200 multiply-adds (10×2×5 is
- * faster in JS, 8×8×8 is 4× faster in wasm).
+ * The wasm call has a fixed cost whatever the size (copies, packing, edge tiles) that only the smallest
+ * products do not repay. bench/gemm.ts puts the crossover near 200 multiply-adds (10×2×5 is faster in
+ * JS, 8×8×8 already faster in wasm); the timings are in bench/README.
  */
 const WASM_MIN_WORK = 256;
 

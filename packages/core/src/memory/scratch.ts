@@ -18,10 +18,11 @@ const SPARE_BYTES = 64 << 20;
  * accumulate): then it holds what an earlier pass left, as torch.empty's memory does.
  * Meant for an intermediate's grad (an input that is not a leaf), large and consumed within the pass,
  * as the grad nn's layers hand to the layer below: it is not allocated afresh every pass (memory the C
- * allocator may have given back, whose pages then fault in again: ~16 µs each on some VMs), and float32
- * ones live in the wasm kernels' memory, where the kernels read and write them without copies. The tape
- * copies such a grad before it becomes a leaf's (passed through by reshape, say), so no caller of
- * backward, grad or vjp ever holds one; in turn a backward copies any output grad it keeps past its return.
+ * allocator may have given back, whose pages then fault in again, a cost paid every pass: bench/README),
+ * and float32 ones live in the wasm kernels' memory, where the kernels read and write them without
+ * copies. The tape copies such a grad before it becomes a leaf's (passed through by reshape, say), so no
+ * caller of backward, grad or vjp ever holds one; in turn a backward copies any output grad it keeps
+ * past its return.
  */
 export function backwardScratch(dtype: DType, size: number, zeroed = true): TypedArray | null {
   if (!isDType(dtype)) {

@@ -1,9 +1,9 @@
 // Buffer recycling: tidy(fn) disposes the tensors fn made and did not return (tfjs's tidy), and hands
 // their buffers to the pool (pool.ts) that later allocations of the same length take from. Without it,
 // a buffer goes back to the system only when V8 collects its last view, in bulk and seconds late, and
-// the C allocator then maps fresh pages for the next ones. In `pnpm bench --only lstm-big` runs
-// alternating with and without tidy around each iteration: 16.7 and 17.4 ms with it, 18.9 and 19.0
-// without; 22 page faults an iteration against 34 and 46; peak RSS 110 MB against 141.
+// the C allocator then maps fresh pages for the next ones: the page faults cost a training step more
+// time and peak memory than the pool's bookkeeping does (see bench/README, "Measurements behind design
+// choices").
 import type { TypedArray } from '../dtype.js';
 import type { Node } from '../tape.js';
 import { Tensor } from '../tensor.js';

@@ -154,8 +154,8 @@ function projectionGrads(
 
 /**
  * h0 and the output's blocks 0..T-2 copied back to back into scratch, for projectionGrads (h0's block
- * alone was a small product of its own, whose fixed costs outweighed the copy: lstm-big 0.2-0.6 ms
- * faster an iteration in paired runs).
+ * alone was a small product of its own, whose fixed costs outweighed the copy; the paired runs that
+ * showed it are in bench/README).
  */
 function previousStates(s: SequenceShape, h0: Tensor, output: TypedArray): TypedArray {
   const block = s.batch * s.hidden;

@@ -7,7 +7,8 @@ export { CheckpointError };
 
 /**
  * What this reader accepts, so that a hostile header costs time and memory in proportion to a real
- * checkpoint rather than to what it declares (3M metadata keys took 16 s and 1.4 GB to parse).
+ * checkpoint rather than to what it declares (JSON.parse of a header of 3M metadata keys took time and
+ * memory out of all proportion to any checkpoint; bench/README).
  * headerBytes is the reference implementation's MAX_HEADER_SIZE. The counts are far above any real
  * file (a checkpoint holds tens to a few thousand tensors; writers store a handful of metadata keys)
  * and are checked by a character scan before JSON.parse builds anything per key.
@@ -160,8 +161,8 @@ interface Open {
  * safetensors header does (3 levels, { name: { shape: [...] } }; it stops there, so a hostile
  * 10^5-deep header costs neither JSON.parse's time nor this pass's memory), and no object or array
  * may hold more items than safetensorsLimits allows. A container over its limit is counted to its end
- * (a linear scan: a 41 MB header of 3M keys takes 0.2-0.5 s) so that the message can say how many
- * it declares.
+ * (a linear scan, cheap beside JSON.parse of the same text; bench/README) so that the message can say
+ * how many it declares.
  */
 function checkBounds(text: string): string | null {
   // A key for a message, cut short: a hostile name may be megabytes long.

@@ -21,10 +21,9 @@
   ;; 2^k is those bits shifted into the exponent. x is clamped to [-87, 88] first (pmin and pmax keep a
   ;; NaN, which stays NaN). Relative error about 2e-7.
   ;; Four vectors a turn while four are left (the same lines four times over, each with locals of its
-  ;; own, so that the four chains of dependent steps can overlap), then one at a time. On one thread the
-  ;; LSTM's gate loops over a T 50, B 32, H 128 sequence took 1.30 ms against 1.63 a vector at a time
-  ;; (1.50 a vector at a time with the constants in locals, as here), and softmaxRows over 1600×64
-  ;; 0.24 against 0.30 ms.
+  ;; own, so that the four chains of dependent steps can overlap), then one at a time. A vector at a time
+  ;; left one chain of dependent steps alone in the loop, and the LSTM's gate loops and softmaxRows ran
+  ;; measurably slower for it, even with the constants in locals (bench/README).
   (func $exps (param $dst i32) (param $src i32) (param $bytes i32) (param $scale f32) (param $shift f32)
     (local $end i32) (local $foursEnd i32) (local $vectorEnd i32) (local $vector i32) (local $a v128) (local $b v128)
     (local $v0 v128) (local $x0 v128) (local $k0 v128) (local $kf0 v128) (local $r0 v128) (local $p0 v128)
@@ -297,8 +296,8 @@
         (br_if $done (i32.eqz (local.get $rows)))
         ;; the row's max: four vectors a turn, each into an accumulator of its own, then single vectors,
         ;; the tail, and across lanes. wasm's max keeps NaN and orders -0 below +0, so it is several
-        ;; instructions, and one accumulator chained them all: softmaxRows over 1600×64 on one thread
-        ;; took 0.25–0.27 ms against 0.18–0.21.
+        ;; instructions, and one accumulator chained them all into one dependent sequence that made
+        ;; softmaxRows markedly slower (bench/README).
         (local.set $max (v128.const f32x4 -inf -inf -inf -inf))
         (local.set $max2 (v128.const f32x4 -inf -inf -inf -inf))
         (local.set $max3 (v128.const f32x4 -inf -inf -inf -inf))

@@ -7,8 +7,8 @@ import { bands, queueBands, queueWords, runParallel, runQueue, threadsAvailable 
 
 export { wasmAvailable } from './module.js';
 
-/** Multiply-adds below which a product stays on one thread: a handshake costs 1 µs to a worker that
- * spins, 50–150 µs to one that sleeps. */
+/** Multiply-adds below which a product stays on one thread: a smaller one does not repay the handshake
+ * with a worker, cheap while it spins but far dearer once it sleeps (bench/README). */
 const PARALLEL_MIN_WORK = 1 << 20;
 
 /** C[m, n] (+)= op(A)[m, k] · op(B)[k, n] in float32 on the wasm kernel. */

@@ -69,7 +69,7 @@ while (receiveMessageOnPort(port) !== undefined);
 Atomics.store(words, ${READY}, 1);
 // The loop allocates nothing (one reused argument list per count, the memory's view made again only
 // after it grew), so this thread's heap never fills and V8 never stops it for a collection mid-job while
-// the main thread waits on its chunk (it had collected 11 times in 700 lstm-big iterations).
+// the main thread waits on its chunk (it did collect, now and then, in lstm-big runs: bench/README).
 const argLists = [];
 const argList = (argc) => (argLists[argc] ??= new Array(argc).fill(0));
 let heap = new Int32Array(memory.buffer);
@@ -77,7 +77,7 @@ let seen = 0;
 let drained = 0;
 for (;;) {
   // Spin a few milliseconds (the next job of an iteration follows soon, and waking a sleeping thread
-  // costs 50-150 µs on a VM), then sleep until one is posted.
+  // costs far more than a spinning one takes to notice: bench/README), then sleep until one is posted.
   for (let spins = 0; Atomics.load(words, ${POSTED}) === seen; spins++) {
     if (spins > ${SPINS}) Atomics.wait(words, ${POSTED}, seen);
   }
