@@ -1,6 +1,5 @@
-// Core's memory: the buffer pool and allocate (pool.ts), tidy scopes that hand buffers back to it
-// (tidy.ts), and the scratch a backward pass lends to grads in flight (scratch.ts). Core's own modules
-// import the file they need; this is what memory offers outside it.
+// Core's memory: allocate and the buffer pool (pool.ts), tidy scopes (tidy.ts) and backward scratch
+// (scratch.ts). Core's own modules import the file they need; this is memory's public surface.
 export { allocate, emptyPool, poisonRecycled } from './pool.js';
 export { backwardScratch } from './scratch.js';
 export { keep, type MemoryInfo, memory, tidy } from './tidy.js';
