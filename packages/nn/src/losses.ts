@@ -2,6 +2,7 @@
 import {
   add,
   allocate,
+  broadcastShapes,
   type CustomOp,
   customOp,
   DTypeError,
@@ -14,6 +15,7 @@ import {
   mul,
   neg,
   reshape,
+  type Shape,
   ShapeError,
   sub,
   sum,
@@ -512,7 +514,10 @@ export function crossEntropyReference(
   return div(sum(losses), denominator);
 }
 
-/** (prediction - target)², averaged (or summed); the shapes must be equal (no silent broadcasting). */
+/**
+ * (prediction - target)², averaged (or summed, or per element with 'none') over their broadcast shape:
+ * as torch's mse_loss, the two broadcast either way (torch warns then, and so does this, once).
+ */
 export function mse(prediction: Tensor, target: Tensor, options: LossOptions = {}): Tensor {
   if (!(prediction instanceof Tensor) || !(target instanceof Tensor)) {
     throw new TypeError('mse: prediction and target must be Tensors');
@@ -522,16 +527,33 @@ export function mse(prediction: Tensor, target: Tensor, options: LossOptions = {
       `mse: prediction is ${prediction.dtype}, target is ${target.dtype} (cast one with astype)`,
     );
   }
+  const reduction = options.reduction ?? 'mean';
+  if (reduction !== 'mean' && reduction !== 'sum' && reduction !== 'none') {
+    throw new RangeError(`mse: reduction must be 'mean', 'sum' or 'none', got ${String(reduction)}`);
+  }
   if (
     prediction.shape.length !== target.shape.length ||
     prediction.shape.some((d, i) => d !== target.shape[i])
   ) {
-    throw new ShapeError(`mse: prediction ${fmt(prediction.shape)} and target ${fmt(target.shape)} differ`);
+    // Throws a ShapeError naming mse and both shapes when they do not broadcast.
+    const shape = broadcastShapes('mse', prediction.shape, target.shape);
+    warnBroadcastOnce(prediction.shape, target.shape, shape);
   }
   const diff = sub(prediction, target);
   const squared = mul(diff, diff);
-  if (options.reduction === 'none') return squared;
-  if (options.reduction === 'sum') return sum(squared);
-  if (options.reduction === undefined || options.reduction === 'mean') return mean(squared);
-  throw new RangeError(`mse: reduction must be 'mean', 'sum' or 'none', got ${String(options.reduction)}`);
+  if (reduction === 'none') return squared;
+  return reduction === 'sum' ? sum(squared) : mean(squared);
+}
+
+let broadcastWarned = false;
+
+/** torch's UserWarning for mse_loss with differing shapes, which Python shows once per call site: here once. */
+function warnBroadcastOnce(prediction: Shape, target: Shape, shape: Shape): void {
+  if (broadcastWarned) return;
+  broadcastWarned = true;
+  console.warn(
+    `mse: prediction ${fmt(prediction)} and target ${fmt(target)} differ and are broadcast to ${fmt(shape)} ` +
+      '(as torch.nn.functional.mse_loss, which warns likewise); the mean is over that shape. ' +
+      'This warning is shown once.',
+  );
 }
