@@ -535,8 +535,14 @@ export function mse(prediction: Tensor, target: Tensor, options: LossOptions = {
     prediction.shape.length !== target.shape.length ||
     prediction.shape.some((d, i) => d !== target.shape[i])
   ) {
-    // Throws a ShapeError naming mse and both shapes when they do not broadcast.
-    const shape = broadcastShapes('mse', prediction.shape, target.shape);
+    let shape: Shape;
+    try {
+      shape = broadcastShapes('mse', prediction.shape, target.shape);
+    } catch {
+      throw new ShapeError(
+        `mse: prediction ${fmt(prediction.shape)} and target ${fmt(target.shape)} differ and do not broadcast`,
+      );
+    }
     warnBroadcastOnce(prediction.shape, target.shape, shape);
   }
   const diff = sub(prediction, target);

@@ -109,7 +109,9 @@ describe('mse', () => {
 
   it('refuses shapes that do not broadcast, naming mse and both shapes', () => {
     expect(() => mse(tensor([[1, 2, 3]]), tensor([1, 2]))).toThrow(ShapeError);
-    expect(() => mse(tensor([[1, 2, 3]]), tensor([1, 2]))).toThrow(/mse.*\[1,3\].*\[2\]/);
+    expect(() => mse(tensor([[1, 2, 3]]), tensor([1, 2]))).toThrow(
+      'mse: prediction [1,3] and target [2] differ and do not broadcast',
+    );
     expect(() => mse(tensor([1, 2]), tensor([1, 2]), { reduction: 'avg' as never })).toThrow(
       "mse: reduction must be 'mean', 'sum' or 'none', got avg",
     );
