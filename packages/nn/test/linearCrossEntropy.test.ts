@@ -289,7 +289,7 @@ describe('linearCrossEntropy: crossEntropy(linear(x, weight, bias)) as one op', 
       [
         () => linearCrossEntropy(x, weight, bias, [0, 1], { reduction: 'max' as 'sum' }),
         RangeError,
-        /^linearCrossEntropy: reduction must be 'mean' or 'sum', got max/,
+        /^linearCrossEntropy: reduction must be 'mean', 'sum' or 'none', got max/,
       ],
       [
         () => linearCrossEntropy(null as never, weight, bias, [0, 1]),
