@@ -1,12 +1,10 @@
 // Losses: cross-entropy over integer class targets (stable for large logits) and mean squared error.
 import {
-  allocate,
   type CustomOp,
   customOp,
   DTypeError,
   formatShape as fmt,
   gather,
-  kernels,
   logSoftmax,
   mean,
   mul,
@@ -18,6 +16,8 @@ import {
   type TypedArray,
   tensor,
 } from '@tapegrad/core';
+import * as kernels from '@tapegrad/core/kernels';
+import { allocate } from '@tapegrad/core/kernels';
 import { type Dims, linearGrads, linearInto, linearOp } from './linear.js';
 import { acquire, lend, type Workspace } from './workspaces.js';
 
