@@ -2,11 +2,9 @@
 // transposed, and the Linear module around it, initialised as PyTorch's nn.Linear (or Glorot's way).
 import {
   add,
-  allocate,
   customOp,
   DTypeError,
   formatShape as fmt,
-  kernels,
   matmul,
   ShapeError,
   Tensor,
@@ -14,6 +12,8 @@ import {
   transpose,
   zeros,
 } from '@tapegrad/core';
+import * as kernels from '@tapegrad/core/kernels';
+import { allocate } from '@tapegrad/core/kernels';
 import { freshGrad, gradCarving, passedGrad } from './cells/common.js';
 import { type InitOptions, uniform, xavierUniform } from './init.js';
 import { Module, Parameter } from './module.js';

@@ -1,7 +1,6 @@
 // Losses: cross-entropy over integer class targets (stable for large logits) and mean squared error.
 import {
   add,
-  allocate,
   broadcastShapes,
   type CustomOp,
   customOp,
@@ -9,7 +8,6 @@ import {
   div,
   formatShape as fmt,
   gather,
-  kernels,
   logSoftmax,
   mean,
   mul,
@@ -24,6 +22,8 @@ import {
   tensor,
   where,
 } from '@tapegrad/core';
+import * as kernels from '@tapegrad/core/kernels';
+import { allocate } from '@tapegrad/core/kernels';
 import { type Dims, linear, linearGrads, linearInto, linearOp } from './linear.js';
 import { acquire, lend, type Workspace } from './workspaces.js';
 
