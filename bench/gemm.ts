@@ -1,6 +1,6 @@
 // Micro-benchmark of the gemm backends at the LSTM's matmul shapes and 512³: GFLOP/s, medians over rounds.
 // Run: npx tsx --conditions=source bench/gemm.ts [rounds]   (the LSTM is lstm-big: B 32, I 192 = H + I, 4H 512)
-import { kernels } from '@tapegrad/core';
+import * as kernels from '@tapegrad/core/kernels';
 
 interface Case {
   name: string;

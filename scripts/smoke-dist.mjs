@@ -7,14 +7,30 @@ import { join } from 'node:path';
 
 const require = createRequire(import.meta.url);
 const root = new URL('../packages/', import.meta.url);
-for (const name of ['core', 'nn', 'gradcheck']) {
-  const entry = new URL(`${name}/dist/index`, root).pathname;
+for (const [name, file] of [
+  ['core', 'index'],
+  ['core/kernels', 'kernels'],
+  ['nn', 'index'],
+  ['gradcheck', 'index'],
+]) {
+  const entry = new URL(`${name.split('/')[0]}/dist/${file}`, root).pathname;
   const esm = await import(`${entry}.js`);
   const cjs = require(`${entry}.cjs`);
   const exportsOf = (m) => Object.keys(m).sort().join(',');
   if (exportsOf(esm) !== exportsOf(cjs) || Object.keys(esm).length === 0) {
     throw new Error(`@tapegrad/${name}: ESM and CJS builds export different names`);
   }
+}
+// The subpath shares the root's module state (one Tensor class, one pool, one tape), in ESM and in CJS
+// (tsup splits both into a common chunk): a subpath hook accepts a root tensor.
+for (const ext of ['js', 'cjs']) {
+  const load = (file) => (ext === 'cjs' ? require(file) : import(file));
+  const rootEntry = await load(new URL(`core/dist/index.${ext}`, root).pathname);
+  const subpath = await load(new URL(`core/dist/kernels.${ext}`, root).pathname);
+  const leaf = rootEntry.tensor([1, 2]);
+  subpath.replaceLeafData(leaf, rootEntry.tensor([3, 4]));
+  if (leaf.data.join() !== '3,4' || 'kernels' in rootEntry || 'allocate' in rootEntry)
+    throw new Error(`@tapegrad/core/kernels (${ext}): not wired to the root entry`);
 }
 const core = require(new URL('core/dist/index.cjs', root).pathname);
 const nn = require(new URL('nn/dist/index.cjs', root).pathname);
@@ -38,11 +54,10 @@ for (const build of [nn, await import(new URL('nn/dist/index.js', root).pathname
 await rm(dir, { recursive: true });
 // The wasm kernels' worker thread from the built code (its program is a string in the bundle): a
 // product big enough to split gives the one-thread answer, and the process still exits (unref'd).
-for (const build of [
-  require(new URL('core/dist/index.cjs', root).pathname),
-  await import(new URL('core/dist/index.js', root).pathname),
+for (const kernels of [
+  require(new URL('core/dist/kernels.cjs', root).pathname),
+  await import(new URL('core/dist/kernels.js', root).pathname),
 ]) {
-  const { kernels } = build;
   const [m, n, k] = [256, 256, 64];
   const a = Float32Array.from({ length: m * k }, (_, i) => Math.sin(i));
   const b = Float32Array.from({ length: k * n }, (_, i) => Math.cos(i));
@@ -57,4 +72,4 @@ for (const build of [
   await kernels.threadsReady();
   if (product() !== one) throw new Error('the built kernels differ on two threads');
 }
-console.log('built packages load as ESM and CJS and run, checkpoints and threads included');
+console.log('built packages and core/kernels load as ESM and CJS and run, checkpoints and threads included');

@@ -3,7 +3,8 @@
 // layer and the loss as one op, the logits kept in a reused workspace); valueAndGrad over the six
 // parameters. One contestant per gemm backend, and the default backend on one thread as well as on the
 // default threads (both cores here).
-import { kernels, reshape, type Tensor, tensor, tidy, valueAndGrad } from '@tapegrad/core';
+import { reshape, type Tensor, tensor, tidy, valueAndGrad } from '@tapegrad/core';
+import * as kernels from '@tapegrad/core/kernels';
 import { gruSequence, linearCrossEntropy, lstmSequence, rnnSequence } from '@tapegrad/nn';
 import { type Contestant, type Runner, summarize } from '../contestant.js';
 import { type CellKind, type ParamName, type Problem, paramNames } from '../workloads.js';

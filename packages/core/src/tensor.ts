@@ -224,3 +224,29 @@ export function eye(n: number, m = n, options: TensorOptions = {}): Tensor {
 export function fromData(data: TypedArray, shape: Shape): Tensor {
   return new Tensor(data, shape);
 }
+
+/**
+ * For layers and optimizers (nn's Parameter.assign): makes the leaf `target` view `value`'s buffer from
+ * now on, shared, never copied. Tensors never write their buffer, so a weight update swaps buffers;
+ * `target` keeps its identity, its `.grad` and its place in modules and optimizers. Same dtype and shape
+ * (no implicit cast or reshape), and `target` is a leaf: a recorded op's output is what its graph says
+ * it is. The buffer now belongs to `target`, so `value` is kept (no tidy scope disposes it and recycles
+ * the buffer). A graph recorded earlier with `target` as an input reads the new values in its backward:
+ * run backward before the update, as in PyTorch.
+ */
+export function replaceLeafData(target: Tensor, value: Tensor): void {
+  if (!(target instanceof Tensor) || !(value instanceof Tensor)) {
+    throw new TypeError('replaceLeafData: expected two Tensors');
+  }
+  if (target.node !== null)
+    throw new Error('replaceLeafData: the target is the output of a recorded op, not a leaf');
+  const message = `replaceLeafData: expected ${target.dtype} [${target.shape.join(',')}], got ${value.dtype} [${value.shape.join(',')}]`;
+  if (value.dtype !== target.dtype) throw new DTypeError(message);
+  if (target.shape.length !== value.shape.length || target.shape.some((d, i) => d !== value.shape[i])) {
+    throw new ShapeError(message);
+  }
+  if (target._data === null) throw disposedError('replaceLeafData: target ', target);
+  const data = value.data; // throws if value was disposed
+  keep(value);
+  target._data = data;
+}

@@ -4,9 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   add,
-  allocate,
   arange,
-  backwardScratch,
   broadcastTo,
   eye,
   full,
@@ -21,6 +19,7 @@ import {
   where,
   zeros,
 } from '../src/index.js';
+import { allocate, backwardScratch } from '../src/kernels.js';
 import { checkBytes } from '../src/shape.js';
 
 // Counts the typed arrays of 1 MiB or more made while installed, by wrapping the global constructors

@@ -7,7 +7,6 @@ import {
   type DType,
   DTypeError,
   grad,
-  kernels,
   mul,
   noGrad,
   pow,
@@ -18,6 +17,7 @@ import {
   vjp,
   zeros,
 } from '../src/index.js';
+import * as kernels from '../src/kernels.js';
 import { expectClose } from './close.js';
 import { numericGrad } from './fd.js';
 

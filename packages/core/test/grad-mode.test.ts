@@ -4,7 +4,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   add,
-  backwardScratch,
   customOp,
   grad,
   isGradEnabled,
@@ -17,6 +16,7 @@ import {
   valueAndGrad,
   vjp,
 } from '../src/index.js';
+import { backwardScratch } from '../src/kernels.js';
 import { expectClose, F64 } from './close.js';
 
 const f64 = (values: number[], requiresGrad = false) => tensor(values, { dtype: 'float64', requiresGrad });

@@ -5,7 +5,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   add,
-  backwardScratch,
   customOp,
   type DType,
   grad,
@@ -16,6 +15,7 @@ import {
   tensor,
   valueAndGrad,
 } from '../src/index.js';
+import { backwardScratch } from '../src/kernels.js';
 
 const values = (t: Tensor) => Array.from(t.data);
 

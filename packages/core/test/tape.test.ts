@@ -10,7 +10,6 @@ import {
   noGrad,
   relu,
   ShapeError,
-  savedValuesFreed,
   sum,
   type Tensor,
   tanh,
@@ -18,6 +17,7 @@ import {
   where,
   zeroGrad,
 } from '../src/index.js';
+import { savedValuesFreed } from '../src/kernels.js';
 import { expectClose } from './close.js';
 import { numericGrad } from './fd.js';
 

@@ -3,13 +3,11 @@
 import { describe, expect, it } from 'vitest';
 import {
   add,
-  allocate,
   customOp,
   emptyPool,
   keep,
   memory,
   mul,
-  poisonRecycled,
   reshape,
   sum,
   type Tensor,
@@ -18,6 +16,7 @@ import {
   valueAndGrad,
   zeros,
 } from '../src/index.js';
+import { allocate, poisonRecycled } from '../src/kernels.js';
 
 // 8192 float32 values: 32 KB, past the pool's 16 KB floor.
 const N = 8192;

@@ -30,8 +30,10 @@ export {
 } from './io/safetensors.js';
 export { Linear, type LinearOptions, linear, linearOp } from './linear.js';
 export {
+  type CrossEntropyOptions,
   crossEntropy,
   crossEntropyOps,
+  crossEntropyOpWith,
   crossEntropyReference,
   type LossOptions,
   linearCrossEntropy,

@@ -1,12 +1,10 @@
 // Linear (y = x·Wᵀ + b) as a customOp over gemm's transpose flag, so W is never copied to be
-// transposed, and the Linear module around it with Glorot-initialised weights.
+// transposed, and the Linear module around it, initialised as PyTorch's nn.Linear (or Glorot's way).
 import {
   add,
-  allocate,
   customOp,
   DTypeError,
   formatShape as fmt,
-  kernels,
   matmul,
   ShapeError,
   Tensor,
@@ -14,8 +12,10 @@ import {
   transpose,
   zeros,
 } from '@tapegrad/core';
+import * as kernels from '@tapegrad/core/kernels';
+import { allocate } from '@tapegrad/core/kernels';
 import { freshGrad, gradCarving, passedGrad } from './cells/common.js';
-import { type InitOptions, xavierUniform } from './init.js';
+import { type InitOptions, uniform, xavierUniform } from './init.js';
 import { Module, Parameter } from './module.js';
 
 export interface Dims {
@@ -132,6 +132,12 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
 export interface LinearOptions extends InitOptions {
   /** Learn an additive bias (default true). */
   bias?: boolean;
+  /**
+   * 'pytorch' (default): torch.nn.Linear's reset_parameters, weight and bias uniform(±1/√in) (its
+   * kaiming_uniform with a = √5 has that bound), drawn weight first, then bias; both 0 when in is 0.
+   * 'glorot': weight uniform(±√(6 / (in + out))) and bias zeros (Glorot's own recipe; one draw).
+   */
+  init?: 'pytorch' | 'glorot';
 }
 
 /** y = x·Wᵀ + b with weight [out, in] and bias [out] (PyTorch's layout and names). */
@@ -139,7 +145,7 @@ export class Linear extends Module {
   readonly weight: Parameter;
   readonly bias: Parameter | null;
 
-  /** Weight Glorot-uniform, bias zeros (Glorot's own recipe). */
+  /** Weight and bias uniform(±1/√in) as PyTorch's, weight drawn first; `init: 'glorot'` for Glorot's. */
   constructor(
     readonly inFeatures: number,
     readonly outFeatures: number,
@@ -153,14 +159,31 @@ export class Linear extends Module {
       if (!Number.isInteger(n) || n < 0)
         throw new RangeError(`Linear: ${name} must be an integer ≥ 0, got ${n}`);
     }
-    this.weight = this.registerParameter(
-      'weight',
-      new Parameter(xavierUniform([outFeatures, inFeatures], options)),
-    );
-    this.bias =
-      (options.bias ?? true)
+    const init = options.init ?? 'pytorch';
+    if (init !== 'pytorch' && init !== 'glorot') {
+      throw new RangeError(`Linear: init must be 'pytorch' or 'glorot', got ${String(init)}`);
+    }
+    const withBias = options.bias ?? true;
+    if (init === 'glorot') {
+      this.weight = this.registerParameter(
+        'weight',
+        new Parameter(xavierUniform([outFeatures, inFeatures], options)),
+      );
+      this.bias = withBias
         ? this.registerParameter('bias', new Parameter(zeros([outFeatures], { dtype: options.dtype })))
         : null;
+    } else {
+      // torch: kaiming_uniform_(weight, a=√5), i.e. bound √(6 / (1 + a²)) / √in = 1/√in; then the bias
+      // uniform(±1/√in) (0 when in is 0). The order of the draws is torch's and fixed: weight, then bias.
+      const bound = inFeatures > 0 ? 1 / Math.sqrt(inFeatures) : 0;
+      this.weight = this.registerParameter(
+        'weight',
+        new Parameter(uniform([outFeatures, inFeatures], bound, options)),
+      );
+      this.bias = withBias
+        ? this.registerParameter('bias', new Parameter(uniform([outFeatures], bound, options)))
+        : null;
+    }
   }
 
   forward(x: Tensor): Tensor {

@@ -1,6 +1,7 @@
 // Parameter (a leaf tensor an optimizer may replace the values of) and Module (a tree of named
 // parameters and children, with PyTorch's dotted names, state dicts and train/eval).
 import { type DType, DTypeError, keep, ShapeError, Tensor } from '@tapegrad/core';
+import { replaceLeafData } from '@tapegrad/core/kernels';
 
 /** A checkpoint or state dict that cannot be read or does not fit; raised before anything changes. */
 export class CheckpointError extends Error {
@@ -27,9 +28,9 @@ export class Parameter extends Tensor {
     const message = `Parameter.assign: expected ${describe(this)}, got ${describe(value)} (no implicit cast or reshape)`;
     if (value.dtype !== this.dtype) throw new DTypeError(message);
     if (!sameShape(value.shape, this.shape)) throw new ShapeError(message);
-    // The new buffer is the parameter's now: no tidy scope may dispose the tensor that brought it.
-    keep(value);
-    this._data = value.data;
+    // Core swaps the buffer (a Tensor's own is private) and keeps `value`: the buffer is the
+    // parameter's now, so no tidy scope may dispose the tensor that brought it.
+    replaceLeafData(this, value);
   }
 }
 

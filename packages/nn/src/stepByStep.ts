@@ -2,10 +2,8 @@
 // sequence), forwards composed from core ops, backwards derived by hand and carried through time.
 import {
   add,
-  allocate,
   concat,
   formatShape as fmt,
-  kernels,
   matmul,
   mul,
   noGrad,
@@ -21,6 +19,8 @@ import {
   tanh,
   zeros,
 } from '@tapegrad/core';
+import * as kernels from '@tapegrad/core/kernels';
+import { allocate } from '@tapegrad/core/kernels';
 
 export interface RnnParameters {
   Wax: Tensor; // (n_a, n_x)

@@ -1,7 +1,9 @@
 // Saved activations that ops keep for their backward (the recurrent sequences' gates, the fused loss's
 // softmax), reused across iterations instead of reallocated: float32 ones live in the wasm kernels' memory
 // (kernels.workspaceBuffer), where the kernels use them in place.
-import { type DType, kernels, savedValuesFreed, type Tensor, type TypedArray } from '@tapegrad/core';
+import type { DType, Tensor, TypedArray } from '@tapegrad/core';
+import * as kernels from '@tapegrad/core/kernels';
+import { savedValuesFreed } from '@tapegrad/core/kernels';
 
 /**
  * Saved activations, reused across iterations. A workspace is lent to one forward and belongs to its

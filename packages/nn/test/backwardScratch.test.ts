@@ -6,7 +6,6 @@ import {
   customOp,
   type DType,
   grad,
-  kernels,
   RandomState,
   reshape,
   sum,
@@ -15,6 +14,7 @@ import {
   valueAndGrad,
   vjp,
 } from '@tapegrad/core';
+import * as kernels from '@tapegrad/core/kernels';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { linear, linearCrossEntropy, lstmSequence } from '../src/index.js';
 

@@ -343,7 +343,7 @@ describe('error families of nn', () => {
         'crossEntropy reduction',
         () => crossEntropy(zeros([1, 3]), [0], { reduction: 'max' as never }),
         RangeError,
-        /^crossEntropy: reduction must be 'mean' or 'sum', got max/,
+        /^crossEntropy: reduction must be 'mean', 'sum' or 'none', got max/,
       ],
       [
         'clipGradNorm NaN',

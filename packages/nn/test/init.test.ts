@@ -38,11 +38,16 @@ describe('init', () => {
     expect(Array.from(first[1]!.data.slice(0, 6))).not.toEqual(Array.from(first[0]!.data));
   });
 
-  it('Linear: Glorot bound √(6 / (in + out))', () => {
+  it('Linear: bound 1/√in for weight and bias, as torch (Glorot √(6 / (in + out)) with init glorot)', () => {
     const layer = new Linear(30, 20, { rng: new RandomState(1), dtype: 'float64' });
-    const bound = Math.sqrt(6 / 50);
-    const values = Array.from(layer.weight.data);
-    expect(Math.max(...values.map(Math.abs))).toBeLessThanOrEqual(bound);
-    expect(Math.max(...values.map(Math.abs))).toBeGreaterThan(0.95 * bound);
+    const bound = 1 / Math.sqrt(30);
+    for (const values of [Array.from(layer.weight.data), Array.from(layer.bias!.data)]) {
+      expect(Math.max(...values.map(Math.abs))).toBeLessThanOrEqual(bound);
+      expect(Math.max(...values.map(Math.abs))).toBeGreaterThan(0.8 * bound);
+    }
+    const glorot = new Linear(30, 20, { rng: new RandomState(1), dtype: 'float64', init: 'glorot' });
+    const values = Array.from(glorot.weight.data);
+    expect(Math.max(...values.map(Math.abs))).toBeLessThanOrEqual(Math.sqrt(6 / 50));
+    expect(Math.max(...values.map(Math.abs))).toBeGreaterThan(0.95 * Math.sqrt(6 / 50));
   });
 });

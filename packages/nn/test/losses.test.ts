@@ -1,10 +1,15 @@
-// crossEntropy and mse against numpy (fixtures/nn_layers.json), including logits near ±1e4.
-import { grad, type Tensor, tensor } from '@tapegrad/core';
-import { describe, expect, it } from 'vitest';
+// crossEntropy and mse against numpy (fixtures/nn_layers.json), including logits near ±1e4 and mse's
+// broadcasting (as torch's mse_loss).
+import { grad, ShapeError, type Tensor, tensor } from '@tapegrad/core';
+import { describe, expect, it, vi } from 'vitest';
 import { crossEntropy, mse } from '../src/index.js';
 import { expectClose, fixture } from './assertClose.js';
 
-const { crossEntropy: ce, mse: ms } = fixture<{
+const {
+  crossEntropy: ce,
+  mse: ms,
+  mse_broadcast: broadcast,
+} = fixture<{
   crossEntropy: {
     logits: number[][];
     targets: number[];
@@ -20,6 +25,15 @@ const { crossEntropy: ce, mse: ms } = fixture<{
     sum: number;
     dprediction_mean: number[][];
   };
+  mse_broadcast: {
+    prediction: number[][];
+    target: number[][];
+    shape: number[];
+    none: number[][];
+    mean: number;
+    sum: number;
+    dprediction_mean: number[][];
+  }[];
 }>('nn_layers.json');
 
 describe('crossEntropy', () => {
@@ -50,7 +64,7 @@ describe('crossEntropy', () => {
     expect(() => crossEntropy(logits, [0.5, 0])).toThrow(/target 0.5/);
     expect(() => crossEntropy(logits, [0])).toThrow(/targets \[1\] do not match logits \[2,3\]/);
     expect(() => crossEntropy(tensor([1, 2]), [0])).toThrow(/logits must be \[N, C\]/);
-    expect(() => crossEntropy(logits, [0, 1], { reduction: 'none' as never })).toThrow(/reduction/);
+    expect(() => crossEntropy(logits, [0, 1], { reduction: 'avg' as never })).toThrow(/reduction/);
   });
 });
 
@@ -63,9 +77,43 @@ describe('mse', () => {
     expectClose(grad((x: Tensor) => mse(x, t))(p) as Tensor, ms.dprediction_mean);
   });
 
-  it('refuses shapes that differ rather than broadcasting', () => {
-    expect(() => mse(tensor([[1, 2]]), tensor([1, 2]))).toThrow(
-      'mse: prediction [1,2] and target [2] differ',
+  it('broadcasts prediction and target either way as torch’s mse_loss, the mean over the broadcast shape', () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      for (const c of broadcast) {
+        const p = tensor(c.prediction, { dtype: 'float64' });
+        const t = tensor(c.target, { dtype: 'float64' });
+        const none = mse(p, t, { reduction: 'none' });
+        expect(none.shape).toEqual(c.shape);
+        expectClose(none, c.none);
+        expectClose(mse(p, t), [c.mean]);
+        expectClose(mse(p, t, { reduction: 'sum' }), [c.sum]);
+        const dp = grad((x: Tensor) => mse(x, t))(p) as Tensor;
+        expect(dp.shape).toEqual(p.shape);
+        expectClose(dp, c.dprediction_mean);
+      }
+      // torch warns (once per call site, Python's default); tapegrad once per process, naming the shapes
+      expect(warn.mock.calls.length).toBe(1);
+      expect(String(warn.mock.calls[0]![0])).toMatch(
+        /^mse: prediction \[3,4\] and target \[4\] differ and are broadcast to \[3,4\]/,
+      );
+      expect(() => mse(tensor([[1, 2]]), tensor([1, 2]))).not.toThrow();
+      // equal shapes never warn
+      const before = warn.mock.calls.length;
+      mse(tensor([1, 2]), tensor([3, 4]));
+      expect(warn.mock.calls.length).toBe(before);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('refuses shapes that do not broadcast, naming mse and both shapes', () => {
+    expect(() => mse(tensor([[1, 2, 3]]), tensor([1, 2]))).toThrow(ShapeError);
+    expect(() => mse(tensor([[1, 2, 3]]), tensor([1, 2]))).toThrow(
+      'mse: prediction [1,3] and target [2] differ and do not broadcast',
+    );
+    expect(() => mse(tensor([1, 2]), tensor([1, 2]), { reduction: 'avg' as never })).toThrow(
+      "mse: reduction must be 'mean', 'sum' or 'none', got avg",
     );
   });
 });

@@ -209,16 +209,38 @@ describe('Linear', () => {
     expect(() => layer.forward(zeros([3, 4], { dtype: 'float64' }))).toThrow(/dtypes differ/);
   });
 
-  it('is Glorot-uniform from the rng, so a seed gives the same weights (numpy RandomState(7))', () => {
+  it('is initialised as torch.nn.Linear: weight, then bias, uniform(±1/√in) (numpy RandomState(7))', () => {
+    const { linear_seed7_3x4: expected } = fixture<{
+      init: { linear_seed7_3x4: { weight: number[][]; bias: number[] } };
+    }>('nn_layers.json').init;
     const a = new Linear(4, 3, { rng: new RandomState(7), dtype: 'float64' });
+    expectClose(a.weight, expected.weight, { atol: 0, rtol: 0 });
+    expectClose(a.bias!, expected.bias, { atol: 0, rtol: 0 });
+    const b = new Linear(4, 3, { rng: new RandomState(7) });
+    expect(b.weight.dtype).toBe('float32');
+    expect(Array.from(b.weight.data)).toEqual(Array.from(Float32Array.from(a.weight.data)));
+    expect(Array.from(b.bias!.data)).toEqual(Array.from(Float32Array.from(a.bias!.data)));
+    // without a bias only the weight is drawn
+    const c = new Linear(4, 3, { rng: new RandomState(7), dtype: 'float64', bias: false });
+    expect(Array.from(c.weight.data)).toEqual(Array.from(a.weight.data));
+  });
+
+  it("init: 'glorot' keeps Glorot's recipe: weight uniform(±√(6 / (in + out))), bias zeros", () => {
+    const a = new Linear(4, 3, { rng: new RandomState(7), dtype: 'float64', init: 'glorot' });
     expectClose(
       a.weight,
       fixture<{ init: { xavier_seed7_3x4: number[][] } }>('nn_layers.json').init.xavier_seed7_3x4,
     );
     expect(a.bias!.toArray()).toEqual([0, 0, 0]);
-    const b = new Linear(4, 3, { rng: new RandomState(7) });
-    expect(b.weight.dtype).toBe('float32');
-    expect(Array.from(b.weight.data)).toEqual(Array.from(Float32Array.from(a.weight.data)));
+    expect(() => new Linear(4, 3, { init: 'kaiming' as never })).toThrow(
+      "Linear: init must be 'pytorch' or 'glorot', got kaiming",
+    );
+  });
+
+  it('in 0 features: an empty weight and a zero bias, as torch (bound 0)', () => {
+    const layer = new Linear(0, 2, { rng: new RandomState(1) });
+    expect(layer.weight.shape).toEqual([2, 0]);
+    expect(Array.from(layer.bias!.data)).toEqual([0, 0]);
   });
 });
 

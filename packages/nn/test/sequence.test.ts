@@ -5,7 +5,6 @@ import {
   add,
   type CustomOp,
   grad,
-  kernels,
   mul,
   noGrad,
   RandomState,
@@ -16,6 +15,7 @@ import {
   type Tensor,
   tensor,
 } from '@tapegrad/core';
+import * as kernels from '@tapegrad/core/kernels';
 import { checkOverride, checkOverrideAt, formatOverrideReport } from '@tapegrad/gradcheck';
 import * as fc from 'fast-check';
 import { describe, expect, it } from 'vitest';

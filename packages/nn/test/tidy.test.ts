@@ -1,15 +1,7 @@
 // Training steps inside core's tidy: the parameters, grads and optimizer state that must outlive a step
 // do, the sequence ops' outputs and grads are recycled, and every value is what it is without tidy.
-import {
-  memory,
-  poisonRecycled,
-  RandomState,
-  reshape,
-  type Tensor,
-  tensor,
-  tidy,
-  valueAndGrad,
-} from '@tapegrad/core';
+import { memory, RandomState, reshape, type Tensor, tensor, tidy, valueAndGrad } from '@tapegrad/core';
+import { poisonRecycled } from '@tapegrad/core/kernels';
 import { describe, expect, it } from 'vitest';
 import {
   Adam,

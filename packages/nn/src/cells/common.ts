@@ -1,18 +1,17 @@
 // What the three cells share: checking their inputs, buffers of a dtype, and turning the gate
 // grads into the grads of x, h and the weights with gemms (transpose flags, no copies).
 import {
-  allocate,
-  backwardScratch,
   type DType,
   DTypeError,
   formatShape as fmt,
-  kernels,
   matmul,
   ShapeError,
   Tensor,
   type TypedArray,
   transpose,
 } from '@tapegrad/core';
+import * as kernels from '@tapegrad/core/kernels';
+import { allocate, backwardScratch } from '@tapegrad/core/kernels';
 
 export interface CellShape {
   batch: number;

@@ -2,10 +2,8 @@
 // n needs r ⊙ (W_hn h + b_hn)) and one gate loop; backward by hand. gruCellReference is the same from core ops.
 import {
   add,
-  allocate,
   type CustomOp,
   customOp,
-  kernels,
   mul,
   sigmoid,
   split,
@@ -14,6 +12,8 @@ import {
   type TypedArray,
   tanh,
 } from '@tapegrad/core';
+import * as kernels from '@tapegrad/core/kernels';
+import { allocate } from '@tapegrad/core/kernels';
 import {
   biasGrad,
   type CellShape,

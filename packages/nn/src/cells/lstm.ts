@@ -2,10 +2,8 @@
 // one loop for the gates, c' and h'; backward by hand. lstmCellReference is the same from core ops.
 import {
   add,
-  allocate,
   type CustomOp,
   customOp,
-  kernels,
   mul,
   sigmoid,
   split,
@@ -13,6 +11,8 @@ import {
   type TypedArray,
   tanh,
 } from '@tapegrad/core';
+import * as kernels from '@tapegrad/core/kernels';
+import { allocate } from '@tapegrad/core/kernels';
 import {
   biasGrad,
   type CellShape,

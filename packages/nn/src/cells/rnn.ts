@@ -1,16 +1,8 @@
 // The Elman RNN cell h' = act(x·W_ihᵀ + b_ih + h·W_hhᵀ + b_hh) (PyTorch's RNNCell), fused: two gemms
 // into one buffer and one activation loop, backward by hand; rnnCellReference is the same from core ops.
-import {
-  add,
-  allocate,
-  type CustomOp,
-  customOp,
-  kernels,
-  relu,
-  type Tensor,
-  type TypedArray,
-  tanh,
-} from '@tapegrad/core';
+import { add, type CustomOp, customOp, relu, type Tensor, type TypedArray, tanh } from '@tapegrad/core';
+import * as kernels from '@tapegrad/core/kernels';
+import { allocate } from '@tapegrad/core/kernels';
 import {
   biasGrad,
   type CellShape,

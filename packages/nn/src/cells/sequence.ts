@@ -1,13 +1,11 @@
 // Whole-sequence recurrent ops: an RNN, LSTM or GRU over x [T, B, I] as one customOp, with the input
 // projection of every step in one gemm and backward through time written by hand (the cells' own maths).
 import {
-  allocate,
   type CustomOp,
   customOp,
   type DType,
   DTypeError,
   formatShape as fmt,
-  kernels,
   reshape,
   ShapeError,
   split,
@@ -15,6 +13,8 @@ import {
   type Tensor,
   type TypedArray,
 } from '@tapegrad/core';
+import * as kernels from '@tapegrad/core/kernels';
+import { allocate } from '@tapegrad/core/kernels';
 import { acquire, lend, type Workspace } from '../workspaces.js';
 import { type Carving, carve, carving, freshGrad, gradSize, passedGrad, toTensor } from './common.js';
 import { gruCellReference } from './gru.js';

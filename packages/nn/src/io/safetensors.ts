@@ -29,10 +29,13 @@ export const safetensorsLimits = Object.freeze({
 });
 const LIMITS = safetensorsLimits;
 const CODES: Record<DType, 'F32' | 'F64'> = { float32: 'F32', float64: 'F64' };
-const DTYPES: Record<string, DType> = { F32: 'float32', F64: 'float64' };
+/** The codes read, and the dtype each becomes: half precision (PyTorch's float16, bfloat16) widens to float32. */
+const DTYPES: Record<string, DType> = { F32: 'float32', F64: 'float64', F16: 'float32', BF16: 'float32' };
 const BYTES: Record<DType, number> = { float32: 4, float64: 8 };
+/** Bytes per element in the file, by code. */
+const CODE_BYTES: Record<string, number> = { F32: 4, F64: 8, F16: 2, BF16: 2 };
 // The other dtypes of the format: valid files, but not ones tapegrad can hold.
-const OTHER_CODES = new Set(['BOOL', 'U8', 'I8', 'F8_E5M2', 'F8_E4M3', 'I16', 'U16', 'F16', 'BF16']);
+const OTHER_CODES = new Set(['BOOL', 'U8', 'I8', 'F8_E5M2', 'F8_E4M3', 'I16', 'U16']);
 for (const code of ['I32', 'U32', 'I64', 'U64']) OTHER_CODES.add(code);
 // Printable names that are not Object.prototype's own (no `__proto__`, `constructor`, `toString`).
 const NAME = /^[A-Za-z0-9_.:/-]+$/;
@@ -328,6 +331,8 @@ const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isS
 
 interface Entry {
   name: string;
+  /** The file's dtype code: F32, F64, F16 or BF16. */
+  code: string;
   dtype: DType;
   shape: number[];
   begin: number;
@@ -342,7 +347,7 @@ function readEntry(name: string, info: unknown): Entry {
   const code = info.dtype;
   if (typeof code !== 'string' || !Object.hasOwn(DTYPES, code)) {
     if (typeof code === 'string' && OTHER_CODES.has(code)) {
-      fail(`'${name}' has dtype ${code}; tapegrad reads F32 and F64 only`);
+      fail(`'${name}' has dtype ${code}; tapegrad reads F32, F64, and F16 and BF16 (as float32) only`);
     }
     fail(`'${name}' has unknown dtype ${JSON.stringify(code)}`);
   }
@@ -354,7 +359,7 @@ function readEntry(name: string, info: unknown): Entry {
   if (!Array.isArray(offsets) || offsets.length !== 2 || !isCount(begin) || !isCount(end) || begin > end) {
     return fail(`'${name}' has invalid data_offsets ${JSON.stringify(offsets)}`);
   }
-  let size = BYTES[dtype];
+  let size = CODE_BYTES[code as string]!;
   for (const d of shape as number[]) {
     size *= d;
     if (!Number.isSafeInteger(size)) fail(`'${name}': shape [${shape}] is too large`);
@@ -364,7 +369,7 @@ function readEntry(name: string, info: unknown): Entry {
       `'${name}': ${end - begin} bytes do not hold ${code} [${(shape as number[]).join(',')}] (${size} bytes)`,
     );
   }
-  return { name, dtype, shape: shape as number[], begin, end };
+  return { name, code: code as string, dtype, shape: shape as number[], begin, end };
 }
 
 /** Parses and checks a whole file: the tensors (copied out, dtypes kept) and the string metadata. */
@@ -444,12 +449,55 @@ function decode(bytes: Uint8Array): Safetensors {
   const tensors: StateDict = Object.create(null);
   const start = 8 + headerLength;
   for (const e of entries) {
-    const count = (e.end - e.begin) / BYTES[e.dtype];
+    const count = (e.end - e.begin) / CODE_BYTES[e.code]!;
     const data = e.dtype === 'float64' ? new Float64Array(count) : new Float32Array(count);
-    bytesOf(data).set(bytes.subarray(start + e.begin, start + e.end));
+    if (e.code === 'F16' || e.code === 'BF16') {
+      widenHalf(e.code, view, start + e.begin, new Uint32Array(data.buffer, data.byteOffset, count));
+    } else {
+      bytesOf(data).set(bytes.subarray(start + e.begin, start + e.end));
+    }
     tensors[e.name] = new Tensor(data, e.shape);
   }
   return { tensors, metadata };
+}
+
+/**
+ * F16 or BF16 elements (little-endian, from byte `at`) as float32 bit patterns into `out`: exact, as
+ * every half and bfloat16 value is a float32 value. BF16 is float32's upper half; F16 is rebased
+ * (subnormals normalised, ±0, ±Inf kept, NaN payloads moved up as PyTorch's half → float does).
+ */
+function widenHalf(code: 'F16' | 'BF16', view: DataView, at: number, out: Uint32Array): void {
+  if (code === 'BF16') {
+    for (let i = 0; i < out.length; i++) out[i] = view.getUint16(at + 2 * i, true) << 16;
+    return;
+  }
+  const table = halfTable();
+  for (let i = 0; i < out.length; i++) out[i] = table[view.getUint16(at + 2 * i, true)]!;
+}
+
+let halfBits: Uint32Array | null = null;
+
+/** float32 bits of each of the 65536 F16 bit patterns, made on first use (256 KiB). */
+function halfTable(): Uint32Array {
+  if (halfBits) return halfBits;
+  halfBits = new Uint32Array(65536);
+  const scratch = new Float32Array(1);
+  const scratchBits = new Uint32Array(scratch.buffer);
+  for (let h = 0; h < 65536; h++) {
+    const sign = (h & 0x8000) << 16;
+    const exponent = (h >> 10) & 0x1f;
+    const mantissa = h & 0x3ff;
+    if (exponent === 0x1f) {
+      halfBits[h] = (sign | 0x7f800000 | (mantissa << 13)) >>> 0; // ±Inf, NaN (payload kept)
+    } else if (exponent === 0) {
+      // ±0 and subnormals, mantissa·2⁻²⁴: exact in float32
+      scratch[0] = mantissa * 2 ** -24;
+      halfBits[h] = (sign | scratchBits[0]!) >>> 0;
+    } else {
+      halfBits[h] = (sign | ((exponent - 15 + 127) << 23) | (mantissa << 13)) >>> 0;
+    }
+  }
+  return halfBits;
 }
 
 /** name → Tensor from a safetensors file's bytes; any flaw is a CheckpointError and nothing is returned. */

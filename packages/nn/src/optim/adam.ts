@@ -1,6 +1,8 @@
 // Adam (Kingma & Ba) with PyTorch's defaults and its exact update rule, bias correction included;
 // each parameter's update is one fused loop (adamUpdate) that writes the new value and both moments.
-import { allocate, customOp, kernels, Tensor } from '@tapegrad/core';
+import { customOp, Tensor } from '@tapegrad/core';
+import * as kernels from '@tapegrad/core/kernels';
+import { allocate } from '@tapegrad/core/kernels';
 import type { Parameter } from '../module.js';
 import { Optimizer, type ParamState, type ParamUpdate } from './optimizer.js';
 

@@ -1,6 +1,8 @@
 // SGD with momentum, dampening, Nesterov and L2 weight decay: PyTorch's torch.optim.SGD rule;
 // each parameter's update is one fused loop (sgdUpdate) that writes the new value and momentum buffer.
-import { allocate, customOp, kernels, Tensor } from '@tapegrad/core';
+import { customOp, Tensor } from '@tapegrad/core';
+import * as kernels from '@tapegrad/core/kernels';
+import { allocate } from '@tapegrad/core/kernels';
 import type { Parameter } from '../module.js';
 import { Optimizer, type ParamState, type ParamUpdate } from './optimizer.js';
 

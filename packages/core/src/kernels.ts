@@ -1,0 +1,20 @@
+// @tapegrad/core/kernels: the subpath for cell and op authors (nn's cells, layers and optimizers, bench).
+// The kernels (pure loops over typed arrays: gemm, the fused recurrent gates and sequences, optimizer
+// steps, ...) and the hooks that let a customOp manage its own buffers. Ordinary users need only the
+// root entry, '@tapegrad/core'; what is here trades safety for speed (no shape checks, buffers written
+// in place) and may change between minor versions.
+import { poisonRecycled as setPoisonRecycled } from './memory/index.js';
+
+export * from './kernels/index.js';
+export { allocate, backwardScratch } from './memory/index.js';
+export { savedValuesFreed } from './tape.js';
+export { replaceLeafData } from './tensor.js';
+
+/**
+ * Test-only, never for production code: while on, buffers recycled for `allocate(..., { zero: false })`
+ * come filled with NaN, so a value that the caller never wrote shows instead of hiding as a stale value
+ * or a zero. (Defined here, not re-exported: memory/pool.ts marks its own internal, and stripInternal leaves that out of the .d.ts.)
+ */
+export function poisonRecycled(on: boolean): void {
+  setPoisonRecycled(on);
+}
