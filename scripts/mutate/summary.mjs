@@ -4,7 +4,8 @@
 // mutant still listed, keyed by file + line + mutator + replacement (so a mutant that moves to another
 // line comes back unclassified). Other scopes' sections are left as they are.
 // Usage: node scripts/mutate/summary.mjs <scope> [minutes taken]
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 const SUMMARY = 'docs/mutation.md';
 const [scope, minutes] = process.argv.slice(2);
@@ -45,8 +46,10 @@ for (const row of previous.split('\n')) {
     .split(/(?<!\\)\|/)
     .slice(1, -1)
     .map((c) => c.trim());
-  if (cells.length !== 7) continue;
-  const [where, mutator, , replacement, , classification, reason] = cells;
+  if (cells.length < 7) continue;
+  const [where, mutator, , replacement, , classification] = cells;
+  // A reason written with a bare | spans several cells: keep it whole.
+  const reason = cells.slice(6).join(' | ');
   const at = /^`?(.+):(\d+)`?$/.exec(where);
   if (!at || !classification) continue;
   const unquote = (c) => c.replace(/^`|`$/g, '');
@@ -128,5 +131,6 @@ text =
   from >= 0 && to > from
     ? text.slice(0, from) + section + text.slice(to + finish.length)
     : `${text.trimEnd()}\n\n${section}\n`;
+mkdirSync(dirname(SUMMARY), { recursive: true });
 writeFileSync(SUMMARY, text);
 console.log(`${SUMMARY}: scope ${scope}, score ${total}, ${mutantRows.length} surviving mutants listed`);
