@@ -37,6 +37,11 @@ export const scopes = {
       'packages/core/test/errors.test.ts',
       'packages/core/test/scratch.test.ts',
       'packages/core/test/ops-grad.test.ts',
+      'packages/core/test/error-families.test.ts',
+      'packages/core/test/anomaly.test.ts',
+      'packages/core/test/tidy.test.ts',
+      'packages/core/test/buffer-limits.test.ts',
+      'packages/nn/test/backwardScratch.test.ts',
     ],
   },
   // The hand-written cell and sequence backwards: nn's customOp backwards and their helpers, and the
