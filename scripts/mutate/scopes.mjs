@@ -7,8 +7,8 @@ const core = 'packages/core/src';
 const nn = 'packages/nn/src';
 
 export const scopes = {
-  // Every op's vjp. The vjps sit beside their forwards, so whole op files are mutated;
-  // the forwards' mutants are killed cheaply by the forward tests.
+  // Every op's vjp. The vjps sit beside their forwards, so whole op files are mutated; the forwards'
+  // mutants (and their argument checks) are killed cheaply by the forward and error tests.
   vjps: {
     mutate: [
       `${core}/ops/elementwise.ts`,
@@ -22,6 +22,8 @@ export const scopes = {
       'packages/core/test/ops-forward.test.ts',
       'packages/core/src/ops/shape.test.ts',
       'packages/core/test/grad-api.test.ts',
+      'packages/core/test/errors.test.ts',
+      'packages/core/test/error-families.test.ts',
       'packages/gradcheck/test/specs.test.ts',
     ],
   },
