@@ -3,14 +3,14 @@
 // classification column a person fills in. Regenerating keeps the classification and reason of every
 // mutant still listed, keyed by file + line + mutator + replacement (so a mutant that moves to another
 // line comes back unclassified). Other scopes' sections are left as they are.
-// Usage: node scripts/mutate/summary.mjs <scope> [minutes taken]
+// Usage: node scripts/mutate/summary.mjs <scope> [time taken, e.g. '4.2 min']
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 const SUMMARY = 'docs/mutation.md';
-const [scope, minutes] = process.argv.slice(2);
+const [scope, took] = process.argv.slice(2);
 if (scope === undefined) {
-  console.error('usage: node scripts/mutate/summary.mjs <scope> [minutes]');
+  console.error("usage: node scripts/mutate/summary.mjs <scope> ['4.2 min']");
   process.exit(1);
 }
 const report = JSON.parse(readFileSync(`reports/mutation/${scope}.json`, 'utf8'));
@@ -106,7 +106,7 @@ const section = [
   `## Scope \`${scope}\``,
   '',
   `Generated ${new Date().toISOString().slice(0, 10)} by \`pnpm mutate ${scope}\`` +
-    `${minutes ? ` (${minutes} min on this machine)` : ''}; mutation score ${total}.`,
+    `${took ? ` in ${took}` : ''}; mutation score ${total}.`,
   '',
   '| file | score | killed | timeout | survived | no coverage | errors | ignored |',
   '| --- | --- | --- | --- | --- | --- | --- | --- |',
