@@ -1,33 +1,45 @@
-// The kernel interface: pure loops over typed arrays. A faster backend replaces these.
+// The kernel interface: the Backend's kernels (named arguments, each through the chooser), and the
+// plain loops that have one implementation only (elementwise, reductions, data movement).
 
-export { addInto, broadcastInto, map, zipBroadcast } from './elementwise.js';
-export { type Gemm, type GemmBackend, gemm, gemmJs, getGemmBackend, setGemmBackend } from './matmul.js';
-export {
-  type CellDims,
-  gruGatesBackward,
-  gruGatesForward,
-  gruSequenceBackward,
-  gruSequenceForward,
-  lstmGatesBackward,
-  lstmGatesForward,
-  lstmSequenceBackward,
-  lstmSequenceForward,
-  type RnnNonlinearity,
-  rnnGatesBackward,
-  rnnGatesForward,
-  rnnSequenceBackward,
-  rnnSequenceForward,
-  type SequenceDims,
-} from './recurrent.js';
-export { reduceAxes, sumToShape } from './reduce.js';
-export { copyBox, gatherOffsets, permuteInto, scatterAdd, selectOffsets, takeInto } from './shape.js';
 export {
   type AdamHyper,
-  adamStep,
+  type AdamStepArgs,
+  type Backend,
+  type BackendChoice,
+  type BackendName,
+  backendFor,
+  type CellDims,
+  type GemmArgs,
+  type GruGatesBackwardArgs,
+  type GruGatesForwardArgs,
+  type GruSequenceBackwardArgs,
+  type GruSequenceForwardArgs,
+  getBackend,
+  jsBackend,
+  type KernelArgs,
+  type KernelName,
+  type LstmGatesBackwardArgs,
+  type LstmGatesForwardArgs,
+  type LstmSequenceBackwardArgs,
+  type LstmSequenceForwardArgs,
+  type RnnGatesBackwardArgs,
+  type RnnGatesForwardArgs,
+  type RnnNonlinearity,
+  type RnnSequenceBackwardArgs,
+  type RnnSequenceForwardArgs,
+  type SequenceDims,
   type SgdHyper,
-  sgdStep,
-  softmaxCrossEntropy,
-  softmaxCrossEntropyBackward,
-} from './training.js';
+  type SgdStepArgs,
+  type SoftmaxCrossEntropyArgs,
+  type SoftmaxCrossEntropyBackwardArgs,
+  type SumRowsArgs,
+  setBackend,
+  sumRows,
+  wasmBackend,
+} from '../backend/index.js';
+export { addInto, broadcastInto, map, zipBroadcast } from './elementwise.js';
+export * from './legacy.js';
+export { reduceAxes, sumToShape } from './reduce.js';
+export { copyBox, gatherOffsets, permuteInto, scatterAdd, selectOffsets, takeInto } from './shape.js';
 export { getThreads, setThreads, threadsReady } from './wasm/threads.js';
 export { workspaceBuffer } from './workspace.js';

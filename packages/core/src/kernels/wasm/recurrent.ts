@@ -7,8 +7,9 @@
 // The wasm loops take 4 hidden units at a time, so in wasm memory the hidden size H is padded to P, the
 // next multiple of 4, with zeros: padded units get zero input, weights and bias, so they stay exactly 0
 // (σ(0)·0 + ... = 0, tanh 0 = 0, relu 0 = 0) and so do their grads; the real units' arithmetic is unchanged.
+
+import type { SequenceDims } from '../../backend/backend.js';
 import type { TypedArray } from '../../dtype.js';
-import type { SequenceDims } from '../recurrent.js';
 import { type KernelName, type Kernels, Layout, packedSize, residentOffset } from './module.js';
 import { type Band, queueBands, queueWords, runQueue, threadsAvailable } from './threads.js';
 
