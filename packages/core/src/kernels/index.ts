@@ -14,6 +14,7 @@ export {
   type GruGatesForwardArgs,
   type GruSequenceBackwardArgs,
   type GruSequenceForwardArgs,
+  gemm,
   getBackend,
   jsBackend,
   type KernelArgs,

@@ -9,8 +9,6 @@ export type { Gemm };
 export type GemmBackend = chosen.BackendChoice;
 export const setGemmBackend = chosen.setBackend;
 export const getGemmBackend = chosen.getBackend;
-export const gemm = (a: TypedArray, b: TypedArray, c: TypedArray, spec: Gemm): void =>
-  chosen.gemm({ a, b, c, ...spec });
 export const rnnGatesForward = (
   g: TypedArray,
   bi: TypedArray,

@@ -100,7 +100,15 @@ function lastStep(data: TypedArray, s: SequenceShape, copy?: TypedArray): Tensor
 
 /** gates [T·B, G·H] = X·W_ihᵀ for every step at once. */
 function projectInputs(s: SequenceShape, x: Tensor, weightIh: Tensor, gates: TypedArray): void {
-  kernels.gemm(x.data, weightIh.data, gates, { m: s.steps * s.batch, n: s.width, k: s.input, transB: true });
+  kernels.gemm({
+    a: x.data,
+    b: weightIh.data,
+    c: gates,
+    m: s.steps * s.batch,
+    n: s.width,
+    k: s.input,
+    transB: true,
+  });
 }
 
 /**
@@ -139,15 +147,15 @@ function projectionGrads(
   return {
     // dX = dGates_ih · W_ih
     dx: passedGrad(x, null, (out) =>
-      kernels.gemm(dInputGates, weightIh.data, out, { m: rows, n: input, k: width }),
+      kernels.gemm({ a: dInputGates, b: weightIh.data, c: out, m: rows, n: input, k: width }),
     ),
     // dW_ih = dGates_ihᵀ · X
     dWeightIh: freshGrad(weightIh, params, (out) =>
-      kernels.gemm(dInputGates, x.data, out, { m: width, n: input, k: rows, transA: true }),
+      kernels.gemm({ a: dInputGates, b: x.data, c: out, m: width, n: input, k: rows, transA: true }),
     ),
     // dW_hh = Σ_t dGates_hh,tᵀ · h_{t-1}: one product over every step
     dWeightHh: freshGrad(weightHh, params, (out) =>
-      kernels.gemm(dHiddenGates, previous(), out, { m: width, n: hidden, k: rows, transA: true }),
+      kernels.gemm({ a: dHiddenGates, b: previous(), c: out, m: width, n: hidden, k: rows, transA: true }),
     ),
   };
 }
