@@ -4,7 +4,7 @@ import * as kernels from '@tapegrad/core/kernels';
 
 interface Case {
   name: string;
-  spec: kernels.Gemm;
+  spec: Omit<kernels.GemmArgs, 'a' | 'b' | 'c'>;
 }
 
 const cases: Case[] = [

@@ -217,7 +217,7 @@ describe('the sequence ops equal the fused per-step cells unrolled', () => {
   }
 
   it('the same on the plain-JS gemm backend (float32)', () => {
-    kernels.setGemmBackend('js');
+    kernels.setBackend('js');
     try {
       const inputs = randomInputs('lstm', [5, 8, 16, 24], 'float32', 7);
       const argnums = inputs.map((_, i) => i);
@@ -231,7 +231,7 @@ describe('the sequence ops equal the fused per-step cells unrolled', () => {
         expectNear(g, steppedGrads[i]!, 2e-5, 1e-4, `d input ${i}`);
       });
     } finally {
-      kernels.setGemmBackend('auto');
+      kernels.setBackend('auto');
     }
   });
 });

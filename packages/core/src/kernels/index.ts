@@ -4,6 +4,7 @@
 export {
   type AdamHyper,
   type AdamStepArgs,
+  adamStep,
   type Backend,
   type BackendChoice,
   type BackendName,
@@ -47,11 +48,13 @@ export {
   type SoftmaxCrossEntropyBackwardArgs,
   type SumRowsArgs,
   setBackend,
+  sgdStep,
+  softmaxCrossEntropy,
+  softmaxCrossEntropyBackward,
   sumRows,
   wasmBackend,
 } from '../backend/index.js';
 export { addInto, broadcastInto, map, zipBroadcast } from './elementwise.js';
-export * from './legacy.js';
 export { reduceAxes, sumToShape } from './reduce.js';
 export { copyBox, gatherOffsets, permuteInto, scatterAdd, selectOffsets, takeInto } from './shape.js';
 export { getThreads, setThreads, threadsReady } from './wasm/threads.js';
