@@ -52,45 +52,13 @@ export const wasmBackend: Backend = {
     gemmWasm(args.a as Float32Array, args.b as Float32Array, args.c as Float32Array, args);
   },
   // The sequence loops compute in float32 and convert any other dtype as they copy it in and out.
-  rnnSequenceForward(args) {
-    const { output, weightHh, biasIh, biasHh, h0, nonlinearity } = args;
-    rnnSequenceForwardWasm(output, weightHh, biasIh, biasHh, h0, args, nonlinearity === 'relu');
-  },
-  rnnSequenceBackward(args) {
-    const { gradOutput, output, weightHh, dGates, dh, dBias, nonlinearity } = args;
-    rnnSequenceBackwardWasm(gradOutput, output, weightHh, dGates, dh, dBias, args, nonlinearity === 'relu');
-  },
-  lstmSequenceForward(args) {
-    const { gates, weightHh, biasIh, biasHh, h0, c0, output, cells, tanhCells } = args;
-    lstmSequenceForwardWasm(gates, weightHh, biasIh, biasHh, h0, c0, output, cells, tanhCells, args);
-  },
-  lstmSequenceBackward(args) {
-    const { gradOutput, gates, c0, cells, tanhCells, weightHh, dGates, dh, dc, dBias } = args;
-    lstmSequenceBackwardWasm(gradOutput, gates, c0, cells, tanhCells, weightHh, dGates, dh, dc, dBias, args);
-  },
-  gruSequenceForward(args) {
-    const { gates, weightHh, biasIh, biasHh, h0, output, hiddenN } = args;
-    // hiddenGates is the JS loop's scratch; the wasm loop keeps its own in wasm memory.
-    gruSequenceForwardWasm(gates, weightHh, biasIh, biasHh, h0, output, hiddenN, args);
-  },
-  gruSequenceBackward(args) {
-    const { gradOutput, gates, hiddenN, h0, output, weightHh } = args;
-    const { dInputGates, dHiddenGates, dh, dBiasIh, dBiasHh } = args;
-    gruSequenceBackwardWasm(
-      gradOutput,
-      gates,
-      hiddenN,
-      h0,
-      output,
-      weightHh,
-      dInputGates,
-      dHiddenGates,
-      dh,
-      dBiasIh,
-      dBiasHh,
-      args,
-    );
-  },
+  rnnSequenceForward: rnnSequenceForwardWasm,
+  rnnSequenceBackward: rnnSequenceBackwardWasm,
+  lstmSequenceForward: lstmSequenceForwardWasm,
+  lstmSequenceBackward: lstmSequenceBackwardWasm,
+  // hiddenGates is the JS loop's scratch; the wasm loop keeps its own in wasm memory.
+  gruSequenceForward: gruSequenceForwardWasm,
+  gruSequenceBackward: gruSequenceBackwardWasm,
   softmaxCrossEntropy({ x, rows, classes, targets, probabilities }) {
     const [x32, probabilities32] = float32('softmaxCrossEntropy', x, probabilities);
     return softmaxCrossEntropyWasm(x32!, rows, classes, targets, probabilities32 ?? null);

@@ -8,7 +8,15 @@
 // next multiple of 4, with zeros: padded units get zero input, weights and bias, so they stay exactly 0
 // (σ(0)·0 + ... = 0, tanh 0 = 0, relu 0 = 0) and so do their grads; the real units' arithmetic is unchanged.
 
-import type { SequenceDims } from '../../backend/backend.js';
+import type {
+  GruSequenceBackwardArgs,
+  GruSequenceForwardArgs,
+  LstmSequenceBackwardArgs,
+  LstmSequenceForwardArgs,
+  RnnSequenceBackwardArgs,
+  RnnSequenceForwardArgs,
+  SequenceDims,
+} from '../../backend/backend.js';
 import type { TypedArray } from '../../dtype.js';
 import { type KernelName, type Kernels, Layout, packedSize, residentOffset } from './module.js';
 import { type Band, queueBands, queueWords, runQueue, threadsAvailable } from './threads.js';
@@ -311,17 +319,10 @@ class Staging {
   }
 }
 
-export function rnnSequenceForwardWasm(
-  output: TypedArray,
-  weightHh: TypedArray,
-  biasIh: TypedArray,
-  biasHh: TypedArray,
-  h0: TypedArray,
-  dims: SequenceDims,
-  relu: boolean,
-): void {
-  const { steps, batch } = dims;
-  const s = new Staging(dims, 1);
+export function rnnSequenceForwardWasm(args: RnnSequenceForwardArgs): void {
+  const { output, weightHh, biasIh, biasHh, h0, steps, batch } = args;
+  const relu = args.nonlinearity === 'relu';
+  const s = new Staging(args, 1);
   const out = s.operand(output, steps * batch);
   const state = s.operand(h0, batch);
   const whh = s.packWeight(weightHh, 1, true);
@@ -342,18 +343,10 @@ export function rnnSequenceForwardWasm(
   s.get(out);
 }
 
-export function rnnSequenceBackwardWasm(
-  gradOutput: TypedArray,
-  output: TypedArray,
-  weightHh: TypedArray,
-  dGates: TypedArray,
-  dh: TypedArray,
-  dBias: TypedArray,
-  dims: SequenceDims,
-  relu: boolean,
-): void {
-  const { steps, batch } = dims;
-  const s = new Staging(dims, 1);
+export function rnnSequenceBackwardWasm(args: RnnSequenceBackwardArgs): void {
+  const { gradOutput, output, weightHh, dGates, dh, dBias, steps, batch } = args;
+  const relu = args.nonlinearity === 'relu';
+  const s = new Staging(args, 1);
   const rows = steps * batch;
   const gradOut = s.operand(gradOutput, rows);
   const out = s.operand(output, rows);
@@ -380,20 +373,9 @@ export function rnnSequenceBackwardWasm(
   s.sumGroups(sums, dBias);
 }
 
-export function lstmSequenceForwardWasm(
-  gates: TypedArray,
-  weightHh: TypedArray,
-  biasIh: TypedArray,
-  biasHh: TypedArray,
-  h0: TypedArray,
-  c0: TypedArray,
-  output: TypedArray,
-  cells: TypedArray,
-  tanhCells: TypedArray,
-  dims: SequenceDims,
-): void {
-  const { steps, batch } = dims;
-  const s = new Staging(dims, 4);
+export function lstmSequenceForwardWasm(args: LstmSequenceForwardArgs): void {
+  const { gates, weightHh, biasIh, biasHh, h0, c0, output, cells, tanhCells, steps, batch } = args;
+  const s = new Staging(args, 4);
   const rows = steps * batch;
   const gatesOp = s.operand(gates, rows, 4);
   const h0Op = s.operand(h0, batch);
@@ -421,21 +403,9 @@ export function lstmSequenceForwardWasm(
   for (const op of [gatesOp, out, cellsOp, tanhOp]) s.get(op);
 }
 
-export function lstmSequenceBackwardWasm(
-  gradOutput: TypedArray,
-  gates: TypedArray,
-  c0: TypedArray,
-  cells: TypedArray,
-  tanhCells: TypedArray,
-  weightHh: TypedArray,
-  dGates: TypedArray,
-  dh: TypedArray,
-  dc: TypedArray,
-  dBias: TypedArray,
-  dims: SequenceDims,
-): void {
-  const { steps, batch } = dims;
-  const s = new Staging(dims, 4);
+export function lstmSequenceBackwardWasm(args: LstmSequenceBackwardArgs): void {
+  const { gradOutput, gates, c0, cells, tanhCells, weightHh, dGates, dh, dc, dBias, steps, batch } = args;
+  const s = new Staging(args, 4);
   const rows = steps * batch;
   const gradOut = s.operand(gradOutput, rows);
   const gatesOp = s.operand(gates, rows, 4);
@@ -468,18 +438,9 @@ export function lstmSequenceBackwardWasm(
   s.sumGroups(sums, dBias);
 }
 
-export function gruSequenceForwardWasm(
-  gates: TypedArray,
-  weightHh: TypedArray,
-  biasIh: TypedArray,
-  biasHh: TypedArray,
-  h0: TypedArray,
-  output: TypedArray,
-  hiddenN: TypedArray,
-  dims: SequenceDims,
-): void {
-  const { steps, batch } = dims;
-  const s = new Staging(dims, 3);
+export function gruSequenceForwardWasm(args: GruSequenceForwardArgs): void {
+  const { gates, weightHh, biasIh, biasHh, h0, output, hiddenN, steps, batch } = args;
+  const s = new Staging(args, 3);
   const rows = steps * batch;
   const gatesOp = s.operand(gates, rows, 3);
   const h0Op = s.operand(h0, batch);
@@ -506,22 +467,22 @@ export function gruSequenceForwardWasm(
   for (const op of [gatesOp, out, hiddenNOp]) s.get(op);
 }
 
-export function gruSequenceBackwardWasm(
-  gradOutput: TypedArray,
-  gates: TypedArray,
-  hiddenN: TypedArray,
-  h0: TypedArray,
-  output: TypedArray,
-  weightHh: TypedArray,
-  dInputGates: TypedArray,
-  dHiddenGates: TypedArray,
-  dh: TypedArray,
-  dBiasIh: TypedArray,
-  dBiasHh: TypedArray,
-  dims: SequenceDims,
-): void {
-  const { steps, batch } = dims;
-  const s = new Staging(dims, 3);
+export function gruSequenceBackwardWasm(args: GruSequenceBackwardArgs): void {
+  const {
+    gradOutput,
+    gates,
+    hiddenN,
+    h0,
+    output,
+    weightHh,
+    dInputGates,
+    dHiddenGates,
+    dh,
+    dBiasIh,
+    dBiasHh,
+  } = args;
+  const { steps, batch } = args;
+  const s = new Staging(args, 3);
   const rows = steps * batch;
   const gradOut = s.operand(gradOutput, rows);
   const gatesOp = s.operand(gates, rows, 3);
