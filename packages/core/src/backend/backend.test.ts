@@ -500,6 +500,14 @@ describe('the chooser', () => {
     },
   );
 
+  it('the wasm backend called directly refuses float64 buffers by name, rather than misreading them', () => {
+    const f64 = new Float64Array(16);
+    expect(() => wasmBackend.gemm({ a: f64, b: f64, c: f64, m: 4, n: 4, k: 4 })).toThrow(
+      /wasm gemm.*Float32Array/,
+    );
+    expect(() => wasmBackend.sumRows({ x: f64, rows: 4, width: 4, out: f64 })).toThrow(/wasm sumRows/);
+  });
+
   it('float64 arguments through a front door run the JS loop even when wasm is chosen', async () => {
     const { gemm } = await import('./choose.js');
     const a = Float64Array.from({ length: 16 * 16 }, (_, i) => Math.sin(i) * 1e-9 + 1);

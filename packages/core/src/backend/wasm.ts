@@ -25,13 +25,11 @@ import { gemmWasm } from '../kernels/wasm/sgemm.js';
 import { softmaxCrossEntropyWasm } from '../kernels/wasm/softmax.js';
 import type { Backend } from './backend.js';
 
-function float32(kernel: string, ...arrays: (TypedArray | null)[]): Float32Array[] {
-  for (const a of arrays) {
-    if (a !== null && !(a instanceof Float32Array)) {
-      throw new TypeError(`wasm ${kernel}: takes Float32Array buffers only (backendFor sends float64 to js)`);
-    }
-  }
-  return arrays as Float32Array[];
+const isFloat32 = (a: TypedArray | null): a is Float32Array | null => a === null || a instanceof Float32Array;
+
+/** The wasm loops are float32 only; backendFor sends float64 to js, so this throws only on a direct call. */
+function notFloat32(kernel: string): TypeError {
+  return new TypeError(`wasm ${kernel}: takes Float32Array buffers only (backendFor sends float64 to js)`);
 }
 
 // The JS loops are imported as functions, not spread from jsBackend: kernels/recurrent.ts imports the
@@ -48,8 +46,11 @@ export const wasmBackend: Backend = {
   adamStep,
   sgdStep,
   gemm(args) {
-    float32('gemm', args.a, args.b, args.c);
-    gemmWasm(args.a as Float32Array, args.b as Float32Array, args.c as Float32Array, args);
+    const { a, b, c } = args;
+    if (!(a instanceof Float32Array && b instanceof Float32Array && c instanceof Float32Array)) {
+      throw notFloat32('gemm');
+    }
+    gemmWasm(a, b, c, args);
   },
   // The sequence loops compute in float32 and convert any other dtype as they copy it in and out.
   rnnSequenceForward: rnnSequenceForwardWasm,
@@ -60,13 +61,14 @@ export const wasmBackend: Backend = {
   gruSequenceForward: gruSequenceForwardWasm,
   gruSequenceBackward: gruSequenceBackwardWasm,
   softmaxCrossEntropy({ x, rows, classes, targets, probabilities }) {
-    const [x32, probabilities32] = float32('softmaxCrossEntropy', x, probabilities);
-    return softmaxCrossEntropyWasm(x32!, rows, classes, targets, probabilities32 ?? null);
+    if (!(x instanceof Float32Array && isFloat32(probabilities))) throw notFloat32('softmaxCrossEntropy');
+    return softmaxCrossEntropyWasm(x, rows, classes, targets, probabilities);
   },
   sumRows(args) {
-    const [x, out] = float32('sumRows', args.x, args.out);
+    const { x, rows, width, out } = args;
+    if (!(x instanceof Float32Array && out instanceof Float32Array)) throw notFloat32('sumRows');
     // The wasm loop takes 4 columns at a time: another width is summed by the JS loop (the same sums).
-    if (args.width % 4 !== 0) sumRowsJs(args);
-    else sumRowsWasm(x!, args.rows, args.width, out!);
+    if (width % 4 !== 0) sumRowsJs(args);
+    else sumRowsWasm(x, rows, width, out);
   },
 };
