@@ -4,7 +4,7 @@ import * as kernels from '@tapegrad/core/kernels';
 
 interface Case {
   name: string;
-  spec: kernels.Gemm;
+  spec: Omit<kernels.GemmArgs, 'a' | 'b' | 'c'>;
 }
 
 const cases: Case[] = [
@@ -30,7 +30,7 @@ const cases: Case[] = [
   { name: 'matrix·vector [512,512]·[512,1]', spec: { m: 512, n: 1, k: 512 } },
 ];
 
-const backends: kernels.GemmBackend[] = ['js', 'wasm'];
+const backends: kernels.BackendChoice[] = ['js', 'wasm'];
 // One thread: this measures the kernels on one core, and CPU time would count a worker's spinning too.
 kernels.setThreads(1);
 const rounds = Number(process.argv[2] ?? 7);
@@ -66,15 +66,16 @@ for (const { name, spec } of cases) {
   const a = filled(m * k);
   const b = filled(k * n);
   const c = new Float32Array(m * n);
+  const args = { a, b, c, ...spec };
   const seconds: Record<string, number[]> = { js: [], wasm: [] };
   for (let round = 0; round <= rounds; round++) {
     for (const backend of round % 2 ? backends : [...backends].reverse()) {
-      kernels.setGemmBackend(backend);
-      const s = secondsPerCall(() => kernels.gemm(a, b, c, spec));
+      kernels.setBackend(backend);
+      const s = secondsPerCall(() => kernels.gemm(args));
       if (round > 0) seconds[backend]!.push(s); // round 0 warms up both tiers of the compiler
     }
   }
-  kernels.setGemmBackend('auto');
+  kernels.setBackend('auto');
   const gflops = (backend: string) => (2 * m * n * k) / median(seconds[backend]!) / 1e9;
   const [js, wasm] = [gflops('js'), gflops('wasm')];
   const auto = median(seconds.js!) <= median(seconds.wasm!) ? 'js' : 'wasm';

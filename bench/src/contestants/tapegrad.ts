@@ -9,7 +9,7 @@ import { gruSequence, linearCrossEntropy, lstmSequence, rnnSequence } from '@tap
 import { type Contestant, type Runner, summarize } from '../contestant.js';
 import { type CellKind, type ParamName, type Problem, paramNames } from '../workloads.js';
 
-type Backend = kernels.GemmBackend;
+type Backend = kernels.BackendChoice;
 
 // p is [weightIh, weightHh, biasIh, biasHh, ...]; the LSTM's c0 is the same zeros as h0.
 type Seq = (x: Tensor, h0: Tensor, p: Tensor[]) => Tensor;
@@ -66,7 +66,7 @@ function tapegrad({ name, backend, threads }: Variant): Contestant {
       // Workers start in the background; time them only once they serve.
       await kernels.threadsReady();
       const iterate = () => {
-        kernels.setGemmBackend(backend);
+        kernels.setBackend(backend);
         const [value, grads] = lossAndGrads(...params);
         return { value, grads: grads as Tensor[] };
       };
@@ -81,7 +81,7 @@ function tapegrad({ name, backend, threads }: Variant): Contestant {
             return summarize(value.item(), byName as Record<ParamName, Float32Array>);
           }),
         dispose() {
-          kernels.setGemmBackend('auto');
+          kernels.setBackend('auto');
           kernels.setThreads(defaultThreads);
         },
       };

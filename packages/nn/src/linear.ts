@@ -54,7 +54,10 @@ export function linearInto(
   bias: Tensor | undefined,
 ): TypedArray {
   if (bias) kernels.broadcastInto(bias.data, bias.shape, out, [rows, outFeatures]);
-  kernels.gemm(x.data, weight.data, out, {
+  kernels.gemm({
+    a: x.data,
+    b: weight.data,
+    c: out,
     m: rows,
     n: outFeatures,
     k: inFeatures,
@@ -83,11 +86,11 @@ export function linearGrads(
   };
   const grads = [
     passedGrad(x, from, (out) => {
-      kernels.gemm(gy, weight.data, out, { m: rows, n: inFeatures, k: outFeatures });
+      kernels.gemm({ a: gy, b: weight.data, c: out, m: rows, n: inFeatures, k: outFeatures });
       scaled(out);
     }),
     freshGrad(weight, from, (out) => {
-      kernels.gemm(gy, x.data, out, { m: outFeatures, n: inFeatures, k: rows, transA: true });
+      kernels.gemm({ a: gy, b: x.data, c: out, m: outFeatures, n: inFeatures, k: rows, transA: true });
       scaled(out);
     }),
   ];

@@ -88,8 +88,8 @@ function classIndicesOf(targets: Tensor): Int32Array {
  */
 function softmaxMinusOneHot(logits: Tensor, targets: Int32Array, out: TypedArray | null): number {
   const [rows, classes] = logits.shape as [number, number];
-  const total = kernels.softmaxCrossEntropy(logits.data, rows, classes, targets, out);
-  if (out) kernels.softmaxCrossEntropyBackward(out, classes, targets);
+  const total = kernels.softmaxCrossEntropy({ x: logits.data, rows, classes, targets, probabilities: out });
+  if (out) kernels.softmaxCrossEntropyBackward({ dLogits: out, classes, targets });
   return total;
 }
 
@@ -396,8 +396,16 @@ function linearCrossEntropyOpOf(reduction: Reduction): CustomOp<LinearCrossEntro
       const workspace = acquire(x!.dtype, needsGrad ? [size, size] : [size]);
       const [logits, dLogits] = workspace.buffers as [TypedArray, TypedArray | undefined];
       linearInto(logits, dims, x!, weight!, bias);
-      const total = kernels.softmaxCrossEntropy(logits, rows, dims.outFeatures, indices, dLogits ?? null);
-      if (dLogits) kernels.softmaxCrossEntropyBackward(dLogits, dims.outFeatures, indices);
+      const classes = dims.outFeatures;
+      const probabilities = dLogits ?? null;
+      const total = kernels.softmaxCrossEntropy({
+        x: logits,
+        rows,
+        classes,
+        targets: indices,
+        probabilities,
+      });
+      if (dLogits) kernels.softmaxCrossEntropyBackward({ dLogits, classes, targets: indices });
       const loss = allocate(x!.dtype, 1);
       loss[0] = reduction === 'mean' ? total / rows : total;
       const output = new Tensor(loss, SCALAR);

@@ -103,7 +103,16 @@ function transposedTimes(weights: readonly Tensor[], grads: readonly Tensor[]): 
   const n = grads[0]!.shape[1]!;
   const out = allocate(grads[0]!.dtype, cols * n);
   weights.forEach((w, i) => {
-    kernels.gemm(w.data, grads[i]!.data, out, { m: cols, n, k: rows, transA: true, accumulate: true });
+    kernels.gemm({
+      a: w.data,
+      b: grads[i]!.data,
+      c: out,
+      m: cols,
+      n,
+      k: rows,
+      transA: true,
+      accumulate: true,
+    });
   });
   return new Tensor(out, [cols, n]);
 }
@@ -113,7 +122,7 @@ function timesTransposed(d: Tensor, v: Tensor): Tensor {
   const [k, m] = d.shape as [number, number];
   const n = v.shape[0]!;
   const out = allocate(d.dtype, k * n);
-  kernels.gemm(d.data, v.data, out, { m: k, n, k: m, transB: true });
+  kernels.gemm({ a: d.data, b: v.data, c: out, m: k, n, k: m, transB: true });
   return new Tensor(out, [k, n]);
 }
 

@@ -18,7 +18,7 @@ import * as kernels from '@tapegrad/core/kernels';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { linear, linearCrossEntropy, lstmSequence } from '../src/index.js';
 
-afterAll(() => kernels.setGemmBackend('auto'));
+afterAll(() => kernels.setBackend('auto'));
 
 // peek(x) = x, noting the memory of the grad its backward is given.
 const seen: ArrayBufferLike[] = [];
@@ -39,11 +39,11 @@ describe.each([
   ['float64', 'auto', [8, 16, 6, 36, 4]],
   ['float32', 'js', [8, 16, 6, 36, 4]],
   ['float32', 'wasm', [9, 16, 12, 32, 8]],
-] as [DType, kernels.GemmBackend, number[]][])(
+] as [DType, kernels.BackendChoice, number[]][])(
   'backward scratch in nn (%s, %s gemm)',
   (dtype, backend, sizes) => {
     const [T, B, I, H, O] = sizes as [number, number, number, number, number];
-    beforeEach(() => kernels.setGemmBackend(backend));
+    beforeEach(() => kernels.setBackend(backend));
     const rng = new RandomState(11);
     const draw = (shape: number[], scale = 0.4) => rng.uniform(-scale, scale, shape, { dtype });
     const x = draw([T, B, I], 1);

@@ -156,8 +156,8 @@ describe('float32 through each gemm backend', () => {
       const argnums = values.map((_, i) => i);
       const want = grad(loss, { argnums })(...at('float64')) as Tensor[];
       const wantOut = fused[cell](...at('float64'));
-      const previous = kernels.getGemmBackend();
-      kernels.setGemmBackend(backend);
+      const previous = kernels.getBackend();
+      kernels.setBackend(backend);
       try {
         const got = grad(loss, { argnums })(...at('float32')) as Tensor[];
         fused[cell](...at('float32')).forEach((o, k) => {
@@ -168,7 +168,7 @@ describe('float32 through each gemm backend', () => {
           expectClose(g, want[i]!.data, 1e-4, 1e-3, `d${i}`);
         });
       } finally {
-        kernels.setGemmBackend(previous);
+        kernels.setBackend(previous);
       }
     });
   }

@@ -217,7 +217,7 @@ describe('the sequence ops equal the fused per-step cells unrolled', () => {
   }
 
   it('the same on the plain-JS gemm backend (float32)', () => {
-    kernels.setGemmBackend('js');
+    kernels.setBackend('js');
     try {
       const inputs = randomInputs('lstm', [5, 8, 16, 24], 'float32', 7);
       const argnums = inputs.map((_, i) => i);
@@ -231,7 +231,7 @@ describe('the sequence ops equal the fused per-step cells unrolled', () => {
         expectNear(g, steppedGrads[i]!, 2e-5, 1e-4, `d input ${i}`);
       });
     } finally {
-      kernels.setGemmBackend('auto');
+      kernels.setBackend('auto');
     }
   });
 });
@@ -351,7 +351,17 @@ describe("float32 gate loops (their own exp) against float64's Math.exp and Math
       const gates = dtype === 'float64' ? Float64Array.from(gates64) : Float32Array.from(gates64);
       const c = dtype === 'float64' ? Float64Array.from(c64) : Float32Array.from(c64);
       const [zerosBias, cNext, hNext, tanhC] = [make(4 * hidden), make(hidden), make(hidden), make(hidden)];
-      kernels.lstmGatesForward(gates, zerosBias, zerosBias, c, cNext, hNext, tanhC, { batch: 1, hidden });
+      kernels.lstmGatesForward({
+        gates,
+        biasIh: zerosBias,
+        biasHh: zerosBias,
+        c,
+        cNext,
+        hNext,
+        tanhCNext: tanhC,
+        batch: 1,
+        hidden,
+      });
       return [gates, cNext, hNext, tanhC];
     };
     const exact = run('float64');
@@ -372,7 +382,14 @@ describe("float32 gate loops (their own exp) against float64's Math.exp and Math
     const rnn = (dtype: 'float32' | 'float64') => {
       const gates = dtype === 'float64' ? Float64Array.from(x) : Float32Array.from(x);
       const zerosBias = dtype === 'float64' ? new Float64Array(width) : new Float32Array(width);
-      kernels.rnnGatesForward(gates, zerosBias, zerosBias, { batch: 1, hidden: width }, 'tanh');
+      kernels.rnnGatesForward({
+        gates,
+        biasIh: zerosBias,
+        biasHh: zerosBias,
+        batch: 1,
+        hidden: width,
+        nonlinearity: 'tanh',
+      });
       return gates;
     };
     const gru = (dtype: 'float32' | 'float64') => {
@@ -381,7 +398,14 @@ describe("float32 gate loops (their own exp) against float64's Math.exp and Math
       const hiddenGates = of([...x.slice(2), ...x.slice(0, 2), ...x.slice(7), ...x.slice(0, 7), ...x]);
       const zerosBias = of(new Array(3 * width).fill(0));
       const [h, hNext, hiddenN] = [of(x.map((v) => Math.tanh(v / 3))), of(x), of(x)];
-      kernels.gruGatesForward(gates, hiddenGates, zerosBias, zerosBias, h, hNext, hiddenN, {
+      kernels.gruGatesForward({
+        gates,
+        hiddenGates,
+        biasIh: zerosBias,
+        biasHh: zerosBias,
+        h,
+        hNext,
+        hiddenN,
         batch: 1,
         hidden: width,
       });

@@ -2,8 +2,9 @@
 // scripts/fixtures/gemm.py), then the wasm kernel against the float64 JS loop over many shapes.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { gemm as chosenGemm, getBackend, setBackend } from '../backend/choose.js';
 import type { TypedArray } from '../dtype.js';
-import { type Gemm, gemm, gemmJs, getGemmBackend, setGemmBackend } from './matmul.js';
+import { type Gemm, gemmJs } from './matmul.js';
 import { gemmWasm, wasmAvailable } from './wasm/sgemm.js';
 
 interface Case {
@@ -26,6 +27,9 @@ const backends: [string, Backend][] = [
   ['wasm', gemmWasm],
 ];
 const flags = [false, true];
+/** gemm through the chooser, named arguments. */
+const gemm = (a: TypedArray, b: TypedArray, c: TypedArray, spec: Gemm): void =>
+  chosenGemm({ a, b, c, ...spec });
 
 /** The [rows, cols] row-major matrix laid out transposed, as a caller with a trans flag stores it. */
 function transpose(values: ArrayLike<number>, rows: number, cols: number): number[] {
@@ -170,10 +174,10 @@ describe('gemm dispatch', () => {
   const testCase = cases.find((c) => c.m === 13)!;
 
   it('defaults to auto and can be pinned to either backend', () => {
-    expect(getGemmBackend()).toBe('auto');
+    expect(getBackend()).toBe('auto');
     for (const choice of ['js', 'wasm', 'auto'] as const) {
-      setGemmBackend(choice);
-      expect(getGemmBackend()).toBe(choice);
+      setBackend(choice);
+      expect(getBackend()).toBe(choice);
       expectClose(
         run(gemm, f32, testCase, true, false, true),
         testCase.accumulated,
@@ -184,13 +188,13 @@ describe('gemm dispatch', () => {
   });
 
   it('keeps float64 on the JS loop even when wasm is chosen', () => {
-    setGemmBackend('wasm');
+    setBackend('wasm');
     try {
       // A float32 kernel would be ~1e-7 off; float64 agrees with numpy to 1e-12.
       const got = run(gemm, f64, testCase, false, true, false);
       expect([...got]).toEqual(testCase.product.map((x) => expect.closeTo(x, 12)));
     } finally {
-      setGemmBackend('auto');
+      setBackend('auto');
     }
   });
 });

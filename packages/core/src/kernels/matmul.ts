@@ -1,79 +1,13 @@
 // General matrix multiply over row-major typed arrays, with transpose flags so that callers
-// (backward passes above all) never copy a matrix to transpose it. Two backends: plain JS, and wasm SIMD.
+// (backward passes above all) never copy a matrix to transpose it. The JS backend's loop (backend/js.ts);
+// the wasm backend's is wasm/sgemm.ts.
+import type { GemmArgs } from '../backend/backend.js';
 import type { TypedArray } from '../dtype.js';
-import { recurrentWasmAvailable } from './wasm/module.js';
-import { gemmWasm, wasmAvailable } from './wasm/sgemm.js';
 
-export interface Gemm {
-  m: number;
-  n: number;
-  k: number;
-  /** A is stored [k, m] instead of [m, k]. */
-  transA?: boolean;
-  /** B is stored [n, k] instead of [k, n]. */
-  transB?: boolean;
-  /** C += A·B instead of C = A·B. */
-  accumulate?: boolean;
-  aOffset?: number;
-  bOffset?: number;
-  cOffset?: number;
-}
+/** The operands' sizes, flags and offsets of a gemm: GemmArgs without the buffers. */
+export type Gemm = Omit<GemmArgs, 'a' | 'b' | 'c'>;
 
-/**
- * 'auto' (the default) takes the faster backend per call; 'wasm' forces it for every float32 call
- * (float64, and runtimes without wasm SIMD, stay on JS); 'js' is the reference loop everywhere. The
- * choice covers the whole-sequence recurrent loops too (kernels/recurrent.ts), whose steps are gemms.
- */
-export type GemmBackend = 'auto' | 'js' | 'wasm';
-
-let backend: GemmBackend = 'auto';
-
-export function setGemmBackend(choice: GemmBackend): void {
-  backend = choice;
-}
-
-export function getGemmBackend(): GemmBackend {
-  return backend;
-}
-
-/** C[m, n] (+)= op(A)[m, k] · op(B)[k, n], on the wasm kernel for float32 when it pays, else in JS. */
-export function gemm(a: TypedArray, b: TypedArray, c: TypedArray, spec: Gemm): void {
-  if (
-    a instanceof Float32Array &&
-    b instanceof Float32Array &&
-    c instanceof Float32Array &&
-    onWasm(spec.m * spec.n * spec.k)
-  ) {
-    gemmWasm(a, b, c, spec);
-  } else {
-    gemmJs(a, b, c, spec);
-  }
-}
-
-/**
- * The wasm call has a fixed cost whatever the size (copies, packing, edge tiles) that only the smallest
- * products do not repay. bench/gemm.ts puts the crossover near 200 multiply-adds (10×2×5 is faster in
- * JS, 8×8×8 already faster in wasm); the timings are in bench/README.
- */
-const WASM_MIN_WORK = 256;
-
-/**
- * Whether float32 work of `work` multiply-adds (a product, or one step of a recurrent sequence) runs on
- * the wasm kernels under the backend choice; float64 always stays on JS.
- */
-export function onWasm(work: number): boolean {
-  return backend !== 'js' && (backend === 'wasm' || work >= WASM_MIN_WORK) && wasmAvailable();
-}
-
-/**
- * onWasm for recurrent.wat's kernels (the sequence loops, softmax rows, row sums), which a browser
- * page's main thread may refuse to compile; they then run in JS.
- */
-export function onRecurrentWasm(work: number): boolean {
-  return onWasm(work) && recurrentWasmAvailable();
-}
-
-/** The reference backend: plain loops, any dtype. */
+/** The reference loop, any dtype (positional inside; GemmArgs at the Backend's boundary). */
 export function gemmJs(a: TypedArray, b: TypedArray, c: TypedArray, spec: Gemm): void {
   const { m, n, k, transA = false, transB = false, accumulate = false } = spec;
   const ao = spec.aOffset ?? 0;

@@ -1,24 +1,27 @@
 // The fused elementwise loops of the recurrent cells (RNN, LSTM, GRU), forward and backward, over
 // row-major [batch, gates·hidden] buffers, and whole-sequence loops that run them with the recurrent gemm
 // for every step of buffers laid out [T·B, ·] (a step's block at an offset, never a copy).
+// These are the JS backend's (backend/js.ts); the wasm backend's sequence loops are wasm/recurrent.ts.
+import type {
+  CellDims,
+  GemmArgs,
+  GruGatesBackwardArgs,
+  GruGatesForwardArgs,
+  GruSequenceBackwardArgs,
+  GruSequenceForwardArgs,
+  LstmGatesBackwardArgs,
+  LstmGatesForwardArgs,
+  LstmSequenceBackwardArgs,
+  LstmSequenceForwardArgs,
+  RnnGatesBackwardArgs,
+  RnnGatesForwardArgs,
+  RnnNonlinearity,
+  RnnSequenceBackwardArgs,
+  RnnSequenceForwardArgs,
+} from '../backend/backend.js';
+import { gemm } from '../backend/choose.js';
 import type { TypedArray } from '../dtype.js';
 import { expFloat32, stableSigmoid as sigmoid } from './elementwise.js';
-import { gemm, onRecurrentWasm } from './matmul.js';
-import {
-  gruSequenceBackwardWasm,
-  gruSequenceForwardWasm,
-  lstmSequenceBackwardWasm,
-  lstmSequenceForwardWasm,
-  rnnSequenceBackwardWasm,
-  rnnSequenceForwardWasm,
-} from './wasm/recurrent.js';
-
-export interface CellDims {
-  batch: number;
-  hidden: number;
-}
-
-export type RnnNonlinearity = 'tanh' | 'relu';
 
 const sigmoidFloat32 = (v: number): number => 1 / (1 + expFloat32(-v));
 
@@ -52,14 +55,8 @@ function sumRows(x: TypedArray, out: TypedArray, batch: number, width: number): 
 }
 
 /** In place: gates holds x·W_ihᵀ + h·W_hhᵀ [B, H] on entry and h' = act(gates + b_ih + b_hh) on exit. */
-export function rnnGatesForward(
-  gates: TypedArray,
-  biasIh: TypedArray,
-  biasHh: TypedArray,
-  dims: CellDims,
-  nonlinearity: RnnNonlinearity,
-): void {
-  rnnActivate(gates, 0, biasIh, biasHh, dims, nonlinearity);
+export function rnnGatesForward(args: RnnGatesForwardArgs): void {
+  rnnActivate(args.gates, 0, args.biasIh, args.biasHh, args, args.nonlinearity);
 }
 
 /** The [B, H] block of gates at `at`, activated in place. */
@@ -84,16 +81,10 @@ function rnnActivate(
 }
 
 /** dGates = gradH ⊙ act'(pre), from h' alone; dBias = Σ_batch dGates. */
-export function rnnGatesBackward(
-  gradH: TypedArray,
-  hNext: TypedArray,
-  dGates: TypedArray,
-  dBias: TypedArray,
-  dims: CellDims,
-  nonlinearity: RnnNonlinearity,
-): void {
-  rnnDerivative(gradH, hNext, 0, dGates, dims.batch * dims.hidden, nonlinearity);
-  sumRows(dGates, dBias, dims.batch, dims.hidden);
+export function rnnGatesBackward(args: RnnGatesBackwardArgs): void {
+  const { gradH, hNext, dGates, dBias, batch, hidden, nonlinearity } = args;
+  rnnDerivative(gradH, hNext, 0, dGates, batch * hidden, nonlinearity);
+  sumRows(dGates, dBias, batch, hidden);
 }
 
 /** dGates[at..at+n] = gradH[0..n] ⊙ act'(pre), act' read from h' = hNext[at..at+n]. */
@@ -120,17 +111,9 @@ function rnnDerivative(
  * In place: gates [B, 4H] holds x·W_ihᵀ + h·W_hhᵀ on entry and the activated gates i, f, g, o on
  * exit. Writes c' = f⊙c + i⊙g, h' = o⊙tanh(c') and tanh(c') (kept for backward).
  */
-export function lstmGatesForward(
-  gates: TypedArray,
-  biasIh: TypedArray,
-  biasHh: TypedArray,
-  c: TypedArray,
-  cNext: TypedArray,
-  hNext: TypedArray,
-  tanhCNext: TypedArray,
-  dims: CellDims,
-): void {
-  lstmForwardAt(gates, 0, sumBiases(biasIh, biasHh), c, 0, cNext, hNext, tanhCNext, 0, dims);
+export function lstmGatesForward(args: LstmGatesForwardArgs): void {
+  const { gates, biasIh, biasHh, c, cNext, hNext, tanhCNext } = args;
+  lstmForwardAt(gates, 0, sumBiases(biasIh, biasHh), c, 0, cNext, hNext, tanhCNext, 0, args);
 }
 
 /** Grown as needed and reused: the sums are read only within the call that wrote them. */
@@ -185,19 +168,10 @@ function lstmForwardAt(
  * From the grads of h' and c', the grads of the pre-activation gates [B, 4H], of c, and of the
  * bias (Σ_batch dGates). gates are the activated i, f, g, o.
  */
-export function lstmGatesBackward(
-  gradH: TypedArray,
-  gradC: TypedArray,
-  gates: TypedArray,
-  c: TypedArray,
-  tanhCNext: TypedArray,
-  dGates: TypedArray,
-  dC: TypedArray,
-  dBias: TypedArray,
-  dims: CellDims,
-): void {
-  lstmBackwardAt(gradH, gradC, gates, 0, c, 0, tanhCNext, 0, dGates, dC, dims);
-  sumRows(dGates, dBias, dims.batch, 4 * dims.hidden);
+export function lstmGatesBackward(args: LstmGatesBackwardArgs): void {
+  const { gradH, gradC, gates, c, tanhCNext, dGates, dC, dBias, batch, hidden } = args;
+  lstmBackwardAt(gradH, gradC, gates, 0, c, 0, tanhCNext, 0, dGates, dC, args);
+  sumRows(dGates, dBias, batch, 4 * hidden);
 }
 
 /**
@@ -252,17 +226,9 @@ function lstmBackwardAt(
  * [B, 3H] holds h·W_hhᵀ (kept apart because n needs r ⊙ (W_hn h + b_hn)). Writes
  * h' = (1-z)⊙n + z⊙h and hiddenN = W_hn h + b_hn (kept for backward).
  */
-export function gruGatesForward(
-  gates: TypedArray,
-  hiddenGates: TypedArray,
-  biasIh: TypedArray,
-  biasHh: TypedArray,
-  h: TypedArray,
-  hNext: TypedArray,
-  hiddenN: TypedArray,
-  dims: CellDims,
-): void {
-  gruForwardAt(gates, 0, hiddenGates, biasIh, biasHh, h, 0, hNext, hiddenN, 0, dims);
+export function gruGatesForward(args: GruGatesForwardArgs): void {
+  const { gates, hiddenGates, biasIh, biasHh, h, hNext, hiddenN } = args;
+  gruForwardAt(gates, 0, hiddenGates, biasIh, biasHh, h, 0, hNext, hiddenN, 0, args);
 }
 
 /** gruGatesForward on the [B, 3H] block of gates at gatesAt, h's [B, H] block at hAt, the outputs' at nextAt. */
@@ -308,21 +274,11 @@ function gruForwardAt(
  * From the grad of h', the grads of the input-side pre-activations [B, 3H] (r, z, n), of the
  * hidden-side ones (r, z, and W_hn h + b_hn), the direct part of dh (through z⊙h), and both biases.
  */
-export function gruGatesBackward(
-  gradH: TypedArray,
-  gates: TypedArray,
-  hiddenN: TypedArray,
-  h: TypedArray,
-  dInputGates: TypedArray,
-  dHiddenGates: TypedArray,
-  dH: TypedArray,
-  dBiasIh: TypedArray,
-  dBiasHh: TypedArray,
-  dims: CellDims,
-): void {
-  gruBackwardAt(gradH, gates, 0, hiddenN, h, 0, 0, dInputGates, dHiddenGates, dH, dims);
-  sumRows(dInputGates, dBiasIh, dims.batch, 3 * dims.hidden);
-  sumRows(dHiddenGates, dBiasHh, dims.batch, 3 * dims.hidden);
+export function gruGatesBackward(args: GruGatesBackwardArgs): void {
+  const { gradH, gates, hiddenN, h, dInputGates, dHiddenGates, dH, dBiasIh, dBiasHh, batch, hidden } = args;
+  gruBackwardAt(gradH, gates, 0, hiddenN, h, 0, 0, dInputGates, dHiddenGates, dH, args);
+  sumRows(dInputGates, dBiasIh, batch, 3 * hidden);
+  sumRows(dHiddenGates, dBiasHh, batch, 3 * hidden);
 }
 
 /**
@@ -376,222 +332,164 @@ function gruBackwardAt(
   }
 }
 
-export interface SequenceDims extends CellDims {
-  steps: number;
-}
-
-/**
- * Whether a whole sequence runs on the wasm loops (recurrent.wat, through wasm/recurrent.ts): a float32
- * result (its dtype sets the precision, as activationsFor does for the JS loops; other inputs are
- * converted as they are copied in), and a per-step product the gemm backend would send to wasm.
- */
-function sequenceOnWasm(dims: SequenceDims, gateCount: number, result: TypedArray): boolean {
-  const { batch, hidden } = dims;
-  return result instanceof Float32Array && onRecurrentWasm(batch * gateCount * hidden * hidden);
-}
-
 /** carry[0..n] += gradOutput[at..at+n]: step t's output grad joins the grad flowing back from t+1. */
 function addBlock(carry: TypedArray, gradOutput: TypedArray, at: number, n: number): void {
   for (let i = 0; i < n; i++) carry[i] = carry[i]! + gradOutput[at + i]!;
 }
 
 /**
- * An RNN over T steps. output [T·B, H] holds X·W_ihᵀ for every step on entry (one gemm, the caller's)
- * and h_1..h_T on exit: step t adds h_{t-1}·W_hhᵀ (h_0 = h0) and is activated in place.
+ * The arguments of a sequence's per-step gemm: one object per sequence, its operand and offsets set
+ * afresh for every step (a step allocates nothing). The gemm goes through the chooser, so a sequence on
+ * these loops (float64, or no recurrent.wat) still takes wasm's gemm where that pays.
  */
-export function rnnSequenceForward(
-  output: TypedArray,
-  weightHh: TypedArray,
-  biasIh: TypedArray,
-  biasHh: TypedArray,
-  h0: TypedArray,
-  dims: SequenceDims,
-  nonlinearity: RnnNonlinearity,
-): void {
-  if (sequenceOnWasm(dims, 1, output)) {
-    rnnSequenceForwardWasm(output, weightHh, biasIh, biasHh, h0, dims, nonlinearity === 'relu');
-    return;
-  }
-  const { steps, batch, hidden: H } = dims;
+function stepGemm(a: TypedArray, b: TypedArray, c: TypedArray, m: number, n: number, k: number): GemmArgs {
+  return {
+    a,
+    b,
+    c,
+    m,
+    n,
+    k,
+    transA: false,
+    transB: false,
+    accumulate: false,
+    aOffset: 0,
+    bOffset: 0,
+    cOffset: 0,
+  };
+}
+
+/** rnnSequenceForward in JS: step t adds h_{t-1}·W_hhᵀ (h_0 = h0) to its block and activates it in place. */
+export function rnnSequenceForward(args: RnnSequenceForwardArgs): void {
+  const { output, weightHh, biasIh, biasHh, h0, steps, batch, hidden: H, nonlinearity } = args;
   const block = batch * H;
+  const recurrent = stepGemm(h0, weightHh, output, batch, H, H);
+  recurrent.transB = true;
+  recurrent.accumulate = true;
   for (let t = 0; t < steps; t++) {
-    const recurrent = { m: batch, n: H, k: H, transB: true, accumulate: true, cOffset: t * block };
-    if (t === 0) gemm(h0, weightHh, output, recurrent);
-    else gemm(output, weightHh, output, { ...recurrent, aOffset: (t - 1) * block });
-    rnnActivate(output, t * block, biasIh, biasHh, dims, nonlinearity);
+    recurrent.cOffset = t * block;
+    if (t > 0) {
+      recurrent.a = output;
+      recurrent.aOffset = (t - 1) * block;
+    }
+    gemm(recurrent);
+    rnnActivate(output, t * block, biasIh, biasHh, args, nonlinearity);
   }
 }
 
-/**
- * Backward through time of rnnSequenceForward: dGates [T·B, H] for every step, dBias = Σ dGates over
- * T·B rows, and dh [B, H] (gradHN on entry) = the grad of h0 on exit.
- */
-export function rnnSequenceBackward(
-  gradOutput: TypedArray,
-  output: TypedArray,
-  weightHh: TypedArray,
-  dGates: TypedArray,
-  dh: TypedArray,
-  dBias: TypedArray,
-  dims: SequenceDims,
-  nonlinearity: RnnNonlinearity,
-): void {
-  if (sequenceOnWasm(dims, 1, dGates)) {
-    rnnSequenceBackwardWasm(gradOutput, output, weightHh, dGates, dh, dBias, dims, nonlinearity === 'relu');
-    return;
-  }
-  const { steps, batch, hidden: H } = dims;
+/** rnnSequenceBackward in JS. */
+export function rnnSequenceBackward(args: RnnSequenceBackwardArgs): void {
+  const { gradOutput, output, weightHh, dGates, dh, dBias, steps, batch, hidden: H, nonlinearity } = args;
   const block = batch * H;
+  // dh_{t-1} = dGates_t · W_hh
+  const back = stepGemm(dGates, weightHh, dh, batch, H, H);
   for (let t = steps - 1; t >= 0; t--) {
     addBlock(dh, gradOutput, t * block, block);
     rnnDerivative(dh, output, t * block, dGates, block, nonlinearity);
-    // dh_{t-1} = dGates_t · W_hh
-    gemm(dGates, weightHh, dh, { m: batch, n: H, k: H, aOffset: t * block });
+    back.aOffset = t * block;
+    gemm(back);
   }
   sumRows(dGates, dBias, steps * batch, H);
 }
 
-/**
- * An LSTM over T steps. gates [T·B, 4H] holds X·W_ihᵀ for every step on entry and the activated
- * i, f, g, o on exit; writes h_t into output, c_t into cells and tanh c_t into tanhCells (each [T·B, H]).
- */
-export function lstmSequenceForward(
-  gates: TypedArray,
-  weightHh: TypedArray,
-  biasIh: TypedArray,
-  biasHh: TypedArray,
-  h0: TypedArray,
-  c0: TypedArray,
-  output: TypedArray,
-  cells: TypedArray,
-  tanhCells: TypedArray,
-  dims: SequenceDims,
-): void {
-  if (sequenceOnWasm(dims, 4, gates)) {
-    lstmSequenceForwardWasm(gates, weightHh, biasIh, biasHh, h0, c0, output, cells, tanhCells, dims);
-    return;
-  }
-  const { steps, batch, hidden: H } = dims;
+/** lstmSequenceForward in JS. */
+export function lstmSequenceForward(args: LstmSequenceForwardArgs): void {
+  const { gates, weightHh, biasIh, biasHh, h0, c0, output, cells, tanhCells, steps, batch, hidden: H } = args;
   const block = batch * H;
   const bias = sumBiases(biasIh, biasHh);
+  const recurrent = stepGemm(h0, weightHh, gates, batch, 4 * H, H);
+  recurrent.transB = true;
+  recurrent.accumulate = true;
   for (let t = 0; t < steps; t++) {
     const gatesAt = t * 4 * block;
-    const recurrent = { m: batch, n: 4 * H, k: H, transB: true, accumulate: true, cOffset: gatesAt };
-    if (t === 0) gemm(h0, weightHh, gates, recurrent);
-    else gemm(output, weightHh, gates, { ...recurrent, aOffset: (t - 1) * block });
-    const [c, cAt] = t === 0 ? [c0, 0] : [cells, (t - 1) * block];
-    lstmForwardAt(gates, gatesAt, bias, c, cAt, cells, output, tanhCells, t * block, dims);
+    recurrent.cOffset = gatesAt;
+    if (t > 0) {
+      recurrent.a = output;
+      recurrent.aOffset = (t - 1) * block;
+    }
+    gemm(recurrent);
+    const c = t === 0 ? c0 : cells;
+    const cAt = t === 0 ? 0 : (t - 1) * block;
+    lstmForwardAt(gates, gatesAt, bias, c, cAt, cells, output, tanhCells, t * block, args);
   }
 }
 
-/**
- * Backward through time of lstmSequenceForward: dGates [T·B, 4H] for every step and dBias = Σ dGates
- * over T·B rows; dh and dc [B, H] hold the grads of h_T and c_T on entry and those of h0 and c0 on exit.
- */
-export function lstmSequenceBackward(
-  gradOutput: TypedArray,
-  gates: TypedArray,
-  c0: TypedArray,
-  cells: TypedArray,
-  tanhCells: TypedArray,
-  weightHh: TypedArray,
-  dGates: TypedArray,
-  dh: TypedArray,
-  dc: TypedArray,
-  dBias: TypedArray,
-  dims: SequenceDims,
-): void {
-  if (sequenceOnWasm(dims, 4, dGates)) {
-    lstmSequenceBackwardWasm(gradOutput, gates, c0, cells, tanhCells, weightHh, dGates, dh, dc, dBias, dims);
-    return;
-  }
-  const { steps, batch, hidden: H } = dims;
+/** lstmSequenceBackward in JS. */
+export function lstmSequenceBackward(args: LstmSequenceBackwardArgs): void {
+  const {
+    gradOutput,
+    gates,
+    c0,
+    cells,
+    tanhCells,
+    weightHh,
+    dGates,
+    dh,
+    dc,
+    dBias,
+    steps,
+    batch,
+    hidden: H,
+  } = args;
   const block = batch * H;
+  // dh_{t-1} = dGates_t · W_hh
+  const back = stepGemm(dGates, weightHh, dh, batch, H, 4 * H);
   for (let t = steps - 1; t >= 0; t--) {
     const gatesAt = t * 4 * block;
     addBlock(dh, gradOutput, t * block, block);
-    const [c, cAt] = t === 0 ? [c0, 0] : [cells, (t - 1) * block];
-    lstmBackwardAt(dh, dc, gates, gatesAt, c, cAt, tanhCells, t * block, dGates, dc, dims);
-    // dh_{t-1} = dGates_t · W_hh
-    gemm(dGates, weightHh, dh, { m: batch, n: H, k: 4 * H, aOffset: gatesAt });
+    const c = t === 0 ? c0 : cells;
+    const cAt = t === 0 ? 0 : (t - 1) * block;
+    lstmBackwardAt(dh, dc, gates, gatesAt, c, cAt, tanhCells, t * block, dGates, dc, args);
+    back.aOffset = gatesAt;
+    gemm(back);
   }
   sumRows(dGates, dBias, steps * batch, 4 * H);
 }
 
-/**
- * A GRU over T steps. gates [T·B, 3H] holds X·W_ihᵀ for every step on entry and the activated r, z, n
- * on exit; writes h_t into output and W_hn h_{t-1} + b_hn into hiddenN (each [T·B, H]). hiddenGates
- * [B, 3H] is scratch for one step's h_{t-1}·W_hhᵀ.
- */
-export function gruSequenceForward(
-  gates: TypedArray,
-  hiddenGates: TypedArray,
-  weightHh: TypedArray,
-  biasIh: TypedArray,
-  biasHh: TypedArray,
-  h0: TypedArray,
-  output: TypedArray,
-  hiddenN: TypedArray,
-  dims: SequenceDims,
-): void {
-  if (sequenceOnWasm(dims, 3, gates)) {
-    gruSequenceForwardWasm(gates, weightHh, biasIh, biasHh, h0, output, hiddenN, dims);
-    return;
-  }
-  const { steps, batch, hidden: H } = dims;
+/** gruSequenceForward in JS. */
+export function gruSequenceForward(args: GruSequenceForwardArgs): void {
+  const { gates, hiddenGates, weightHh, biasIh, biasHh, h0, output, hiddenN, steps, batch, hidden: H } = args;
   const block = batch * H;
+  const recurrent = stepGemm(h0, weightHh, hiddenGates, batch, 3 * H, H);
+  recurrent.transB = true;
   for (let t = 0; t < steps; t++) {
-    const [h, hAt] = t === 0 ? [h0, 0] : [output, (t - 1) * block];
-    gemm(h, weightHh, hiddenGates, { m: batch, n: 3 * H, k: H, transB: true, aOffset: hAt });
-    gruForwardAt(gates, t * 3 * block, hiddenGates, biasIh, biasHh, h, hAt, output, hiddenN, t * block, dims);
+    const h = t === 0 ? h0 : output;
+    const hAt = t === 0 ? 0 : (t - 1) * block;
+    recurrent.a = h;
+    recurrent.aOffset = hAt;
+    gemm(recurrent);
+    gruForwardAt(gates, t * 3 * block, hiddenGates, biasIh, biasHh, h, hAt, output, hiddenN, t * block, args);
   }
 }
 
-/**
- * Backward through time of gruSequenceForward: the input-side and hidden-side gate grads
- * [T·B, 3H] for every step and their bias sums over T·B rows; dh [B, H] holds the grad of h_T on
- * entry and that of h0 on exit.
- */
-export function gruSequenceBackward(
-  gradOutput: TypedArray,
-  gates: TypedArray,
-  hiddenN: TypedArray,
-  h0: TypedArray,
-  output: TypedArray,
-  weightHh: TypedArray,
-  dInputGates: TypedArray,
-  dHiddenGates: TypedArray,
-  dh: TypedArray,
-  dBiasIh: TypedArray,
-  dBiasHh: TypedArray,
-  dims: SequenceDims,
-): void {
-  if (sequenceOnWasm(dims, 3, dInputGates)) {
-    gruSequenceBackwardWasm(
-      gradOutput,
-      gates,
-      hiddenN,
-      h0,
-      output,
-      weightHh,
-      dInputGates,
-      dHiddenGates,
-      dh,
-      dBiasIh,
-      dBiasHh,
-      dims,
-    );
-    return;
-  }
-  const { steps, batch, hidden: H } = dims;
+/** gruSequenceBackward in JS. */
+export function gruSequenceBackward(args: GruSequenceBackwardArgs): void {
+  const {
+    gradOutput,
+    gates,
+    hiddenN,
+    h0,
+    output,
+    weightHh,
+    dInputGates,
+    dHiddenGates,
+    dh,
+    dBiasIh,
+    dBiasHh,
+  } = args;
+  const { steps, batch, hidden: H } = args;
   const block = batch * H;
+  // dh_{t-1} = g·z + dGates_hh,t · W_hh
+  const back = stepGemm(dHiddenGates, weightHh, dh, batch, H, 3 * H);
+  back.accumulate = true;
   for (let t = steps - 1; t >= 0; t--) {
     const gatesAt = t * 3 * block;
     addBlock(dh, gradOutput, t * block, block);
-    const [h, hAt] = t === 0 ? [h0, 0] : [output, (t - 1) * block];
-    gruBackwardAt(dh, gates, gatesAt, hiddenN, h, hAt, t * block, dInputGates, dHiddenGates, dh, dims);
-    // dh_{t-1} = g·z + dGates_hh,t · W_hh
-    gemm(dHiddenGates, weightHh, dh, { m: batch, n: H, k: 3 * H, aOffset: gatesAt, accumulate: true });
+    const h = t === 0 ? h0 : output;
+    const hAt = t === 0 ? 0 : (t - 1) * block;
+    gruBackwardAt(dh, gates, gatesAt, hiddenN, h, hAt, t * block, dInputGates, dHiddenGates, dh, args);
+    back.aOffset = gatesAt;
+    gemm(back);
   }
   sumRows(dInputGates, dBiasIh, steps * batch, 3 * H);
   sumRows(dHiddenGates, dBiasHh, steps * batch, 3 * H);

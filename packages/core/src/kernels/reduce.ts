@@ -1,9 +1,10 @@
 // Reductions over a set of axes, as loops over typed arrays.
+
+import type { SumRowsArgs } from '../backend/backend.js';
+import { sumRows } from '../backend/choose.js';
 import type { TypedArray } from '../dtype.js';
 import { type Shape, stridesOf } from '../shape.js';
 import { isTrailing } from './elementwise.js';
-import { onRecurrentWasm } from './matmul.js';
-import { sumRowsWasm } from './wasm/reduce.js';
 
 /**
  * Folds x (of shape) over `axes` into out (the shape with those axes set to 1), starting each
@@ -43,28 +44,13 @@ export function reduceAxes(
   return out;
 }
 
-/** Values below which a float32 bias grad is summed in JS (the wasm call's copies cost more). */
-const WASM_MIN_SUM = 4096;
-
 /** Sums x (of shape, broadcast from target) back down to target's element count (undoes broadcasting). */
 export function sumToShape(x: TypedArray, shape: Shape, target: Shape, out: TypedArray): TypedArray {
   const offset = shape.length - target.length;
   if (isTrailing(target, shape)) {
     // Only leading axes go (a bias grad over rows): rows added in memory order, as reduceAxes does.
     const width = out.length;
-    if (
-      x instanceof Float32Array &&
-      out instanceof Float32Array &&
-      width % 4 === 0 &&
-      x.length >= WASM_MIN_SUM &&
-      onRecurrentWasm(x.length)
-    ) {
-      // The same sums 4 columns at a time in wasm: faster than this loop, copy included (bench/README).
-      sumRowsWasm(x, x.length / width, width, out);
-      return out;
-    }
-    out.fill(0);
-    for (let i = 0; i < x.length; i += width) for (let j = 0; j < width; j++) out[j] = out[j]! + x[i + j]!;
+    sumRows({ x, rows: width === 0 ? 0 : x.length / width, width, out });
     return out;
   }
   const axes: number[] = [];
@@ -72,4 +58,11 @@ export function sumToShape(x: TypedArray, shape: Shape, target: Shape, out: Type
     if (i < offset || (target[i - offset] === 1 && shape[i] !== 1)) axes.push(i);
   }
   return reduceAxes(x, shape, axes, out, 0, (acc, v) => acc + v);
+}
+
+/** The JS backend's sumRows: out[j] = Σ_i x[i, j], rows added in memory order. */
+export function sumRowsJs({ x, rows, width, out }: SumRowsArgs): void {
+  out.fill(0, 0, width);
+  const n = rows * width;
+  for (let i = 0; i < n; i += width) for (let j = 0; j < width; j++) out[j] = out[j]! + x[i + j]!;
 }

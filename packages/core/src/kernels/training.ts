@@ -1,9 +1,13 @@
 // The loops of a training step outside the cells: softmax cross-entropy over rows, and the SGD and
 // Adam parameter updates (PyTorch's rules), each one pass over typed arrays.
-import type { TypedArray } from '../dtype.js';
+// These are the JS backend's (backend/js.ts); softmax rows have a wasm twin in wasm/softmax.ts.
+import type {
+  AdamStepArgs,
+  SgdStepArgs,
+  SoftmaxCrossEntropyArgs,
+  SoftmaxCrossEntropyBackwardArgs,
+} from '../backend/backend.js';
 import { expFloat32 } from './elementwise.js';
-import { onRecurrentWasm } from './matmul.js';
-import { softmaxCrossEntropyWasm } from './wasm/softmax.js';
 
 /** e^v for v ≤ 0 as softmax needs it: float32's own, exact to float32 (0 below -100), at half Math.exp's cost. */
 const expShiftedFloat32 = (v: number): number => (v < -100 ? 0 : expFloat32(v));
@@ -12,20 +16,13 @@ const expShiftedFloat32 = (v: number): number => (v < -100 ? 0 : expFloat32(v));
  * Σ_rows lse(row) - row[target] over x [rows, classes], summed in float64 whatever x's dtype; writes
  * softmax(x) row by row into probabilities when given (backward needs it).
  */
-export function softmaxCrossEntropy(
-  x: TypedArray,
-  rows: number,
-  classes: number,
-  targets: Int32Array,
-  probabilities: TypedArray | null,
-): number {
-  if (
-    x instanceof Float32Array &&
-    (!probabilities || probabilities instanceof Float32Array) &&
-    onRecurrentWasm(rows * classes)
-  ) {
-    return softmaxCrossEntropyWasm(x, rows, classes, targets, probabilities);
-  }
+export function softmaxCrossEntropy({
+  x,
+  rows,
+  classes,
+  targets,
+  probabilities,
+}: SoftmaxCrossEntropyArgs): number {
   let total = 0;
   const exp = x instanceof Float32Array ? expShiftedFloat32 : Math.exp;
   for (let i = 0, row = 0; i < rows; i++, row += classes) {
@@ -53,34 +50,20 @@ export function softmaxCrossEntropy(
  * In place on a copy of softmax: softmax - onehot(target), the d logits of a summed loss under g = 1
  * (crossEntropy's backward scales it for 'mean' and for other g).
  */
-export function softmaxCrossEntropyBackward(dLogits: TypedArray, classes: number, targets: Int32Array): void {
+export function softmaxCrossEntropyBackward({
+  dLogits,
+  classes,
+  targets,
+}: SoftmaxCrossEntropyBackwardArgs): void {
   for (let i = 0; i < targets.length; i++) dLogits[i * classes + targets[i]!]! -= 1;
-}
-
-export interface AdamHyper {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-  /** 1-based step count, for the bias corrections. */
-  step: number;
 }
 
 /**
  * g += λp; m = lerp(m, g, 1-β₁); v = β₂v + (1-β₂)g²; p -= lr/(1-β₁ᵗ) · m / (√v/√(1-β₂ᵗ) + ε).
  * m and v absent mean zeros (the first step); writes value, newM, newV.
  */
-export function adamStep(
-  p: TypedArray,
-  g: TypedArray,
-  m: TypedArray | undefined,
-  v: TypedArray | undefined,
-  value: TypedArray,
-  newM: TypedArray,
-  newV: TypedArray,
-  { lr, beta1, beta2, eps, weightDecay, step }: AdamHyper,
-): void {
+export function adamStep({ param: p, grad: g, m, v, value, newM, newV, hyper }: AdamStepArgs): void {
+  const { lr, beta1, beta2, eps, weightDecay, step } = hyper;
   const stepSize = lr / (1 - beta1 ** step);
   const correction2 = Math.sqrt(1 - beta2 ** step);
   for (let i = 0; i < p.length; i++) {
@@ -93,26 +76,19 @@ export function adamStep(
   }
 }
 
-export interface SgdHyper {
-  lr: number;
-  momentum: number;
-  dampening: number;
-  nesterov: boolean;
-  weightDecay: number;
-}
-
 /**
  * g += λp; b = g on the first step (b absent), else μb + (1-τ)g; g = nesterov ? g + μb : b;
- * p -= lr·g. newB is null without momentum.
+ * p -= lr·g. newB (newMomentumBuffer) is null without momentum.
  */
-export function sgdStep(
-  p: TypedArray,
-  g: TypedArray,
-  b: TypedArray | undefined,
-  value: TypedArray,
-  newB: TypedArray | null,
-  { lr, momentum, dampening, nesterov, weightDecay }: SgdHyper,
-): void {
+export function sgdStep({
+  param: p,
+  grad: g,
+  momentumBuffer: b,
+  value,
+  newMomentumBuffer: newB,
+  hyper,
+}: SgdStepArgs): void {
+  const { lr, momentum, dampening, nesterov, weightDecay } = hyper;
   for (let i = 0; i < p.length; i++) {
     let step = weightDecay !== 0 ? g[i]! + weightDecay * p[i]! : g[i]!;
     if (newB) {

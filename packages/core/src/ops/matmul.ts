@@ -1,7 +1,8 @@
 // matmul with numpy's rules: 2-D, batched with broadcast leading dims, 1-D operands promoted.
 // Its vjp calls the kernel with transpose flags: dA = g·Bᵀ, dB = Aᵀ·g, no transposed copies.
+
+import { gemm } from '../backend/choose.js';
 import type { TypedArray } from '../dtype.js';
-import { gemm } from '../kernels/matmul.js';
 import { sumToShape } from '../kernels/reduce.js';
 import { allocate } from '../memory/pool.js';
 import {
@@ -52,7 +53,10 @@ function batchedGemm(
       ia += idx * sa[ax]!;
       ib += idx * sb[ax]!;
     }
-    gemm(a.data, b.data, data, {
+    gemm({
+      a: a.data,
+      b: b.data,
+      c: data,
       m,
       n,
       k,

@@ -163,8 +163,11 @@ export function projectGates(
   gates: TypedArray,
   hiddenGates: TypedArray = gates,
 ): void {
-  kernels.gemm(x.data, weightIh.data, gates, { m: s.batch, n: s.width, k: s.input, transB: true });
-  kernels.gemm(h.data, weightHh.data, hiddenGates, {
+  kernels.gemm({ a: x.data, b: weightIh.data, c: gates, m: s.batch, n: s.width, k: s.input, transB: true });
+  kernels.gemm({
+    a: h.data,
+    b: weightHh.data,
+    c: hiddenGates,
     m: s.batch,
     n: s.width,
     k: s.hidden,
@@ -199,12 +202,15 @@ export function projectionGrads(
   return {
     // dx = dGates_ih · W_ih
     dx: freshGrad(x, null, (out) =>
-      kernels.gemm(dInputGates, weightIh.data, out, { m: batch, n: input, k: width }),
+      kernels.gemm({ a: dInputGates, b: weightIh.data, c: out, m: batch, n: input, k: width }),
     ),
     // dh = dhDirect + dGates_hh · W_hh
     dh: freshGrad(h, null, (out) => {
       if (dhDirect) out.set(dhDirect);
-      kernels.gemm(dHiddenGates, weightHh.data, out, {
+      kernels.gemm({
+        a: dHiddenGates,
+        b: weightHh.data,
+        c: out,
         m: batch,
         n: hidden,
         k: width,
@@ -213,11 +219,11 @@ export function projectionGrads(
     }),
     // dW_ih = dGates_ihᵀ · x
     dWeightIh: freshGrad(weightIh, null, (out) =>
-      kernels.gemm(dInputGates, x.data, out, { m: width, n: input, k: batch, transA: true }),
+      kernels.gemm({ a: dInputGates, b: x.data, c: out, m: width, n: input, k: batch, transA: true }),
     ),
     // dW_hh = dGates_hhᵀ · h
     dWeightHh: freshGrad(weightHh, null, (out) =>
-      kernels.gemm(dHiddenGates, h.data, out, { m: width, n: hidden, k: batch, transA: true }),
+      kernels.gemm({ a: dHiddenGates, b: h.data, c: out, m: width, n: hidden, k: batch, transA: true }),
     ),
   };
 }

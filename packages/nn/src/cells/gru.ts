@@ -48,7 +48,17 @@ export const gruCellOp: CustomOp<GruResiduals | null> = customOp<GruResiduals | 
     const hNext = allocate(x.dtype, batch * hidden);
     const hiddenN = allocate(x.dtype, batch * hidden);
     projectGates(shape, x, h, weightIh, weightHh, gates, hiddenGates);
-    kernels.gruGatesForward(gates, hiddenGates, biasIh.data, biasHh.data, h.data, hNext, hiddenN, shape);
+    kernels.gruGatesForward({
+      gates,
+      hiddenGates,
+      biasIh: biasIh.data,
+      biasHh: biasHh.data,
+      h: h.data,
+      hNext,
+      hiddenN,
+      batch,
+      hidden,
+    });
     return {
       outputs: toTensor(hNext, h.shape),
       residuals: needsGrad ? { shape, gates, hiddenN } : null,
@@ -62,18 +72,19 @@ export const gruCellOp: CustomOp<GruResiduals | null> = customOp<GruResiduals | 
     const dhDirect = allocate(x.dtype, shape.batch * shape.hidden);
     const dBiasIh = allocate(x.dtype, shape.width);
     const dBiasHh = allocate(x.dtype, shape.width);
-    kernels.gruGatesBackward(
-      gradH!.data,
+    kernels.gruGatesBackward({
+      gradH: gradH!.data,
       gates,
       hiddenN,
-      h.data,
+      h: h.data,
       dInputGates,
       dHiddenGates,
-      dhDirect,
+      dH: dhDirect,
       dBiasIh,
       dBiasHh,
-      shape,
-    );
+      batch: shape.batch,
+      hidden: shape.hidden,
+    });
     // dh = g·z + dGates_hh·W_hh; db_ih = Σ_batch dGates_ih, db_hh = Σ_batch dGates_hh
     const d = projectionGrads(shape, x, h, weightIh, weightHh, dInputGates, dHiddenGates, dhDirect);
     return [d.dx, d.dh, d.dWeightIh, d.dWeightHh, biasGrad(biasIh, dBiasIh), biasGrad(biasHh, dBiasHh)];

@@ -46,7 +46,17 @@ export const lstmCellOp: CustomOp<LstmResiduals | null> = customOp<LstmResiduals
     const cNext = allocate(x.dtype, batch * hidden);
     const tanhCNext = allocate(x.dtype, batch * hidden);
     projectGates(shape, x, h, weightIh, weightHh, gates);
-    kernels.lstmGatesForward(gates, biasIh.data, biasHh.data, c.data, cNext, hNext, tanhCNext, shape);
+    kernels.lstmGatesForward({
+      gates,
+      biasIh: biasIh.data,
+      biasHh: biasHh.data,
+      c: c.data,
+      cNext,
+      hNext,
+      tanhCNext,
+      batch,
+      hidden,
+    });
     return {
       outputs: [toTensor(hNext, h.shape), toTensor(cNext, c.shape)],
       residuals: needsGrad ? { shape, gates, tanhCNext } : null,
@@ -58,7 +68,18 @@ export const lstmCellOp: CustomOp<LstmResiduals | null> = customOp<LstmResiduals
     const dGates = allocate(x.dtype, shape.batch * shape.width);
     const dC = allocate(x.dtype, shape.batch * shape.hidden);
     const dBias = allocate(x.dtype, shape.width);
-    kernels.lstmGatesBackward(gradH!.data, gradC!.data, gates, c.data, tanhCNext, dGates, dC, dBias, shape);
+    kernels.lstmGatesBackward({
+      gradH: gradH!.data,
+      gradC: gradC!.data,
+      gates,
+      c: c.data,
+      tanhCNext,
+      dGates,
+      dC,
+      dBias,
+      batch: shape.batch,
+      hidden: shape.hidden,
+    });
     const d = projectionGrads(shape, x, h, weightIh, weightHh, dGates, dGates);
     // dc = dc'·f (the kernel's dC); db_ih = db_hh = Σ_batch dGates
     const dc = c.requiresGrad ? toTensor(dC, c.shape) : null;

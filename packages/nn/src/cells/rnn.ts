@@ -44,7 +44,15 @@ function rnnCellOp(nonlinearity: RnnNonlinearity): CustomOp<RnnResiduals | null>
       const [x, h, weightIh, weightHh, biasIh, biasHh] = inputs as RnnCellInputs;
       const gates = allocate(x.dtype, shape.batch * shape.hidden);
       projectGates(shape, x, h, weightIh, weightHh, gates);
-      kernels.rnnGatesForward(gates, biasIh.data, biasHh.data, shape, nonlinearity);
+      const { batch, hidden } = shape;
+      kernels.rnnGatesForward({
+        gates,
+        biasIh: biasIh.data,
+        biasHh: biasHh.data,
+        batch,
+        hidden,
+        nonlinearity,
+      });
       // h' alone gives act'(pre): 1 - h'² for tanh, [h' > 0] for relu.
       return {
         outputs: toTensor(gates, [shape.batch, shape.hidden]),
@@ -56,7 +64,8 @@ function rnnCellOp(nonlinearity: RnnNonlinearity): CustomOp<RnnResiduals | null>
       const [x, h, weightIh, weightHh, biasIh, biasHh] = inputs as RnnCellInputs;
       const dGates = allocate(x.dtype, shape.batch * shape.hidden);
       const dBias = allocate(x.dtype, shape.hidden);
-      kernels.rnnGatesBackward(gradH!.data, hNext, dGates, dBias, shape, nonlinearity);
+      const { batch, hidden } = shape;
+      kernels.rnnGatesBackward({ gradH: gradH!.data, hNext, dGates, dBias, batch, hidden, nonlinearity });
       const d = projectionGrads(shape, x, h, weightIh, weightHh, dGates, dGates);
       // db_ih = db_hh = Σ_batch dGates
       return [d.dx, d.dh, d.dWeightIh, d.dWeightHh, biasGrad(biasIh, dBias), biasGrad(biasHh, dBias)];

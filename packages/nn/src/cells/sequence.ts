@@ -100,7 +100,15 @@ function lastStep(data: TypedArray, s: SequenceShape, copy?: TypedArray): Tensor
 
 /** gates [T·B, G·H] = X·W_ihᵀ for every step at once. */
 function projectInputs(s: SequenceShape, x: Tensor, weightIh: Tensor, gates: TypedArray): void {
-  kernels.gemm(x.data, weightIh.data, gates, { m: s.steps * s.batch, n: s.width, k: s.input, transB: true });
+  kernels.gemm({
+    a: x.data,
+    b: weightIh.data,
+    c: gates,
+    m: s.steps * s.batch,
+    n: s.width,
+    k: s.input,
+    transB: true,
+  });
 }
 
 /**
@@ -139,15 +147,15 @@ function projectionGrads(
   return {
     // dX = dGates_ih · W_ih
     dx: passedGrad(x, null, (out) =>
-      kernels.gemm(dInputGates, weightIh.data, out, { m: rows, n: input, k: width }),
+      kernels.gemm({ a: dInputGates, b: weightIh.data, c: out, m: rows, n: input, k: width }),
     ),
     // dW_ih = dGates_ihᵀ · X
     dWeightIh: freshGrad(weightIh, params, (out) =>
-      kernels.gemm(dInputGates, x.data, out, { m: width, n: input, k: rows, transA: true }),
+      kernels.gemm({ a: dInputGates, b: x.data, c: out, m: width, n: input, k: rows, transA: true }),
     ),
     // dW_hh = Σ_t dGates_hh,tᵀ · h_{t-1}: one product over every step
     dWeightHh: freshGrad(weightHh, params, (out) =>
-      kernels.gemm(dHiddenGates, previous(), out, { m: width, n: hidden, k: rows, transA: true }),
+      kernels.gemm({ a: dHiddenGates, b: previous(), c: out, m: width, n: hidden, k: rows, transA: true }),
     ),
   };
 }
@@ -219,15 +227,17 @@ function rnnSequenceOp(nonlinearity: RnnNonlinearity): CustomOp<RnnResiduals | n
       // gives act'.
       const output = allocate(x.dtype, steps * batch * hidden, { zero: false });
       projectInputs(shape, x, weightIh, output);
-      kernels.rnnSequenceForward(
+      kernels.rnnSequenceForward({
         output,
-        weightHh.data,
-        biasIh.data,
-        biasHh.data,
-        h0.data,
-        shape,
+        weightHh: weightHh.data,
+        biasIh: biasIh.data,
+        biasHh: biasHh.data,
+        h0: h0.data,
+        steps,
+        batch,
+        hidden,
         nonlinearity,
-      );
+      });
       return {
         outputs: [toTensor(output, [steps, batch, hidden]), lastStep(output, shape)],
         residuals: needsGrad ? { shape, output } : null,
@@ -241,16 +251,18 @@ function rnnSequenceOp(nonlinearity: RnnNonlinearity): CustomOp<RnnResiduals | n
       const dh = scratch('dh', x.dtype, batch * hidden);
       const dBias = scratch('dBias', x.dtype, hidden);
       dh.set(gradHN!.data);
-      kernels.rnnSequenceBackward(
-        gradOutput!.data,
+      kernels.rnnSequenceBackward({
+        gradOutput: gradOutput!.data,
         output,
-        weightHh.data,
+        weightHh: weightHh.data,
         dGates,
         dh,
         dBias,
-        shape,
+        steps,
+        batch,
+        hidden,
         nonlinearity,
-      );
+      });
       const params = paramGradCarving(inputs, true);
       const previous = () => previousStates(shape, h0, output);
       const d = projectionGrads(shape, x, previous, weightIh, weightHh, dGates, dGates, params);
@@ -329,18 +341,20 @@ export const lstmSequenceOp: CustomOp<LstmResiduals | null> = customOp<LstmResid
     states.set(h0.data);
     const hs = states.subarray(block);
     projectInputs(shape, x, weightIh, gates);
-    kernels.lstmSequenceForward(
+    kernels.lstmSequenceForward({
       gates,
-      weightHh.data,
-      biasIh.data,
-      biasHh.data,
-      states.subarray(0, block),
-      c0.data,
-      hs,
+      weightHh: weightHh.data,
+      biasIh: biasIh.data,
+      biasHh: biasHh.data,
+      h0: states.subarray(0, block),
+      c0: c0.data,
+      output: hs,
       cells,
       tanhCells,
-      shape,
-    );
+      steps,
+      batch,
+      hidden,
+    });
     // The output and cN from one allocation (hN is a view of the output), both copies written whole.
     const outputs = carving(x.dtype, (rows + batch) * hidden, { zero: false });
     const output = carve(outputs, rows * hidden);
@@ -364,19 +378,21 @@ export const lstmSequenceOp: CustomOp<LstmResiduals | null> = customOp<LstmResid
     const dBias = scratch('dBias', x.dtype, width);
     dh.set(gradHN!.data);
     dc.set(gradCN!.data);
-    kernels.lstmSequenceBackward(
-      gradOutput!.data,
+    kernels.lstmSequenceBackward({
+      gradOutput: gradOutput!.data,
       gates,
-      c0.data,
+      c0: c0.data,
       cells,
       tanhCells,
-      weightHh.data,
+      weightHh: weightHh.data,
       dGates,
       dh,
       dc,
       dBias,
-      shape,
-    );
+      steps,
+      batch,
+      hidden,
+    });
     const params = paramGradCarving(inputs, true);
     const previous = () => states.subarray(0, steps * batch * hidden);
     const d = projectionGrads(shape, x, previous, weightIh, weightHh, dGates, dGates, params);
@@ -429,17 +445,19 @@ export const gruSequenceOp: CustomOp<GruResiduals | null> = customOp<GruResidual
     const hiddenGates = scratch('hiddenGates', x.dtype, batch * width);
     const output = allocate(x.dtype, rows * hidden, { zero: false }); // every step written whole
     projectInputs(shape, x, weightIh, gates);
-    kernels.gruSequenceForward(
+    kernels.gruSequenceForward({
       gates,
       hiddenGates,
-      weightHh.data,
-      biasIh.data,
-      biasHh.data,
-      h0.data,
+      weightHh: weightHh.data,
+      biasIh: biasIh.data,
+      biasHh: biasHh.data,
+      h0: h0.data,
       output,
       hiddenN,
-      shape,
-    );
+      steps,
+      batch,
+      hidden,
+    });
     const outputs = [toTensor(output, [steps, batch, hidden]), lastStep(output, shape)];
     lend(workspace, outputs, needsGrad);
     return { outputs, residuals: needsGrad ? { shape, output, workspace } : null };
@@ -455,20 +473,22 @@ export const gruSequenceOp: CustomOp<GruResiduals | null> = customOp<GruResidual
     const dBiasIh = scratch('dBias', x.dtype, width);
     const dBiasHh = scratch('dBiasHh', x.dtype, width);
     dh.set(gradHN!.data);
-    kernels.gruSequenceBackward(
-      gradOutput!.data,
+    kernels.gruSequenceBackward({
+      gradOutput: gradOutput!.data,
       gates,
       hiddenN,
-      h0.data,
+      h0: h0.data,
       output,
-      weightHh.data,
+      weightHh: weightHh.data,
       dInputGates,
       dHiddenGates,
       dh,
       dBiasIh,
       dBiasHh,
-      shape,
-    );
+      steps,
+      batch,
+      hidden,
+    });
     const params = paramGradCarving(inputs, false);
     const previous = () => previousStates(shape, h0, output);
     const d = projectionGrads(shape, x, previous, weightIh, weightHh, dInputGates, dHiddenGates, params);

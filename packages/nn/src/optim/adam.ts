@@ -27,13 +27,15 @@ const adamUpdate = customOp<null>({
     const value = allocate(param!.dtype, size);
     const newM = allocate(param!.dtype, size);
     const newV = allocate(param!.dtype, size);
-    kernels.adamStep(param!.data, grad!.data, expAvg?.data, expAvgSq?.data, value, newM, newV, {
-      lr: lr!,
-      beta1: beta1!,
-      beta2: beta2!,
-      eps: eps!,
-      weightDecay: weightDecay!,
-      step: step!,
+    kernels.adamStep({
+      param: param!.data,
+      grad: grad!.data,
+      m: expAvg?.data,
+      v: expAvgSq?.data,
+      value,
+      newM,
+      newV,
+      hyper: { lr: lr!, beta1: beta1!, beta2: beta2!, eps: eps!, weightDecay: weightDecay!, step: step! },
     });
     const shape = param!.shape;
     return { outputs: [value, newM, newV].map((data) => new Tensor(data, shape)), residuals: null };

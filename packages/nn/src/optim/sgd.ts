@@ -26,12 +26,19 @@ const sgdUpdate = customOp<null>({
     const size = param!.size;
     const value = allocate(param!.dtype, size);
     const newB = momentum !== 0 ? allocate(param!.dtype, size) : null;
-    kernels.sgdStep(param!.data, grad!.data, previous?.data, value, newB, {
-      lr: lr!,
-      momentum: momentum!,
-      dampening: dampening!,
-      nesterov: nesterov !== 0,
-      weightDecay: weightDecay!,
+    kernels.sgdStep({
+      param: param!.data,
+      grad: grad!.data,
+      momentumBuffer: previous?.data,
+      value,
+      newMomentumBuffer: newB,
+      hyper: {
+        lr: lr!,
+        momentum: momentum!,
+        dampening: dampening!,
+        nesterov: nesterov !== 0,
+        weightDecay: weightDecay!,
+      },
     });
     const shape = param!.shape;
     const outputs = newB ? [new Tensor(value, shape), new Tensor(newB, shape)] : new Tensor(value, shape);

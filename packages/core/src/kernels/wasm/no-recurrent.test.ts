@@ -2,10 +2,9 @@
 // 4 KB refused; recurrent.wat is ~9 KB): gemm still runs in wasm, the sequence loops and softmax rows
 // run in JS, with the JS loops' results. Its own file: the modules are loaded once per process.
 import { expect, it } from 'vitest';
+import { lstmSequenceForward, setBackend, softmaxCrossEntropy } from '../../backend/choose.js';
 import { RandomState } from '../../rng.js';
-import { gemmJs, setGemmBackend } from '../matmul.js';
-import { lstmSequenceForward } from '../recurrent.js';
-import { softmaxCrossEntropy } from '../training.js';
+import { gemmJs } from '../matmul.js';
 import { loadLikeABrowser, recurrentWasmAvailable, wasmAvailable } from './module.js';
 import { gemmWasm } from './sgemm.js';
 
@@ -29,33 +28,33 @@ it('gemm in wasm, the recurrent loops and softmax rows in JS', () => {
     const gates = Float32Array.from(new RandomState(6).randn(rows * 64).data);
     const zeros = (n: number) => new Float32Array(n);
     const output = zeros(rows * 16);
-    lstmSequenceForward(
+    lstmSequenceForward({
       gates,
-      zeros(64 * 16),
-      zeros(64),
-      zeros(64),
-      zeros(128),
-      zeros(128),
+      weightHh: zeros(64 * 16),
+      biasIh: zeros(64),
+      biasHh: zeros(64),
+      h0: zeros(128),
+      c0: zeros(128),
       output,
-      zeros(rows * 16),
-      zeros(rows * 16),
-      dims,
-    );
+      cells: zeros(rows * 16),
+      tanhCells: zeros(rows * 16),
+      ...dims,
+    });
     const logits = Float32Array.from(new RandomState(7).randn(64 * 10).data);
-    const loss = softmaxCrossEntropy(
-      logits,
-      64,
-      10,
-      Int32Array.from({ length: 64 }, (_, i) => i % 10),
-      null,
-    );
+    const loss = softmaxCrossEntropy({
+      x: logits,
+      rows: 64,
+      classes: 10,
+      targets: Int32Array.from({ length: 64 }, (_, i) => i % 10),
+      probabilities: null,
+    });
     return { output: Array.from(output), loss };
   };
   const auto = run();
-  setGemmBackend('js');
+  setBackend('js');
   try {
     expect(auto).toEqual(run());
   } finally {
-    setGemmBackend('auto');
+    setBackend('auto');
   }
 });

@@ -5,10 +5,11 @@
 
 import { availableParallelism as cores } from 'node:os';
 import { describe, expect, it } from 'vitest';
+import type { SequenceDims } from '../../backend/backend.js';
+import * as loops from '../../backend/choose.js';
+import { setBackend } from '../../backend/choose.js';
 import type { TypedArray } from '../../dtype.js';
 import { RandomState } from '../../rng.js';
-import { setGemmBackend } from '../matmul.js';
-import * as loops from '../recurrent.js';
 import { Layout } from './module.js';
 import { gemmWasm, wasmAvailable } from './sgemm.js';
 import {
@@ -27,23 +28,18 @@ const gateCount: Record<Kind, number> = { lstm: 4, gru: 3, rnnTanh: 1, rnnRelu: 
 
 /** Runs `body` with the gemm backend set to `choice`, restoring the default after. */
 function on<T>(choice: 'js' | 'wasm', body: () => T): T {
-  setGemmBackend(choice);
+  setBackend(choice);
   try {
     return body();
   } finally {
-    setGemmBackend('auto');
+    setBackend('auto');
   }
 }
 
 /** Named buffers: the inputs (random) and the outputs (zero) of one kind's forward then backward. */
 type Buffers = Record<string, TypedArray>;
 
-function buffers(
-  kind: Kind,
-  dims: loops.SequenceDims,
-  seed: number,
-  make: (n: number) => TypedArray,
-): Buffers {
+function buffers(kind: Kind, dims: SequenceDims, seed: number, make: (n: number) => TypedArray): Buffers {
   const { steps, batch, hidden } = dims;
   const rng = new RandomState(seed);
   const random = (n: number, scale = 1) => {
@@ -90,35 +86,35 @@ function buffers(
 }
 
 /** Forward then backward through time; returns every buffer either wrote (dh, dc: the carries). */
-function run(kind: Kind, dims: loops.SequenceDims, b: Buffers): Buffers {
+function run(kind: Kind, dims: SequenceDims, b: Buffers): Buffers {
   const dh = b.gradHN!.slice();
   if (kind === 'lstm') {
     const dc = b.gradCN!.slice();
-    loops.lstmSequenceForward(
-      b.gates!,
-      b.weightHh!,
-      b.biasIh!,
-      b.biasHh!,
-      b.h0!,
-      b.c0!,
-      b.output!,
-      b.cells!,
-      b.tanhCells!,
-      dims,
-    );
-    loops.lstmSequenceBackward(
-      b.gradOutput!,
-      b.gates!,
-      b.c0!,
-      b.cells!,
-      b.tanhCells!,
-      b.weightHh!,
-      b.dGates!,
+    loops.lstmSequenceForward({
+      gates: b.gates!,
+      weightHh: b.weightHh!,
+      biasIh: b.biasIh!,
+      biasHh: b.biasHh!,
+      h0: b.h0!,
+      c0: b.c0!,
+      output: b.output!,
+      cells: b.cells!,
+      tanhCells: b.tanhCells!,
+      ...dims,
+    });
+    loops.lstmSequenceBackward({
+      gradOutput: b.gradOutput!,
+      gates: b.gates!,
+      c0: b.c0!,
+      cells: b.cells!,
+      tanhCells: b.tanhCells!,
+      weightHh: b.weightHh!,
+      dGates: b.dGates!,
       dh,
       dc,
-      b.dBias!,
-      dims,
-    );
+      dBias: b.dBias!,
+      ...dims,
+    });
     return {
       gates: b.gates!,
       output: b.output!,
@@ -131,31 +127,31 @@ function run(kind: Kind, dims: loops.SequenceDims, b: Buffers): Buffers {
     };
   }
   if (kind === 'gru') {
-    loops.gruSequenceForward(
-      b.gates!,
-      b.hiddenGates!,
-      b.weightHh!,
-      b.biasIh!,
-      b.biasHh!,
-      b.h0!,
-      b.output!,
-      b.hiddenN!,
-      dims,
-    );
-    loops.gruSequenceBackward(
-      b.gradOutput!,
-      b.gates!,
-      b.hiddenN!,
-      b.h0!,
-      b.output!,
-      b.weightHh!,
-      b.dInputGates!,
-      b.dHiddenGates!,
+    loops.gruSequenceForward({
+      gates: b.gates!,
+      hiddenGates: b.hiddenGates!,
+      weightHh: b.weightHh!,
+      biasIh: b.biasIh!,
+      biasHh: b.biasHh!,
+      h0: b.h0!,
+      output: b.output!,
+      hiddenN: b.hiddenN!,
+      ...dims,
+    });
+    loops.gruSequenceBackward({
+      gradOutput: b.gradOutput!,
+      gates: b.gates!,
+      hiddenN: b.hiddenN!,
+      h0: b.h0!,
+      output: b.output!,
+      weightHh: b.weightHh!,
+      dInputGates: b.dInputGates!,
+      dHiddenGates: b.dHiddenGates!,
       dh,
-      b.dBiasIh!,
-      b.dBiasHh!,
-      dims,
-    );
+      dBiasIh: b.dBiasIh!,
+      dBiasHh: b.dBiasHh!,
+      ...dims,
+    });
     return {
       gates: b.gates!,
       output: b.output!,
@@ -170,17 +166,25 @@ function run(kind: Kind, dims: loops.SequenceDims, b: Buffers): Buffers {
   const nonlinearity = kind === 'rnnTanh' ? 'tanh' : 'relu';
   // The RNN's pre-activations start in the output buffer.
   b.output!.set(b.gates!.subarray(0, b.output!.length));
-  loops.rnnSequenceForward(b.output!, b.weightHh!, b.biasIh!, b.biasHh!, b.h0!, dims, nonlinearity);
-  loops.rnnSequenceBackward(
-    b.gradOutput!,
-    b.output!,
-    b.weightHh!,
-    b.dGates!,
-    dh,
-    b.dBias!,
-    dims,
+  loops.rnnSequenceForward({
+    output: b.output!,
+    weightHh: b.weightHh!,
+    biasIh: b.biasIh!,
+    biasHh: b.biasHh!,
+    h0: b.h0!,
     nonlinearity,
-  );
+    ...dims,
+  });
+  loops.rnnSequenceBackward({
+    gradOutput: b.gradOutput!,
+    output: b.output!,
+    weightHh: b.weightHh!,
+    dGates: b.dGates!,
+    dh,
+    dBias: b.dBias!,
+    nonlinearity,
+    ...dims,
+  });
   return { output: b.output!, dGates: b.dGates!, dh, dBias: b.dBias! };
 }
 
@@ -199,7 +203,7 @@ function expectClose(actual: TypedArray, expected: TypedArray, tol: number, what
 describe.runIf(wasmAvailable())('wasm sequence loops against the float64 JS loops', () => {
   // B 5 and H 68: edge tiles in m (5 rows) and in n (68, 204 columns); the backward product of the
   // LSTM and GRU has k = 4H = 272 or 3H = 204 (two k-blocks past 256 for the LSTM). B 8, H 4: the least.
-  const sizes: loops.SequenceDims[] = [
+  const sizes: SequenceDims[] = [
     { steps: 3, batch: 5, hidden: 68 },
     { steps: 6, batch: 8, hidden: 4 },
     { steps: 1, batch: 32, hidden: 16 },
@@ -272,18 +276,18 @@ describe.runIf(wasmAvailable())('the wasm activations', () => {
     });
     const state = () => zeros(batch * hidden);
     on('wasm', () =>
-      loops.lstmSequenceForward(
+      loops.lstmSequenceForward({
         gates,
-        zeros(4 * hidden * hidden),
-        zeros(4 * hidden),
-        zeros(4 * hidden),
-        state(),
-        state(),
-        state(),
-        state(),
-        state(),
-        dims,
-      ),
+        weightHh: zeros(4 * hidden * hidden),
+        biasIh: zeros(4 * hidden),
+        biasHh: zeros(4 * hidden),
+        h0: state(),
+        c0: state(),
+        output: state(),
+        cells: state(),
+        tanhCells: state(),
+        ...dims,
+      }),
     );
     const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
     expectActivation((i) => gates[at(i, 0)]!, sigmoid, 'sigmoid');
@@ -298,15 +302,15 @@ describe.runIf(wasmAvailable())('the wasm activations', () => {
     ] as const) {
       const output = values.slice();
       on('wasm', () =>
-        loops.rnnSequenceForward(
+        loops.rnnSequenceForward({
           output,
-          zeros(hidden * hidden),
-          zeros(hidden),
-          zeros(hidden),
-          zeros(batch * hidden),
-          dims,
+          weightHh: zeros(hidden * hidden),
+          biasIh: zeros(hidden),
+          biasHh: zeros(hidden),
+          h0: zeros(batch * hidden),
           nonlinearity,
-        ),
+          ...dims,
+        }),
       );
       expectActivation((i) => output[i]!, f, nonlinearity);
       if (nonlinearity === 'relu') expect(Object.is(output[grid.indexOf(-0)], 0)).toBe(true);

@@ -7,8 +7,17 @@
 // The wasm loops take 4 hidden units at a time, so in wasm memory the hidden size H is padded to P, the
 // next multiple of 4, with zeros: padded units get zero input, weights and bias, so they stay exactly 0
 // (σ(0)·0 + ... = 0, tanh 0 = 0, relu 0 = 0) and so do their grads; the real units' arithmetic is unchanged.
+
+import type {
+  GruSequenceBackwardArgs,
+  GruSequenceForwardArgs,
+  LstmSequenceBackwardArgs,
+  LstmSequenceForwardArgs,
+  RnnSequenceBackwardArgs,
+  RnnSequenceForwardArgs,
+  SequenceDims,
+} from '../../backend/backend.js';
 import type { TypedArray } from '../../dtype.js';
-import type { SequenceDims } from '../recurrent.js';
 import { type KernelName, type Kernels, Layout, packedSize, residentOffset } from './module.js';
 import { type Band, queueBands, queueWords, runQueue, threadsAvailable } from './threads.js';
 
@@ -34,6 +43,94 @@ interface Operand extends Rows {
   /** The caller's buffer is this region (resident in wasm memory): no copies. */
   resident: boolean;
 }
+
+/**
+ * The parameters of recurrent.wat's sequence exports in the order the wat declares them (byte addresses,
+ * then sizes: rows is a band's batch rows, hidden the padded P), less the last, apack, which run() sets
+ * per thread. A call site names every argument (run lays them out in this order), so none can be
+ * swapped, dropped or misspelled and still compile.
+ */
+const sequenceParams = {
+  rnnForward: ['output', 'whh', 'bias', 'h0', 'steps', 'batch', 'rows', 'hidden', 'relu'],
+  rnnBackward: [
+    'gradOutput',
+    'output',
+    'whh',
+    'dGates',
+    'dh',
+    'sums',
+    'steps',
+    'batch',
+    'rows',
+    'hidden',
+    'relu',
+  ],
+  lstmForward: [
+    'gates',
+    'whh',
+    'bias',
+    'h0',
+    'c0',
+    'output',
+    'cells',
+    'tanhCells',
+    'steps',
+    'batch',
+    'rows',
+    'hidden',
+  ],
+  lstmBackward: [
+    'gradOutput',
+    'gates',
+    'c0',
+    'cells',
+    'tanhCells',
+    'whh',
+    'dGates',
+    'dh',
+    'dc',
+    'sums',
+    'steps',
+    'batch',
+    'rows',
+    'hidden',
+  ],
+  gruForward: [
+    'gates',
+    'hiddenGates',
+    'whh',
+    'bias',
+    'h0',
+    'output',
+    'hiddenN',
+    'steps',
+    'batch',
+    'rows',
+    'hidden',
+  ],
+  gruBackward: [
+    'gradOutput',
+    'gates',
+    'hiddenN',
+    'h0',
+    'output',
+    'whh',
+    'dInput',
+    'dHidden',
+    'dh',
+    'sumsIh',
+    'sumsHh',
+    'steps',
+    'batch',
+    'rows',
+    'hidden',
+  ],
+} as const satisfies Partial<Record<KernelName, readonly string[]>>;
+
+type SequenceKernel = keyof typeof sequenceParams;
+
+/** One band's call of a sequence export, by parameter name. */
+type SequenceCall<K extends SequenceKernel> = Record<(typeof sequenceParams)[K][number], number>;
 
 /** Per-step multiply-adds below which a sequence stays on one thread. */
 const PARALLEL_MIN_WORK = 1 << 16;
@@ -194,13 +291,20 @@ class Staging {
 
   /**
    * Runs `kernel` once per band of batch rows, the bands taken by the threads from a queue. args(row,
-   * rows) gives a band's arguments but the last, the packing space of the thread that runs it: row(op)
+   * rows) names a band's arguments (all but apack, the packing space of the thread that runs it): row(op)
    * is the byte address of a region's part for the band ([B, ·] states and [T·B, ·] step blocks alike),
    * rows the band's row count.
    */
-  run(kernel: KernelName, args: (row: (op: Rows) => number, rows: number) => number[]): void {
+  run<K extends SequenceKernel>(
+    kernel: K,
+    args: (row: (op: Rows) => number, rows: number) => SequenceCall<K>,
+  ): void {
     const row = (lo: number) => (op: Rows) => (op.at + lo * op.rowFloats) * 4;
-    const chunks = this.parts.map(([lo, hi]) => [...args(row(lo), hi - lo), 0]);
+    const params: readonly (keyof SequenceCall<K>)[] = sequenceParams[kernel];
+    const chunks = this.parts.map(([lo, hi]) => {
+      const call = args(row(lo), hi - lo);
+      return [...params.map((name) => call[name]), 0];
+    });
     const argc = chunks[0]!.length;
     const table = this.layout.take(queueWords(chunks.length, argc));
     const { heap, kernels } = this.layout.heap();
@@ -215,49 +319,34 @@ class Staging {
   }
 }
 
-export function rnnSequenceForwardWasm(
-  output: TypedArray,
-  weightHh: TypedArray,
-  biasIh: TypedArray,
-  biasHh: TypedArray,
-  h0: TypedArray,
-  dims: SequenceDims,
-  relu: boolean,
-): void {
-  const { steps, batch } = dims;
-  const s = new Staging(dims, 1);
+export function rnnSequenceForwardWasm(args: RnnSequenceForwardArgs): void {
+  const { output, weightHh, biasIh, biasHh, h0, steps, batch } = args;
+  const relu = args.nonlinearity === 'relu';
+  const s = new Staging(args, 1);
   const out = s.operand(output, steps * batch);
   const state = s.operand(h0, batch);
   const whh = s.packWeight(weightHh, 1, true);
   const bias = s.biases(biasIh, biasHh, 1, false);
   s.put(out);
   s.put(state);
-  s.run('rnnForward', (row, rows) => [
-    row(out),
+  s.run('rnnForward', (row, band) => ({
+    output: row(out),
     whh,
     bias,
-    row(state),
+    h0: row(state),
     steps,
     batch,
-    rows,
-    s.padded,
-    relu ? 1 : 0,
-  ]);
+    rows: band,
+    hidden: s.padded,
+    relu: relu ? 1 : 0,
+  }));
   s.get(out);
 }
 
-export function rnnSequenceBackwardWasm(
-  gradOutput: TypedArray,
-  output: TypedArray,
-  weightHh: TypedArray,
-  dGates: TypedArray,
-  dh: TypedArray,
-  dBias: TypedArray,
-  dims: SequenceDims,
-  relu: boolean,
-): void {
-  const { steps, batch } = dims;
-  const s = new Staging(dims, 1);
+export function rnnSequenceBackwardWasm(args: RnnSequenceBackwardArgs): void {
+  const { gradOutput, output, weightHh, dGates, dh, dBias, steps, batch } = args;
+  const relu = args.nonlinearity === 'relu';
+  const s = new Staging(args, 1);
   const rows = steps * batch;
   const gradOut = s.operand(gradOutput, rows);
   const out = s.operand(output, rows);
@@ -266,38 +355,27 @@ export function rnnSequenceBackwardWasm(
   const sums = s.groupSums(1);
   const whh = s.packWeight(weightHh, 1, false);
   for (const op of [gradOut, out, dhOp]) s.put(op);
-  s.run('rnnBackward', (row, band) => [
-    row(gradOut),
-    row(out),
+  s.run('rnnBackward', (row, band) => ({
+    gradOutput: row(gradOut),
+    output: row(out),
     whh,
-    row(dGatesOp),
-    row(dhOp),
-    row(sums),
+    dGates: row(dGatesOp),
+    dh: row(dhOp),
+    sums: row(sums),
     steps,
     batch,
-    band,
-    s.padded,
-    relu ? 1 : 0,
-  ]);
+    rows: band,
+    hidden: s.padded,
+    relu: relu ? 1 : 0,
+  }));
   s.get(dGatesOp);
   s.get(dhOp);
   s.sumGroups(sums, dBias);
 }
 
-export function lstmSequenceForwardWasm(
-  gates: TypedArray,
-  weightHh: TypedArray,
-  biasIh: TypedArray,
-  biasHh: TypedArray,
-  h0: TypedArray,
-  c0: TypedArray,
-  output: TypedArray,
-  cells: TypedArray,
-  tanhCells: TypedArray,
-  dims: SequenceDims,
-): void {
-  const { steps, batch } = dims;
-  const s = new Staging(dims, 4);
+export function lstmSequenceForwardWasm(args: LstmSequenceForwardArgs): void {
+  const { gates, weightHh, biasIh, biasHh, h0, c0, output, cells, tanhCells, steps, batch } = args;
+  const s = new Staging(args, 4);
   const rows = steps * batch;
   const gatesOp = s.operand(gates, rows, 4);
   const h0Op = s.operand(h0, batch);
@@ -308,38 +386,26 @@ export function lstmSequenceForwardWasm(
   const whh = s.packWeight(weightHh, 4, true);
   const bias = s.biases(biasIh, biasHh, 4, false);
   for (const op of [gatesOp, h0Op, c0Op]) s.put(op);
-  s.run('lstmForward', (row, band) => [
-    row(gatesOp),
+  s.run('lstmForward', (row, band) => ({
+    gates: row(gatesOp),
     whh,
     bias,
-    row(h0Op),
-    row(c0Op),
-    row(out),
-    row(cellsOp),
-    row(tanhOp),
+    h0: row(h0Op),
+    c0: row(c0Op),
+    output: row(out),
+    cells: row(cellsOp),
+    tanhCells: row(tanhOp),
     steps,
     batch,
-    band,
-    s.padded,
-  ]);
+    rows: band,
+    hidden: s.padded,
+  }));
   for (const op of [gatesOp, out, cellsOp, tanhOp]) s.get(op);
 }
 
-export function lstmSequenceBackwardWasm(
-  gradOutput: TypedArray,
-  gates: TypedArray,
-  c0: TypedArray,
-  cells: TypedArray,
-  tanhCells: TypedArray,
-  weightHh: TypedArray,
-  dGates: TypedArray,
-  dh: TypedArray,
-  dc: TypedArray,
-  dBias: TypedArray,
-  dims: SequenceDims,
-): void {
-  const { steps, batch } = dims;
-  const s = new Staging(dims, 4);
+export function lstmSequenceBackwardWasm(args: LstmSequenceBackwardArgs): void {
+  const { gradOutput, gates, c0, cells, tanhCells, weightHh, dGates, dh, dc, dBias, steps, batch } = args;
+  const s = new Staging(args, 4);
   const rows = steps * batch;
   const gradOut = s.operand(gradOutput, rows);
   const gatesOp = s.operand(gates, rows, 4);
@@ -352,38 +418,29 @@ export function lstmSequenceBackwardWasm(
   const sums = s.groupSums(4);
   const whh = s.packWeight(weightHh, 4, false);
   for (const op of [gradOut, gatesOp, c0Op, cellsOp, tanhOp, dhOp, dcOp]) s.put(op);
-  s.run('lstmBackward', (row, band) => [
-    row(gradOut),
-    row(gatesOp),
-    row(c0Op),
-    row(cellsOp),
-    row(tanhOp),
+  s.run('lstmBackward', (row, band) => ({
+    gradOutput: row(gradOut),
+    gates: row(gatesOp),
+    c0: row(c0Op),
+    cells: row(cellsOp),
+    tanhCells: row(tanhOp),
     whh,
-    row(dGatesOp),
-    row(dhOp),
-    row(dcOp),
-    row(sums),
+    dGates: row(dGatesOp),
+    dh: row(dhOp),
+    dc: row(dcOp),
+    sums: row(sums),
     steps,
     batch,
-    band,
-    s.padded,
-  ]);
+    rows: band,
+    hidden: s.padded,
+  }));
   for (const op of [dGatesOp, dhOp, dcOp]) s.get(op);
   s.sumGroups(sums, dBias);
 }
 
-export function gruSequenceForwardWasm(
-  gates: TypedArray,
-  weightHh: TypedArray,
-  biasIh: TypedArray,
-  biasHh: TypedArray,
-  h0: TypedArray,
-  output: TypedArray,
-  hiddenN: TypedArray,
-  dims: SequenceDims,
-): void {
-  const { steps, batch } = dims;
-  const s = new Staging(dims, 3);
+export function gruSequenceForwardWasm(args: GruSequenceForwardArgs): void {
+  const { gates, weightHh, biasIh, biasHh, h0, output, hiddenN, steps, batch } = args;
+  const s = new Staging(args, 3);
   const rows = steps * batch;
   const gatesOp = s.operand(gates, rows, 3);
   const h0Op = s.operand(h0, batch);
@@ -394,38 +451,38 @@ export function gruSequenceForwardWasm(
   const whh = s.packWeight(weightHh, 3, true);
   const bias = s.biases(biasIh, biasHh, 3, true);
   for (const op of [gatesOp, h0Op]) s.put(op);
-  s.run('gruForward', (row, band) => [
-    row(gatesOp),
-    row(hiddenGates),
+  s.run('gruForward', (row, band) => ({
+    gates: row(gatesOp),
+    hiddenGates: row(hiddenGates),
     whh,
     bias,
-    row(h0Op),
-    row(out),
-    row(hiddenNOp),
+    h0: row(h0Op),
+    output: row(out),
+    hiddenN: row(hiddenNOp),
     steps,
     batch,
-    band,
-    s.padded,
-  ]);
+    rows: band,
+    hidden: s.padded,
+  }));
   for (const op of [gatesOp, out, hiddenNOp]) s.get(op);
 }
 
-export function gruSequenceBackwardWasm(
-  gradOutput: TypedArray,
-  gates: TypedArray,
-  hiddenN: TypedArray,
-  h0: TypedArray,
-  output: TypedArray,
-  weightHh: TypedArray,
-  dInputGates: TypedArray,
-  dHiddenGates: TypedArray,
-  dh: TypedArray,
-  dBiasIh: TypedArray,
-  dBiasHh: TypedArray,
-  dims: SequenceDims,
-): void {
-  const { steps, batch } = dims;
-  const s = new Staging(dims, 3);
+export function gruSequenceBackwardWasm(args: GruSequenceBackwardArgs): void {
+  const {
+    gradOutput,
+    gates,
+    hiddenN,
+    h0,
+    output,
+    weightHh,
+    dInputGates,
+    dHiddenGates,
+    dh,
+    dBiasIh,
+    dBiasHh,
+  } = args;
+  const { steps, batch } = args;
+  const s = new Staging(args, 3);
   const rows = steps * batch;
   const gradOut = s.operand(gradOutput, rows);
   const gatesOp = s.operand(gates, rows, 3);
@@ -438,23 +495,23 @@ export function gruSequenceBackwardWasm(
   const [sumsIh, sumsHh] = [s.groupSums(3), s.groupSums(3)];
   const whh = s.packWeight(weightHh, 3, false);
   for (const op of [gradOut, gatesOp, hiddenNOp, h0Op, out, dhOp]) s.put(op);
-  s.run('gruBackward', (row, band) => [
-    row(gradOut),
-    row(gatesOp),
-    row(hiddenNOp),
-    row(h0Op),
-    row(out),
+  s.run('gruBackward', (row, band) => ({
+    gradOutput: row(gradOut),
+    gates: row(gatesOp),
+    hiddenN: row(hiddenNOp),
+    h0: row(h0Op),
+    output: row(out),
     whh,
-    row(dInput),
-    row(dHidden),
-    row(dhOp),
-    row(sumsIh),
-    row(sumsHh),
+    dInput: row(dInput),
+    dHidden: row(dHidden),
+    dh: row(dhOp),
+    sumsIh: row(sumsIh),
+    sumsHh: row(sumsHh),
     steps,
     batch,
-    band,
-    s.padded,
-  ]);
+    rows: band,
+    hidden: s.padded,
+  }));
   for (const op of [dInput, dHidden, dhOp]) s.get(op);
   s.sumGroups(sumsIh, dBiasIh);
   s.sumGroups(sumsHh, dBiasHh);

@@ -1,15 +1,15 @@
 // A float32 bias grad (sumToShape over leading axes) on wasm's sumRows against the JS loop: the same
 // rows added in the same order, so the sums agree to the bit, NaN, ±Inf and -0 included.
 import { afterEach, describe, expect, it } from 'vitest';
+import { setBackend } from '../../backend/choose.js';
 import { RandomState } from '../../rng.js';
-import { setGemmBackend } from '../matmul.js';
 import { sumToShape } from '../reduce.js';
 import { recurrentWasmAvailable, residentFloat32, sharedModule } from './module.js';
 
-afterEach(() => setGemmBackend('auto'));
+afterEach(() => setBackend('auto'));
 
 function sums(x: Float32Array, shape: number[], backend: 'js' | 'wasm'): Float32Array {
-  setGemmBackend(backend);
+  setBackend(backend);
   const out = new Float32Array(shape[shape.length - 1]!).fill(Number.NaN);
   sumToShape(x, shape, [shape[shape.length - 1]!], out);
   return out;

@@ -2,9 +2,9 @@
 // regions (reuse, merging, giving the top back), and kernels that read and write them in place agreeing
 // exactly with the same kernels on ordinary arrays.
 import { describe, expect, it } from 'vitest';
+import { lstmSequenceBackward, lstmSequenceForward } from '../../backend/choose.js';
 import { RandomState } from '../../rng.js';
 import { gemmJs } from '../matmul.js';
-import { lstmSequenceBackward, lstmSequenceForward } from '../recurrent.js';
 import { workspaceBuffer } from '../workspace.js';
 import { releaseResident, residentFloat32, residentOffset, residentState, sharedModule } from './module.js';
 import { gemmWasm } from './sgemm.js';
@@ -101,9 +101,21 @@ describe.runIf(sharedModule() !== null)('resident buffers', () => {
       ];
       gates.set(gates0);
       const output = new Float32Array(rows * dims.hidden);
-      lstmSequenceForward(gates, weightHh, biasIh, biasHh, h0, c0, output, cells, tanhCells, dims);
+      lstmSequenceForward({ gates, weightHh, biasIh, biasHh, h0, c0, output, cells, tanhCells, ...dims });
       const [dh, dc, dBias] = [make(dims.batch * dims.hidden), make(dims.batch * dims.hidden), make(width)];
-      lstmSequenceBackward(gradOutput, gates, c0, cells, tanhCells, weightHh, dGates, dh, dc, dBias, dims);
+      lstmSequenceBackward({
+        gradOutput,
+        gates,
+        c0,
+        cells,
+        tanhCells,
+        weightHh,
+        dGates,
+        dh,
+        dc,
+        dBias,
+        ...dims,
+      });
       return { gates, cells, tanhCells, output, dGates, dh, dc, dBias };
     };
     const held: Float32Array[] = [];

@@ -2,8 +2,8 @@
 // vector tail, logits from ±1e4 to ties, rows holding NaN or ±Inf, and bands of rows over two threads
 // giving the one-thread result exactly.
 import { describe, expect, it } from 'vitest';
+import { softmaxCrossEntropy } from '../../backend/choose.js';
 import { RandomState } from '../../rng.js';
-import { softmaxCrossEntropy } from '../training.js';
 import { residentFloat32, sharedModule, wasmAvailable } from './module.js';
 import { softmaxCrossEntropyWasm } from './softmax.js';
 import { setThreads, threadsReady } from './threads.js';
@@ -18,7 +18,7 @@ function problem(rows: number, classes: number, seed: number, scale = 3) {
 /** The float64 JS loop on the same (float32) logits. */
 function reference(x: Float32Array, rows: number, classes: number, targets: Int32Array) {
   const probabilities = new Float64Array(rows * classes);
-  const loss = softmaxCrossEntropy(Float64Array.from(x), rows, classes, targets, probabilities);
+  const loss = softmaxCrossEntropy({ x: Float64Array.from(x), rows, classes, targets, probabilities });
   return { loss, probabilities };
 }
 

@@ -2,9 +2,9 @@
 // worker threads, no resident buffers (their views would not survive the memory's growth), and the
 // same results as the JS loops. Its own file: the memory is chosen once per process.
 import { expect, it } from 'vitest';
+import { lstmSequenceForward } from '../../backend/choose.js';
 import { RandomState } from '../../rng.js';
 import { gemmJs } from '../matmul.js';
-import { lstmSequenceForward } from '../recurrent.js';
 import { workspaceBuffer } from '../workspace.js';
 import { loadLikeABrowser, residentOffset, sharedModule, wasmAvailable } from './module.js';
 import { gemmWasm } from './sgemm.js';
@@ -47,32 +47,32 @@ it('runs on one thread with copies, growing the memory as it goes', async () => 
     zeros(rows * dims.hidden),
     zeros(rows * dims.hidden),
   ];
-  lstmSequenceForward(
+  lstmSequenceForward({
     gates,
     weightHh,
-    zeros(128),
-    zeros(128),
-    zeros(512),
-    zeros(512),
+    biasIh: zeros(128),
+    biasHh: zeros(128),
+    h0: zeros(512),
+    c0: zeros(512),
     output,
     cells,
     tanhCells,
-    dims,
-  );
+    ...dims,
+  });
   const out64 = new Float64Array(rows * dims.hidden);
   const f64 = (n: number) => new Float64Array(n);
   setThreads(1);
-  lstmSequenceForward(
-    reference,
-    Float64Array.from(weightHh),
-    f64(128),
-    f64(128),
-    f64(512),
-    f64(512),
-    out64,
-    f64(rows * dims.hidden),
-    f64(rows * dims.hidden),
-    dims,
-  );
+  lstmSequenceForward({
+    gates: reference,
+    weightHh: Float64Array.from(weightHh),
+    biasIh: f64(128),
+    biasHh: f64(128),
+    h0: f64(512),
+    c0: f64(512),
+    output: out64,
+    cells: f64(rows * dims.hidden),
+    tanhCells: f64(rows * dims.hidden),
+    ...dims,
+  });
   for (let i = 0; i < output.length; i++) expect(Math.abs(output[i]! - out64[i]!)).toBeLessThan(1e-5);
 });
