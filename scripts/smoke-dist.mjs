@@ -63,7 +63,7 @@ for (const kernels of [
   const b = Float32Array.from({ length: k * n }, (_, i) => Math.cos(i));
   const product = () => {
     const c = new Float32Array(m * n);
-    kernels.gemm(a, b, c, { m, n, k });
+    kernels.gemm({ a, b, c, m, n, k });
     return c.join();
   };
   kernels.setThreads(1);
