@@ -332,6 +332,16 @@ describe('ties and kinks (PyTorch conventions, not derivatives)', () => {
     expect(grads((x) => clip(x!, -1, 1), t([-2, -1, 0, 1, 2]))).toEqual([[0, 1, 1, 1, 0]]);
   });
 
+  it('relu keeps NaN and sends -0 to +0, as the fused relu RNN kernels do; clip with min = max pins', () => {
+    // relu(x) = x where x > 0 or x is NaN, else +0: torch's CUDA relu (its CPU clamp_min keeps -0), and
+    // the same expression as core's relu RNN kernels, so a cell and its reference agree bit for bit.
+    expect(Array.from(relu(t([-0, 0, Number.NaN, -3, 2])).data)).toEqual([0, 0, Number.NaN, 0, 2]);
+    expect(Object.is(relu(t([-0])).data[0], 0)).toBe(true);
+    // min = max is a valid interval of one point: every value is pinned, and the grad passes at it alone.
+    expect(Array.from(clip(t([0, 1, 2]), 1, 1).data)).toEqual([1, 1, 1]);
+    expect(grads((x) => clip(x!, 1, 1), t([0, 1, 2]))).toEqual([[0, 1, 0]]);
+  });
+
   it('pow at 0 and at negatives: torch.pow’s grad, g·p·x^(p-1), except exactly 0 for p = 0', () => {
     // torch's pow_backward returns zeros for p = 0 (so d x⁰ at x = 0 is 0, not 0·0⁻¹ = NaN); otherwise
     // p·x^(p-1) in IEEE arithmetic: 1 for p = 1 at 0, +inf for p = 0.5 at 0 (−inf for p = −1), NaN where

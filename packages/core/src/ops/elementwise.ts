@@ -131,12 +131,12 @@ export const sigmoid = (x: TensorLike): Tensor =>
       mapTensor(y, (v) => v * (1 - v)),
     ),
   );
-// d relu = g·[x > 0]
+// d relu = g·[x > 0]. NaN passes; -0 gives +0 (as core's relu RNN kernels, so a cell matches its reference).
 export const relu = (x: TensorLike): Tensor =>
   unary(
     'relu',
     x,
-    (v) => (v > 0 ? v : v === 0 ? 0 : Number.isNaN(v) ? v : 0),
+    (v) => (v > 0 || Number.isNaN(v) ? v : 0),
     (g, a) =>
       mul(
         g,
