@@ -22,6 +22,8 @@ describe('gradcheck', () => {
     ]);
     const full = gradcheck((a: Tensor) => tanh(a), [x]);
     expect(full).toMatchObject({ ok: true, mode: 'full', checked: 16, promoted: [], skipped: [] });
+    // Nothing was promoted, so there is nothing to note.
+    expect(full.notes).toEqual([]);
     const fast = gradcheck((a: Tensor) => tanh(a), [x], { mode: 'fast' });
     expect(fast).toMatchObject({ ok: true, mode: 'fast', checked: 1 });
   });
@@ -50,6 +52,8 @@ describe('gradcheck', () => {
     expect(first!.analytic).toBeCloseTo(1 - y, 12);
     expect(first!.numeric).toBeCloseTo(1 - y * y, 8);
     expect(first!.allowed).toBeCloseTo(1e-5 + 1e-3 * (1 - y * y), 8);
+    expect(first!.absError).toBeCloseTo(Math.abs(1 - y - (1 - y * y)), 8);
+    expect(first!.relError).toBeCloseTo(Math.abs(1 - y - (1 - y * y)) / (1 - y * y), 7);
     expect(first!.message).toMatch(/d output 0\[0\] \/ d x\[0\]: analytic .* > atol 0.00001 \+ rtol 0.001/);
   });
 
@@ -71,6 +75,29 @@ describe('gradcheck', () => {
       );
     expect(run).toThrow(GradcheckError);
     expect(run).toThrow(/gradcheck \(full, float64, eps 0.000001, atol 0.00001, rtol 0.001\): 1 failure/);
+  });
+
+  it('formatReport: the verdict, at most `limit` failures and how many more, then the notes', () => {
+    const x = tensor([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1], { dtype: 'float32' });
+    const wrong = gradcheck(
+      tanhWith((g, y) => mul(g, sub(1, y))),
+      [x],
+    );
+    expect(wrong.failures).toHaveLength(10);
+    const lines = formatReport(wrong).split('\n');
+    expect(lines[0]).toBe(
+      'gradcheck (full, float64, eps 0.000001, atol 0.00001, rtol 0.001): 10 failure(s) in 100 comparisons',
+    );
+    expect(lines.slice(1, 9).every((l) => l.startsWith('  jacobian: d output 0['))).toBe(true);
+    expect(lines.slice(9)).toEqual([
+      '  ... and 2 more',
+      '  note: float32 inputs 0 were promoted to float64 for the check',
+    ]);
+    expect(formatReport(wrong, 10).split('\n')).toHaveLength(12);
+    const right = gradcheck((a: Tensor) => tanh(a), [f64([0.5])]);
+    expect(formatReport(right)).toBe(
+      'gradcheck (full, float64, eps 0.000001, atol 0.00001, rtol 0.001): ok, 1 comparisons',
+    );
   });
 
   it('checks every output of a function returning several', () => {
@@ -135,6 +162,46 @@ describe('gradcheck', () => {
     expect(report.failures[0]!.message).toContain(
       'nudging input 0 by 0.000001 changed output 0 from float32 [1] to float64 [1]',
     );
+    // Fast mode's one nudge (along a random direction) is refused the same way, not compared.
+    const fast = gradcheck(sneaky, [f64([0.5])], { mode: 'fast' });
+    expect(fast.failures.map((f) => [f.kind, f.inputIndex])).toEqual([['output-signature', 0]]);
+    expect(fast.checked).toBe(0);
+  });
+
+  it('names the multi-index of a wrong element of a matrix input', () => {
+    // y = 3x with a backward that is wrong at x[1][0] alone (flat index 3 of a [2, 3] input).
+    const wrongAt = f64([
+      [1, 1, 1],
+      [1.5, 1, 1],
+    ]);
+    const op = scaleWith(3, (g) => mul(g, mul(wrongAt, 3)));
+    const x = f64([
+      [0.1, 0.2, 0.3],
+      [0.4, 0.5, 0.6],
+    ]);
+    for (const mode of ['full', 'fast'] as const) {
+      const report = gradcheck(op, [x], { mode });
+      const jacobian = report.failures.filter((f) => f.kind === 'jacobian');
+      expect(jacobian.map((f) => [f.element, f.output!.element]), mode).toEqual([[[1, 0], [1, 0]]]);
+      expect(jacobian[0]!.message).toContain('d output 0[1,0] / d input 0[1,0]');
+    }
+  });
+
+  it('fast mode projects on unit directions: with one element, vᵀ(Ju) is ±J itself', () => {
+    // y = 1000x, backward 1002x: the projection's numbers are ±1000 and ±1002 whatever the seed.
+    const report = gradcheck(
+      scaleWith(1000, (g) => mul(g, 1002)),
+      [f64([0.7])],
+      { mode: 'fast' },
+    );
+    const projection = report.failures[0]!;
+    expect(projection.kind).toBe('projection');
+    expect(Math.abs(projection.numeric!)).toBeCloseTo(1000, 5);
+    expect(Math.abs(projection.analytic!)).toBeCloseTo(1002, 9);
+    expect(projection.absError).toBeCloseTo(2, 5);
+    expect(projection.allowed).toBeCloseTo(1e-5 + 1e-3 * 1000, 7);
+    expect(projection.relError).toBeCloseTo(2 / 1000, 7);
+    expect(projection.message).toMatch(/^fast mode, input 0: \(vᵀJ\)u analytic -?1002, vᵀ\(Ju\) numeric -?1000/);
   });
 });
 
