@@ -332,11 +332,13 @@ describe('ties and kinks (PyTorch conventions, not derivatives)', () => {
     expect(grads((x) => clip(x!, -1, 1), t([-2, -1, 0, 1, 2]))).toEqual([[0, 1, 1, 1, 0]]);
   });
 
-  it('relu keeps NaN and sends -0 to +0, as the fused relu RNN kernels do; clip with min = max pins', () => {
-    // relu(x) = x where x > 0 or x is NaN, else +0: torch's CUDA relu (its CPU clamp_min keeps -0), and
-    // the same expression as core's relu RNN kernels, so a cell and its reference agree bit for bit.
-    expect(Array.from(relu(t([-0, 0, Number.NaN, -3, 2])).data)).toEqual([0, 0, Number.NaN, 0, 2]);
-    expect(Object.is(relu(t([-0])).data[0], 0)).toBe(true);
+  it('relu and clip give x itself where it is in range (NaN and -0 too, as torch on CPU); clip with min = max pins', () => {
+    // torch.relu is clamp_min(x, 0), which keeps x unless x < 0: relu(-0) = -0 and relu(NaN) = NaN.
+    const r = relu(t([-0, 0, Number.NaN, -3, 2])).data;
+    expect(Array.from(r)).toEqual([-0, 0, Number.NaN, 0, 2]);
+    expect([Object.is(r[0], -0), Object.is(r[1], 0), Object.is(r[3], 0)]).toEqual([true, true, true]);
+    // clamp(-0, min = 0) is -0 too: a value on a bound is x itself, not the bound.
+    expect(Object.is(clip(t([-0]), 0, 1).data[0], -0)).toBe(true);
     // min = max is a valid interval of one point: every value is pinned, and the grad passes at it alone.
     expect(Array.from(clip(t([0, 1, 2]), 1, 1).data)).toEqual([1, 1, 1]);
     expect(grads((x) => clip(x!, 1, 1), t([0, 1, 2]))).toEqual([[0, 1, 0]]);
