@@ -278,6 +278,26 @@ describe('gradcheck at the edges of its checks (issue 20)', () => {
     }
   });
 
+  it('the bounds are inclusive: an error of exactly atol + rtol·|numeric|, or a stray grad of exactly atol, passes', () => {
+    // A first run measures the error; a second, identical but for a tolerance set to that error, passes.
+    for (const mode of ['full', 'fast'] as const) {
+      const off = scaleWith(2, (g) => mul(g, 2.5));
+      const measured = gradcheck(off, [f64([0.7])], { mode }).failures[0]!.absError!;
+      expect(gradcheck(off, [f64([0.7])], { mode, atol: measured, rtol: 0 }).ok, mode).toBe(true);
+      expect(kinds(gradcheck(off, [f64([0.7])], { mode, atol: measured * 0.999, rtol: 0 }))[0], mode).toBe(
+        mode === 'full' ? 'jacobian' : 'projection',
+      );
+      // The unused input's stray grads, raised to one at a time: at the largest, atol equals it and passes.
+      let atol = 1e-5;
+      let stray = gradcheck(partlyUsed(true), partlyUsedInputs(), { mode, atol });
+      for (let tries = 0; tries < 3 && !stray.ok; tries++) {
+        atol = Math.abs(stray.failures[0]!.analytic!);
+        stray = gradcheck(partlyUsed(true), partlyUsedInputs(), { mode, atol });
+      }
+      expect(stray.ok, `${mode}: ${formatReport(stray)}`).toBe(true);
+    }
+  });
+
   it('the linearity check allows 1e-9 (float64 outputs) and 1e-5 (float32) times 1 + 2|a| + 3|b|, no more', () => {
     // backward(g) = 2g + δ is affine: backward(2g1 - 3g2) - (2·backward(g1) - 3·backward(g2)) = 2δ. The
     // output has one element, so the seeds are ±1 and the scale is 1 + 2·2 + 3·2 = 11 (up to δ): the bound
