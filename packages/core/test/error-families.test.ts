@@ -427,7 +427,12 @@ describe('error families of core', () => {
       ['clip(x, 2, 1)', () => clip(x23, 2, 1), RangeError, /^clip: needs min ≤ max, got min 2, max 1/],
       ['clip(x, NaN, 1)', () => clip(x23, Number.NaN, 1), RangeError, /^clip: needs min ≤ max, got min NaN/],
       // A non-number max slips past Number.isNaN and past min > max (0 > 'a' is false): typeof refuses it.
-      ['clip(x, 0, "a")', () => clip(x23, 0, 'a' as never), RangeError, /^clip: needs min ≤ max, got min 0, max a/],
+      [
+        'clip(x, 0, "a")',
+        () => clip(x23, 0, 'a' as never),
+        RangeError,
+        /^clip: needs min ≤ max, got min 0, max a/,
+      ],
       [
         'reshape(x, 6)',
         () => reshape(x23, 6 as never),

@@ -182,7 +182,15 @@ describe('gradcheck', () => {
     for (const mode of ['full', 'fast'] as const) {
       const report = gradcheck(op, [x], { mode });
       const jacobian = report.failures.filter((f) => f.kind === 'jacobian');
-      expect(jacobian.map((f) => [f.element, f.output!.element]), mode).toEqual([[[1, 0], [1, 0]]]);
+      expect(
+        jacobian.map((f) => [f.element, f.output!.element]),
+        mode,
+      ).toEqual([
+        [
+          [1, 0],
+          [1, 0],
+        ],
+      ]);
       expect(jacobian[0]!.message).toContain('d output 0[1,0] / d input 0[1,0]');
     }
   });
@@ -201,7 +209,9 @@ describe('gradcheck', () => {
     expect(projection.absError).toBeCloseTo(2, 5);
     expect(projection.allowed).toBeCloseTo(1e-5 + 1e-3 * 1000, 7);
     expect(projection.relError).toBeCloseTo(2 / 1000, 7);
-    expect(projection.message).toMatch(/^fast mode, input 0: \(vᵀJ\)u analytic -?1002, vᵀ\(Ju\) numeric -?1000/);
+    expect(projection.message).toMatch(
+      /^fast mode, input 0: \(vᵀJ\)u analytic -?1002, vᵀ\(Ju\) numeric -?1000/,
+    );
   });
 });
 
