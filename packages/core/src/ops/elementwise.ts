@@ -136,6 +136,7 @@ export const relu = (x: TensorLike): Tensor =>
   unary(
     'relu',
     x,
+    // biome-ignore lint/complexity/useMathMinMax: Math.max(v, 0) would turn -0 into +0.
     (v) => (v < 0 ? 0 : v),
     (g, a) =>
       mul(
