@@ -393,6 +393,13 @@ describe('error families of core', () => {
         /^indexSelect: index 0.5 at position \[0\] is not an integer/,
       ],
       [
+        // An index list is held in float64, so an index past 2^24 is named as given, not rounded.
+        'indexSelect 2^24 + 1',
+        () => indexSelect(x23, 0, [2 ** 24 + 1]),
+        RangeError,
+        /^indexSelect: index 16777217 at position \[0\] is out of range/,
+      ],
+      [
         'gather 3',
         () => gather(x23, 1, tensor([[3]])),
         RangeError,

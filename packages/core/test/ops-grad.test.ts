@@ -310,6 +310,14 @@ describe('ties and kinks (PyTorch conventions, not derivatives)', () => {
     ]);
   });
 
+  it('max and min keep the first of tied values, as numpy’s maximum.reduce (only ±0 can tell)', () => {
+    const signs = (x: Tensor) => Array.from(x.data, (v) => Object.is(v, -0));
+    expect(signs(max(t([-0, 0])))).toEqual([true]);
+    expect(signs(max(t([0, -0])))).toEqual([false]);
+    expect(signs(min(t([-0, 0])))).toEqual([true]);
+    expect(signs(min(t([0, -0])))).toEqual([false]);
+  });
+
   it('max and min share the grad among the elements that tie for the extreme', () => {
     expect(grads((x) => max(x!), t([3, 1, 3, 2]))).toEqual([[0.5, 0, 0.5, 0]]);
     expect(
