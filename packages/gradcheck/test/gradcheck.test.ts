@@ -169,10 +169,10 @@ describe('gradcheck', () => {
   });
 
   it('names the multi-index of a wrong element of a matrix input', () => {
-    // y = 3x with a backward that is wrong at x[1][0] alone (flat index 3 of a [2, 3] input).
+    // y = 3x with a backward that is wrong at x[1][1] alone (flat index 4 of a [2, 3] input).
     const wrongAt = f64([
       [1, 1, 1],
-      [1.5, 1, 1],
+      [1, 1.5, 1],
     ]);
     const op = scaleWith(3, (g) => mul(g, mul(wrongAt, 3)));
     const x = f64([
@@ -187,11 +187,11 @@ describe('gradcheck', () => {
         mode,
       ).toEqual([
         [
-          [1, 0],
-          [1, 0],
+          [1, 1],
+          [1, 1],
         ],
       ]);
-      expect(jacobian[0]!.message).toContain('d output 0[1,0] / d input 0[1,0]');
+      expect(jacobian[0]!.message).toContain('d output 0[1,1] / d input 0[1,1]');
     }
   });
 
@@ -331,6 +331,56 @@ describe('gradcheck at the edges of its checks (issue 20)', () => {
         const fail = gradcheck(affine(dtype, over), [f64([0.5])], { mode, eps });
         expect(kinds(fail), `${dtype}, ${mode}, 2δ ${2 * over}`).toEqual(['nonlinear']);
       }
+    }
+  });
+});
+
+describe('gradcheck at the edges of its checks, more (issue 20)', () => {
+  it('the linearity bound grows with 2|a| + 3|b|: large grads allow a larger absolute gap', () => {
+    // backward(g) = 1000g + δ: a, b ≈ ±1000, so the bound is 1e-9·(1 + 2000 + 3000) ≈ 5e-6, and the gap
+    // 2δ = 4e-6 passes; with either term shrunk (2/|a| or 3/|b|) it would be 3e-6 or 2e-6 and fail.
+    const large = (delta: number) =>
+      customOp<null>({
+        name: 'large',
+        forward: ([x]) => ({ outputs: mul(x!, 1000), residuals: null }),
+        backward: ([g]) => [tensor([1000 * g!.item() + delta], { dtype: 'float64' })],
+      });
+    for (const mode of ['full', 'fast'] as const) {
+      const pass = gradcheck(large(2e-6), [f64([0.5])], { mode });
+      expect(pass.ok, `${mode}: ${formatReport(pass)}`).toBe(true);
+      expect(kinds(gradcheck(large(3e-6), [f64([0.5])], { mode })), mode).toEqual(['nonlinear']);
+    }
+  });
+
+  it('one float32 output among float64 ones gives the linearity check float32’s tolerance', () => {
+    // backward = 2·g0 + 2·g1 + δ, with 2δ = 2e-6: within 1e-5·scale, far past 1e-9·scale (scale ≤ 21).
+    const mixed = customOp<null>({
+      name: 'mixed',
+      forward: ([x]) => ({ outputs: [astype(mul(x!, 2), 'float32'), mul(x!, 2)], residuals: null }),
+      backward: ([g0, g1]) => [tensor([2 * g0!.item() + 2 * g1!.item() + 1e-6], { dtype: 'float64' })],
+    });
+    for (const mode of ['full', 'fast'] as const) {
+      const report = gradcheck(mixed, [f64([0.5])], { mode, eps: 1e-2 });
+      expect(report.ok, `${mode}: ${formatReport(report)}`).toBe(true);
+    }
+  });
+
+  it('-0 and +0 from two runs are the same grad: the determinism check compares values, not bits, at 0', () => {
+    // y = 2·x0 + 0·x1; the backward gives x1 a zero whose sign flips from call to call.
+    let calls = 0;
+    const signedZero = customOp<null>({
+      name: 'signedZero',
+      forward: ([x]) => ({ outputs: mul(x!, f64([2, 0])), residuals: null }),
+      backward: ([g]) => [
+        tensor(
+          Array.from(g!.data, (v, i) => (i === 0 ? 2 * v : ++calls % 2 === 0 ? 0 : -0)),
+          { dtype: 'float64' },
+        ),
+      ],
+    });
+    for (const mode of ['full', 'fast'] as const) {
+      const report = gradcheck(signedZero, [f64([0.5, -1])], { mode });
+      expect(report.ok, `${mode}: ${formatReport(report)}`).toBe(true);
     }
   });
 });
