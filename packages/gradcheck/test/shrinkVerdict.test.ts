@@ -95,6 +95,9 @@ describe("a report's verdict and severity (judgeReport)", () => {
       threw: false,
     });
     expect(judgeReport(report([sized('jacobian', 6, 2), sized('jacobian', 6, 3)])).severity).toBe(3);
+    // A tie keeps the first failure as the worst.
+    const tie = [sized('jacobian', 6, 2), sized('projection', 3, 1)];
+    expect(judgeReport(report(tie)).worst).toBe('jacobian: jacobian 6');
     // A no-influence grad is measured against atol; the other kinds have no size, so they are unbounded.
     expect(judgeReport(report([sized('jacobian', 3, 2), sizeless('no-influence', -2e-4)]))).toEqual({
       verdict: 'a gradient for an input the outputs do not depend on',
@@ -102,13 +105,14 @@ describe("a report's verdict and severity (judgeReport)", () => {
       worst: 'no-influence: no-influence says so',
       threw: false,
     });
-    const unbounded: [GradcheckFailure['kind'], string][] = [
+    // A nonlinear failure carries the values it compared (as gradcheck reports them): still no size.
+    const unbounded: [GradcheckFailure['kind'], string, number?][] = [
       ['nondeterministic', 'backward is not deterministic'],
-      ['nonlinear', 'backward is not linear in the output grad'],
+      ['nonlinear', 'backward is not linear in the output grad', 0.5],
       ['output-signature', "a nudge of size eps changes an output's shape or dtype"],
     ];
-    for (const [kind, verdict] of unbounded) {
-      expect(judgeReport(report([sized('jacobian', 1e9, 1), sizeless(kind)])), kind).toEqual({
+    for (const [kind, verdict, analytic] of unbounded) {
+      expect(judgeReport(report([sized('jacobian', 1e9, 1), sizeless(kind, analytic)])), kind).toEqual({
         verdict,
         severity: Infinity,
         worst: `${kind}: ${kind} says so`,
