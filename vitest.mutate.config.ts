@@ -5,17 +5,19 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 import { currentScope } from './scripts/mutate/scopes.mjs';
 
-const src = (pkg: string): string =>
-  fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
+const src = (pkg: string, entry = 'index'): string =>
+  fileURLToPath(new URL(`./packages/${pkg}/src/${entry}.ts`, import.meta.url));
 
 export default defineConfig({
   resolve: {
     conditions: ['source'],
-    alias: {
-      '@tapegrad/core': src('core'),
-      '@tapegrad/nn': src('nn'),
-      '@tapegrad/gradcheck': src('gradcheck'),
-    },
+    // Exact matches: a bare '@tapegrad/core' key would also catch '@tapegrad/core/kernels' as a prefix.
+    alias: [
+      { find: /^@tapegrad\/core$/, replacement: src('core') },
+      { find: /^@tapegrad\/core\/kernels$/, replacement: src('core', 'kernels') },
+      { find: /^@tapegrad\/nn$/, replacement: src('nn') },
+      { find: /^@tapegrad\/gradcheck$/, replacement: src('gradcheck') },
+    ],
   },
   ssr: { resolve: { conditions: ['source'] } },
   test: {

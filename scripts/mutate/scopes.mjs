@@ -24,13 +24,16 @@ export const scopes = {
       'packages/core/test/grad-api.test.ts',
       'packages/core/test/errors.test.ts',
       'packages/core/test/error-families.test.ts',
+      'packages/core/test/buffer-limits.test.ts',
+      'packages/core/test/tidy.test.ts',
       'packages/gradcheck/test/specs.test.ts',
     ],
   },
-  // tape.ts's reverse pass: collecting the nodes, accumulating and fitting grads, backward scratch,
-  // delivering output grads, runBackward, seedFor, backward (recording and grad mode left out).
+  // tape.ts's reverse pass: collecting the nodes, accumulating and fitting grads, delivering output
+  // grads, runBackward, seedFor, backward (recording left out; grad mode lives in mode.ts), and the
+  // backward scratch the pass lends and takes back (memory/scratch.ts).
   tape: {
-    mutate: [`${core}/tape.ts:99-412`],
+    mutate: [`${core}/tape.ts:79-317`, `${core}/memory/scratch.ts:27-82`],
     tests: [
       'packages/core/test/tape.test.ts',
       'packages/core/test/grad-api.test.ts',
@@ -43,18 +46,20 @@ export const scopes = {
       'packages/core/test/anomaly.test.ts',
       'packages/core/test/tidy.test.ts',
       'packages/core/test/buffer-limits.test.ts',
+      'packages/core/test/replace-leaf.test.ts',
       'packages/nn/test/backwardScratch.test.ts',
+      'packages/gradcheck/test/graphs.test.ts',
     ],
   },
   // The hand-written cell and sequence backwards: nn's customOp backwards and their helpers, and the
   // JS backward kernels they call (core/src/kernels/recurrent.ts; the wasm loops are not mutated).
   cells: {
     mutate: [
-      `${nn}/cells/rnn.ts:62-72`,
+      `${nn}/cells/rnn.ts:54-63`,
       `${nn}/cells/lstm.ts:55-66`,
       `${nn}/cells/gru.ts:57-80`,
-      `${nn}/cells/common.ts:189-230`,
-      `${nn}/cells/sequence.ts:111-190`,
+      `${nn}/cells/common.ts:188-226`,
+      `${nn}/cells/sequence.ts:111-188`,
       `${nn}/cells/sequence.ts:236-265`,
       `${nn}/cells/sequence.ts:356-392`,
       `${nn}/cells/sequence.ts:447-484`,
@@ -78,11 +83,13 @@ export const scopes = {
     mutate: [`${nn}/stepByStep.ts:101-125`, `${nn}/stepByStep.ts:192-246`, `${nn}/stepByStep.ts:327-430`],
     tests: ['packages/nn/test/stepByStep.test.ts'],
   },
-  // gradcheck's checker: pullback, the Jacobian rows, the full and fast modes and the report.
+  // gradcheck's checker: pullback, the Jacobian rows, the full and fast modes, the report and its
+  // verdict (judgeReport), GradcheckError and assertGradcheck.
   checker: {
-    mutate: ['packages/gradcheck/src/gradcheck.ts:76-419'],
+    mutate: ['packages/gradcheck/src/gradcheck.ts:77-454'],
     tests: [
       'packages/gradcheck/test/gradcheck.test.ts',
+      'packages/gradcheck/test/shrinkVerdict.test.ts',
       'packages/gradcheck/test/bugs.test.ts',
       'packages/gradcheck/test/property.test.ts',
       'packages/gradcheck/test/override.test.ts',

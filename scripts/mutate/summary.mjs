@@ -1,8 +1,9 @@
 // Turns reports/mutation/<scope>.json (Stryker's mutation-testing-elements report) into that scope's
 // section of docs/mutation.md: the score per file, and each Survived or NoCoverage mutant with a
 // classification column a person fills in. Regenerating keeps the classification and reason of every
-// mutant still listed, keyed by file + line + mutator + replacement (so a mutant that moves to another
-// line comes back unclassified). Other scopes' sections are left as they are.
+// mutant still listed, keyed by file + line + mutator + replacement; a mutant whose line moved (an edit
+// above it) keeps them too when the rows of the same file, mutator, original and replacement agree on
+// one. Mutants that no longer exist drop out. Other scopes' sections are left as they are.
 // Usage: node scripts/mutate/summary.mjs <scope> [time taken, e.g. '4.2 min']
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -40,6 +41,9 @@ const keyOf = (file, line, mutator, replacement) => [file, line, mutator, replac
 // Classifications already written: every table row of the form | file:line | mutator | original |
 // replacement | status | classification | reason |.
 const kept = new Map();
+// Without the line: file + mutator + original + replacement, to one classification, or null where the
+// rows disagree (two mutants that read alike but were judged apart).
+const keptAnyLine = new Map();
 const previous = existsSync(SUMMARY) ? readFileSync(SUMMARY, 'utf8') : '';
 for (const row of previous.split('\n')) {
   const cells = row
@@ -47,13 +51,17 @@ for (const row of previous.split('\n')) {
     .slice(1, -1)
     .map((c) => c.trim());
   if (cells.length < 7) continue;
-  const [where, mutator, , replacement, , classification] = cells;
+  const [where, mutator, original, replacement, , classification] = cells;
   // A reason written with a bare | spans several cells: keep it whole.
   const reason = cells.slice(6).join(' | ');
   const at = /^`?(.+):(\d+)`?$/.exec(where);
   if (!at || !classification) continue;
   const unquote = (c) => c.replace(/^`|`$/g, '');
   kept.set(keyOf(at[1], at[2], mutator, unquote(replacement)), { classification, reason });
+  const anyLine = keyOf(at[1], unquote(original), mutator, unquote(replacement));
+  const was = keptAnyLine.get(anyLine);
+  const agrees = was === undefined || (was?.classification === classification && was?.reason === reason);
+  keptAnyLine.set(anyLine, agrees ? { classification, reason } : null);
 }
 
 // The original text is cut from the source by the mutant's location; both are clipped to one table cell.
@@ -90,7 +98,9 @@ for (const [file, { source, mutants }] of files) {
         ? lines[start.line - 1].slice(start.column - 1, end.column - 1)
         : `${lines[start.line - 1].slice(start.column - 1)} …`;
     const replacement = cell(clip(m.replacement ?? ''));
-    const was = kept.get(keyOf(file, start.line, m.mutatorName, replacement));
+    const was =
+      kept.get(keyOf(file, start.line, m.mutatorName, replacement)) ??
+      keptAnyLine.get(keyOf(file, cell(clip(original)), m.mutatorName, replacement));
     mutantRows.push(
       `| \`${file}:${start.line}\` | ${m.mutatorName} | \`${cell(clip(original))}\` | \`${replacement}\` | ` +
         `${m.status} | ${was?.classification ?? ''} | ${was?.reason ?? ''} |`,

@@ -163,6 +163,10 @@ describe('detectAnomaly', () => {
     const x = tensor([1, 2], { requiresGrad: true });
     const error = anomalyOf(() => detectAnomaly(() => mul(x, 2).backward(tensor([Number.NaN, 1]))));
     expect(error.message).toContain('the backward seed (float32 [2]) holds NaN');
+    // Off, the seed is not looked at: its NaN flows into the grads as any NaN would.
+    const y = tensor([1, 2], { requiresGrad: true });
+    mul(y, 2).backward(tensor([Number.NaN, 1]));
+    expect(Array.from(y.grad!.data)).toEqual([Number.NaN, 2]);
   });
 
   it('a customOp is checked forward (even unrecorded) and backward, under its own name', () => {

@@ -176,6 +176,29 @@ describe('customOp', () => {
     expect(mask.grad).toBeNull();
   });
 
+  it('an undefined grad (or a hole in the array) counts as null: no grad, no error', () => {
+    const withHoles = (grads: (g: Tensor) => (Tensor | null)[]) =>
+      customOp<null>({
+        name: 'withHoles',
+        forward: ([a, b]) => ({ outputs: add(mul(a!, 2), b!), residuals: null }),
+        backward: ([g]) => grads(g!),
+      });
+    const holey = (g: Tensor) => {
+      const grads = new Array<Tensor | null>(2);
+      grads[0] = mul(g, 2);
+      return grads;
+    };
+    for (const grads of [(g: Tensor) => [mul(g, 2), undefined as never], holey]) {
+      const a = f64([1, 2]);
+      const b = f64([3, 4]);
+      a.requiresGrad = true;
+      b.requiresGrad = true;
+      sum(withHoles(grads as never)(a, b) as Tensor).backward();
+      expect(values(a.grad!)).toEqual([2, 2]);
+      expect(b.grad).toBeNull();
+    }
+  });
+
   it('keeps residuals only while recording', () => {
     seen.needsGrad.length = 0;
     const plain = cube(f64([2])) as Tensor;

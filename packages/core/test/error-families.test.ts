@@ -393,6 +393,13 @@ describe('error families of core', () => {
         /^indexSelect: index 0.5 at position \[0\] is not an integer/,
       ],
       [
+        // An index list is held in float64, so an index past 2^24 is named as given, not rounded.
+        'indexSelect 2^24 + 1',
+        () => indexSelect(x23, 0, [2 ** 24 + 1]),
+        RangeError,
+        /^indexSelect: index 16777217 at position \[0\] is out of range/,
+      ],
+      [
         'gather 3',
         () => gather(x23, 1, tensor([[3]])),
         RangeError,
@@ -426,6 +433,31 @@ describe('error families of core', () => {
       ],
       ['clip(x, 2, 1)', () => clip(x23, 2, 1), RangeError, /^clip: needs min ≤ max, got min 2, max 1/],
       ['clip(x, NaN, 1)', () => clip(x23, Number.NaN, 1), RangeError, /^clip: needs min ≤ max, got min NaN/],
+      // A non-number max slips past Number.isNaN and past min > max (0 > 'a' is false): typeof refuses it.
+      [
+        'clip(x, 0, "a")',
+        () => clip(x23, 0, 'a' as never),
+        RangeError,
+        /^clip: needs min ≤ max, got min 0, max a/,
+      ],
+      [
+        'reshape(x, 6)',
+        () => reshape(x23, 6 as never),
+        ShapeError,
+        /^reshape: shape must be an array, got 6$/,
+      ],
+      [
+        'slice(x, 0, [1])',
+        () => slice(x23, 0 as never, [1]),
+        TypeError,
+        /^slice: starts must be an array of integers$/,
+      ],
+      [
+        'slice(x, [0], 1)',
+        () => slice(x23, [0], 1 as never),
+        TypeError,
+        /^slice: stops must be an array of integers$/,
+      ],
       ['pow(x, NaN tensor)', () => pow(x23, x23 as never), TypeError, /^pow: the exponent must be a number/],
     ]);
   });

@@ -82,6 +82,12 @@ describe('grad, valueAndGrad and vjp record f whatever the mode', () => {
     expect(x.grad).toBeNull();
     sum(y).backward(); // y's graph is whole
     expectClose(x.grad!, { shape: [3], values: [2, 2, 2] }, F64);
+    // Now that backward has freed y's graph, f may still use y (as an input of its ops, or as its very
+    // result): a constant is not walked, so nothing reports the freed graph.
+    expectClose(grad((t: Tensor) => sum(mul(t, y)))(z), { shape: [3], values: [2, 4, 6] }, F64);
+    const total = sum(mul(x, 3));
+    total.backward();
+    expectClose(grad((_t: Tensor) => total)(z), { shape: [3], values: [0, 0, 0] }, F64);
   });
 });
 
@@ -235,6 +241,12 @@ describe('backward() and the recording mode', () => {
     leaf.backward(seed);
     expect(leaf.grad!.requiresGrad).toBe(false);
     expect(leaf.grad!.node).toBeNull();
+    // A seed that is itself a leaf requiring grad (no node): .grad is a copy of it that requires none.
+    const other = f64([1, 1, 1, 1], true);
+    add(other, 1).backward(s0);
+    expect(other.grad).not.toBe(s0);
+    expect(other.grad!.requiresGrad).toBe(false);
+    expect(Array.from(other.grad!.data)).toEqual([1, 2, 3, 4]);
     // vjp with a cotangent on the tape.
     const [, pull] = vjp((t) => add(t, 1), f64(xs));
     const [back] = pull(seed);

@@ -310,6 +310,14 @@ describe('ties and kinks (PyTorch conventions, not derivatives)', () => {
     ]);
   });
 
+  it('max and min keep the first of tied values, as numpy’s maximum.reduce (only ±0 can tell)', () => {
+    const signs = (x: Tensor) => Array.from(x.data, (v) => Object.is(v, -0));
+    expect(signs(max(t([-0, 0])))).toEqual([true]);
+    expect(signs(max(t([0, -0])))).toEqual([false]);
+    expect(signs(min(t([-0, 0])))).toEqual([true]);
+    expect(signs(min(t([0, -0])))).toEqual([false]);
+  });
+
   it('max and min share the grad among the elements that tie for the extreme', () => {
     expect(grads((x) => max(x!), t([3, 1, 3, 2]))).toEqual([[0.5, 0, 0.5, 0]]);
     expect(
@@ -330,6 +338,18 @@ describe('ties and kinks (PyTorch conventions, not derivatives)', () => {
     expect(grads((x) => relu(x!), t([-1, 0, 2]))).toEqual([[0, 0, 1]]);
     expect(grads((x) => abs(x!), t([-1, 0, 2]))).toEqual([[-1, 0, 1]]);
     expect(grads((x) => clip(x!, -1, 1), t([-2, -1, 0, 1, 2]))).toEqual([[0, 1, 1, 1, 0]]);
+  });
+
+  it('relu and clip give x itself where it is in range (NaN and -0 too, as torch on CPU); clip with min = max pins', () => {
+    // torch.relu is clamp_min(x, 0), which keeps x unless x < 0: relu(-0) = -0 and relu(NaN) = NaN.
+    const r = relu(t([-0, 0, Number.NaN, -3, 2])).data;
+    expect(Array.from(r)).toEqual([-0, 0, Number.NaN, 0, 2]);
+    expect([Object.is(r[0], -0), Object.is(r[1], 0), Object.is(r[3], 0)]).toEqual([true, true, true]);
+    // clamp(-0, min = 0) is -0 too: a value on a bound is x itself, not the bound.
+    expect(Object.is(clip(t([-0]), 0, 1).data[0], -0)).toBe(true);
+    // min = max is a valid interval of one point: every value is pinned, and the grad passes at it alone.
+    expect(Array.from(clip(t([0, 1, 2]), 1, 1).data)).toEqual([1, 1, 1]);
+    expect(grads((x) => clip(x!, 1, 1), t([0, 1, 2]))).toEqual([[0, 1, 0]]);
   });
 
   it('pow at 0 and at negatives: torch.pow’s grad, g·p·x^(p-1), except exactly 0 for p = 0', () => {

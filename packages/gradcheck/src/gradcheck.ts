@@ -1,6 +1,6 @@
 // gradcheck: the tape's gradient (core's vjp) against central differences, in float64, with
 // torch.autograd.gradcheck's defaults and checks; the report names input, element and tolerance.
-import { add, mul, ones, RandomState, type Shape, sum, Tensor, tensor, vjp } from '@tapegrad/core';
+import { add, astype, mul, ones, RandomState, type Shape, sum, Tensor, tensor, vjp } from '@tapegrad/core';
 import {
   centralDifference,
   evaluate,
@@ -96,11 +96,12 @@ export function pullback(f: Fn, args: readonly unknown[], diff: readonly number[
     const [, vjpFn] = vjp((...d) => call(d)[0]!, ...primals);
     return (seeds: readonly Tensor[]): Tensor[] => vjpFn(seeds[0]!);
   }
-  // Several outputs: the vjp of Σ_o sum(out_o · seed_o) at output grad 1 (a forward per call).
+  // Several outputs: the vjp of Σ_o sum(out_o · seed_o) at output grad 1 (a forward per call). Each term
+  // is cast to float64 before the sum: outputs of mixed dtypes would not add (core casts nothing itself).
   return (seeds: readonly Tensor[]): Tensor[] => {
     const weighted = (...d: Tensor[]): Tensor =>
       call(d)
-        .map((out, o) => sum(mul(out, seeds[o]!)))
+        .map((out, o) => astype(sum(mul(out, seeds[o]!)), 'float64'))
         .reduce((total, term) => add(total, term));
     const [value, vjpFn] = vjp(weighted, ...primals);
     return vjpFn(ones([], { dtype: value.dtype }));

@@ -22,6 +22,8 @@ describe('gradcheck', () => {
     ]);
     const full = gradcheck((a: Tensor) => tanh(a), [x]);
     expect(full).toMatchObject({ ok: true, mode: 'full', checked: 16, promoted: [], skipped: [] });
+    // Nothing was promoted, so there is nothing to note.
+    expect(full.notes).toEqual([]);
     const fast = gradcheck((a: Tensor) => tanh(a), [x], { mode: 'fast' });
     expect(fast).toMatchObject({ ok: true, mode: 'fast', checked: 1 });
   });
@@ -50,6 +52,8 @@ describe('gradcheck', () => {
     expect(first!.analytic).toBeCloseTo(1 - y, 12);
     expect(first!.numeric).toBeCloseTo(1 - y * y, 8);
     expect(first!.allowed).toBeCloseTo(1e-5 + 1e-3 * (1 - y * y), 8);
+    expect(first!.absError).toBeCloseTo(Math.abs(1 - y - (1 - y * y)), 8);
+    expect(first!.relError).toBeCloseTo(Math.abs(1 - y - (1 - y * y)) / (1 - y * y), 7);
     expect(first!.message).toMatch(/d output 0\[0\] \/ d x\[0\]: analytic .* > atol 0.00001 \+ rtol 0.001/);
   });
 
@@ -71,6 +75,29 @@ describe('gradcheck', () => {
       );
     expect(run).toThrow(GradcheckError);
     expect(run).toThrow(/gradcheck \(full, float64, eps 0.000001, atol 0.00001, rtol 0.001\): 1 failure/);
+  });
+
+  it('formatReport: the verdict, at most `limit` failures and how many more, then the notes', () => {
+    const x = tensor([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1], { dtype: 'float32' });
+    const wrong = gradcheck(
+      tanhWith((g, y) => mul(g, sub(1, y))),
+      [x],
+    );
+    expect(wrong.failures).toHaveLength(10);
+    const lines = formatReport(wrong).split('\n');
+    expect(lines[0]).toBe(
+      'gradcheck (full, float64, eps 0.000001, atol 0.00001, rtol 0.001): 10 failure(s) in 100 comparisons',
+    );
+    expect(lines.slice(1, 9).every((l) => l.startsWith('  jacobian: d output 0['))).toBe(true);
+    expect(lines.slice(9)).toEqual([
+      '  ... and 2 more',
+      '  note: float32 inputs 0 were promoted to float64 for the check',
+    ]);
+    expect(formatReport(wrong, 10).split('\n')).toHaveLength(12);
+    const right = gradcheck((a: Tensor) => tanh(a), [f64([0.5])]);
+    expect(formatReport(right)).toBe(
+      'gradcheck (full, float64, eps 0.000001, atol 0.00001, rtol 0.001): ok, 1 comparisons',
+    );
   });
 
   it('checks every output of a function returning several', () => {
@@ -134,6 +161,56 @@ describe('gradcheck', () => {
     expect(report.failures[0]).toMatchObject({ kind: 'output-signature', inputIndex: 0 });
     expect(report.failures[0]!.message).toContain(
       'nudging input 0 by 0.000001 changed output 0 from float32 [1] to float64 [1]',
+    );
+    // Fast mode's one nudge (along a random direction) is refused the same way, not compared.
+    const fast = gradcheck(sneaky, [f64([0.5])], { mode: 'fast' });
+    expect(fast.failures.map((f) => [f.kind, f.inputIndex])).toEqual([['output-signature', 0]]);
+    expect(fast.checked).toBe(0);
+  });
+
+  it('names the multi-index of a wrong element of a matrix input', () => {
+    // y = 3x with a backward that is wrong at x[1][1] alone (flat index 4 of a [2, 3] input).
+    const wrongAt = f64([
+      [1, 1, 1],
+      [1, 1.5, 1],
+    ]);
+    const op = scaleWith(3, (g) => mul(g, mul(wrongAt, 3)));
+    const x = f64([
+      [0.1, 0.2, 0.3],
+      [0.4, 0.5, 0.6],
+    ]);
+    for (const mode of ['full', 'fast'] as const) {
+      const report = gradcheck(op, [x], { mode });
+      const jacobian = report.failures.filter((f) => f.kind === 'jacobian');
+      expect(
+        jacobian.map((f) => [f.element, f.output!.element]),
+        mode,
+      ).toEqual([
+        [
+          [1, 1],
+          [1, 1],
+        ],
+      ]);
+      expect(jacobian[0]!.message).toContain('d output 0[1,1] / d input 0[1,1]');
+    }
+  });
+
+  it('fast mode projects on unit directions: with one element, vᵀ(Ju) is ±J itself', () => {
+    // y = 1000x, backward 1002x: the projection's numbers are ±1000 and ±1002 whatever the seed.
+    const report = gradcheck(
+      scaleWith(1000, (g) => mul(g, 1002)),
+      [f64([0.7])],
+      { mode: 'fast' },
+    );
+    const projection = report.failures[0]!;
+    expect(projection.kind).toBe('projection');
+    expect(Math.abs(projection.numeric!)).toBeCloseTo(1000, 5);
+    expect(Math.abs(projection.analytic!)).toBeCloseTo(1002, 9);
+    expect(projection.absError).toBeCloseTo(2, 5);
+    expect(projection.allowed).toBeCloseTo(1e-5 + 1e-3 * 1000, 7);
+    expect(projection.relError).toBeCloseTo(2 / 1000, 7);
+    expect(projection.message).toMatch(
+      /^fast mode, input 0: \(vᵀJ\)u analytic -?1002, vᵀ\(Ju\) numeric -?1000/,
     );
   });
 });
@@ -211,6 +288,26 @@ describe('gradcheck at the edges of its checks (issue 20)', () => {
     }
   });
 
+  it('the bounds are inclusive: an error of exactly atol + rtol·|numeric|, or a stray grad of exactly atol, passes', () => {
+    // A first run measures the error; a second, identical but for a tolerance set to that error, passes.
+    for (const mode of ['full', 'fast'] as const) {
+      const off = scaleWith(2, (g) => mul(g, 2.5));
+      const measured = gradcheck(off, [f64([0.7])], { mode }).failures[0]!.absError!;
+      expect(gradcheck(off, [f64([0.7])], { mode, atol: measured, rtol: 0 }).ok, mode).toBe(true);
+      expect(kinds(gradcheck(off, [f64([0.7])], { mode, atol: measured * 0.999, rtol: 0 }))[0], mode).toBe(
+        mode === 'full' ? 'jacobian' : 'projection',
+      );
+      // The unused input's stray grads, raised to one at a time: at the largest, atol equals it and passes.
+      let atol = 1e-5;
+      let stray = gradcheck(partlyUsed(true), partlyUsedInputs(), { mode, atol });
+      for (let tries = 0; tries < 3 && !stray.ok; tries++) {
+        atol = Math.abs(stray.failures[0]!.analytic!);
+        stray = gradcheck(partlyUsed(true), partlyUsedInputs(), { mode, atol });
+      }
+      expect(stray.ok, `${mode}: ${formatReport(stray)}`).toBe(true);
+    }
+  });
+
   it('the linearity check allows 1e-9 (float64 outputs) and 1e-5 (float32) times 1 + 2|a| + 3|b|, no more', () => {
     // backward(g) = 2g + δ is affine: backward(2g1 - 3g2) - (2·backward(g1) - 3·backward(g2)) = 2δ. The
     // output has one element, so the seeds are ±1 and the scale is 1 + 2·2 + 3·2 = 11 (up to δ): the bound
@@ -234,6 +331,56 @@ describe('gradcheck at the edges of its checks (issue 20)', () => {
         const fail = gradcheck(affine(dtype, over), [f64([0.5])], { mode, eps });
         expect(kinds(fail), `${dtype}, ${mode}, 2δ ${2 * over}`).toEqual(['nonlinear']);
       }
+    }
+  });
+});
+
+describe('gradcheck at the edges of its checks, more (issue 20)', () => {
+  it('the linearity bound grows with 2|a| + 3|b|: large grads allow a larger absolute gap', () => {
+    // backward(g) = 1000g + δ: a, b ≈ ±1000, so the bound is 1e-9·(1 + 2000 + 3000) ≈ 5e-6, and the gap
+    // 2δ = 4e-6 passes; with either term shrunk (2/|a| or 3/|b|) it would be 3e-6 or 2e-6 and fail.
+    const large = (delta: number) =>
+      customOp<null>({
+        name: 'large',
+        forward: ([x]) => ({ outputs: mul(x!, 1000), residuals: null }),
+        backward: ([g]) => [tensor([1000 * g!.item() + delta], { dtype: 'float64' })],
+      });
+    for (const mode of ['full', 'fast'] as const) {
+      const pass = gradcheck(large(2e-6), [f64([0.5])], { mode });
+      expect(pass.ok, `${mode}: ${formatReport(pass)}`).toBe(true);
+      expect(kinds(gradcheck(large(3e-6), [f64([0.5])], { mode })), mode).toEqual(['nonlinear']);
+    }
+  });
+
+  it('one float32 output among float64 ones gives the linearity check float32’s tolerance', () => {
+    // backward = 2·g0 + 2·g1 + δ, with 2δ = 2e-6: within 1e-5·scale, far past 1e-9·scale (scale ≤ 21).
+    const mixed = customOp<null>({
+      name: 'mixed',
+      forward: ([x]) => ({ outputs: [astype(mul(x!, 2), 'float32'), mul(x!, 2)], residuals: null }),
+      backward: ([g0, g1]) => [tensor([2 * g0!.item() + 2 * g1!.item() + 1e-6], { dtype: 'float64' })],
+    });
+    for (const mode of ['full', 'fast'] as const) {
+      const report = gradcheck(mixed, [f64([0.5])], { mode, eps: 1e-2 });
+      expect(report.ok, `${mode}: ${formatReport(report)}`).toBe(true);
+    }
+  });
+
+  it('-0 and +0 from two runs are the same grad: the determinism check compares values, not bits, at 0', () => {
+    // y = 2·x0 + 0·x1; the backward gives x1 a zero whose sign flips from call to call.
+    let calls = 0;
+    const signedZero = customOp<null>({
+      name: 'signedZero',
+      forward: ([x]) => ({ outputs: mul(x!, f64([2, 0])), residuals: null }),
+      backward: ([g]) => [
+        tensor(
+          Array.from(g!.data, (v, i) => (i === 0 ? 2 * v : ++calls % 2 === 0 ? 0 : -0)),
+          { dtype: 'float64' },
+        ),
+      ],
+    });
+    for (const mode of ['full', 'fast'] as const) {
+      const report = gradcheck(signedZero, [f64([0.5, -1])], { mode });
+      expect(report.ok, `${mode}: ${formatReport(report)}`).toBe(true);
     }
   });
 });

@@ -4,7 +4,13 @@ import { customOp, mul, sub, type Tensor, tanh } from '@tapegrad/core';
 import * as fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { tensors } from '../src/arbitraries.js';
-import { type GradcheckReport, gradcheck } from '../src/gradcheck.js';
+import {
+  GradcheckError,
+  type GradcheckFailure,
+  type GradcheckReport,
+  gradcheck,
+  judgeReport,
+} from '../src/gradcheck.js';
 import {
   asDamning,
   checkGradientsProperty,
@@ -45,6 +51,81 @@ const judgement = (verdict: string, severity: number, threw = false): Judgement 
   severity,
   worst: '',
   threw,
+});
+
+describe("a report's verdict and severity (judgeReport)", () => {
+  const report = (failures: GradcheckFailure[]): GradcheckReport => ({
+    ok: failures.length === 0,
+    mode: 'full',
+    failures,
+    checked: 4,
+    promoted: [],
+    skipped: [],
+    tolerance: { eps: 1e-6, atol: 1e-5, rtol: 1e-3 },
+    notes: [],
+  });
+  const sized = (kind: 'jacobian' | 'projection', absError: number, allowed: number): GradcheckFailure => ({
+    kind,
+    input: 'x',
+    inputIndex: 0,
+    absError,
+    allowed,
+    message: `${kind} ${absError}`,
+  });
+  const sizeless = (kind: GradcheckFailure['kind'], analytic?: number): GradcheckFailure => ({
+    kind,
+    input: 'x',
+    inputIndex: 0,
+    ...(analytic === undefined ? {} : { analytic }),
+    message: `${kind} says so`,
+  });
+
+  it('a report that passed: verdict ok, severity 0', () => {
+    expect(judgeReport(report([]))).toEqual({ verdict: 'ok', severity: 0, worst: '', threw: false });
+  });
+
+  it('the worst failure, by error over allowed, gives the verdict and the severity', () => {
+    const disagrees = 'the gradient disagrees with finite differences';
+    expect(
+      judgeReport(report([sized('jacobian', 3, 2), sized('projection', 8, 2), sized('jacobian', 1, 2)])),
+    ).toEqual({
+      verdict: disagrees,
+      severity: 4,
+      worst: 'projection: projection 8',
+      threw: false,
+    });
+    expect(judgeReport(report([sized('jacobian', 6, 2), sized('jacobian', 6, 3)])).severity).toBe(3);
+    // A tie keeps the first failure as the worst.
+    const tie = [sized('jacobian', 6, 2), sized('projection', 3, 1)];
+    expect(judgeReport(report(tie)).worst).toBe('jacobian: jacobian 6');
+    // A no-influence grad is measured against atol; the other kinds have no size, so they are unbounded.
+    expect(judgeReport(report([sized('jacobian', 3, 2), sizeless('no-influence', -2e-4)]))).toEqual({
+      verdict: 'a gradient for an input the outputs do not depend on',
+      severity: 20,
+      worst: 'no-influence: no-influence says so',
+      threw: false,
+    });
+    // A nonlinear failure carries the values it compared (as gradcheck reports them): still no size.
+    const unbounded: [GradcheckFailure['kind'], string, number?][] = [
+      ['nondeterministic', 'backward is not deterministic'],
+      ['nonlinear', 'backward is not linear in the output grad', 0.5],
+      ['output-signature', "a nudge of size eps changes an output's shape or dtype"],
+    ];
+    for (const [kind, verdict, analytic] of unbounded) {
+      expect(judgeReport(report([sized('jacobian', 1e9, 1), sizeless(kind, analytic)])), kind).toEqual({
+        verdict,
+        severity: Infinity,
+        worst: `${kind}: ${kind} says so`,
+        threw: false,
+      });
+    }
+  });
+
+  it('GradcheckError carries the judgement of its report', () => {
+    const r = report([sized('jacobian', 5, 2)]);
+    expect(new GradcheckError(r).judgement).toEqual(judgeReport(r));
+    expect(new GradcheckError(r).name).toBe('GradcheckError');
+  });
 });
 
 describe('the bar a shrunk witness must meet', () => {

@@ -675,4 +675,16 @@ describe('shape errors name the function and the shapes', () => {
       new ShapeError('lstmCellBackward: dcNext has shape [4,8], expected [4,3]'),
     );
   });
+
+  it('the backwards name caches with no time steps (not a TypeError from reading step 0)', () => {
+    const da = tensor(new Float64Array(0), { shape: [nA, m, 0] });
+    const r = rnn();
+    const emptyRnn = { ...rnnForward(r.x, r.a0, r).caches, steps: [] };
+    expect(() => rnnBackward(da, emptyRnn)).toThrow(ShapeError);
+    expect(() => rnnBackward(da, emptyRnn)).toThrow(/^rnnBackward: caches hold no time steps$/);
+    const l = lstm();
+    const emptyLstm = { ...lstmForward(l.x, l.a0, l).caches, steps: [] };
+    expect(() => lstmBackward(da, emptyLstm)).toThrow(ShapeError);
+    expect(() => lstmBackward(da, emptyLstm)).toThrow(/^lstmBackward: caches hold no time steps$/);
+  });
 });

@@ -131,12 +131,13 @@ export const sigmoid = (x: TensorLike): Tensor =>
       mapTensor(y, (v) => v * (1 - v)),
     ),
   );
-// d relu = g·[x > 0]
+// d relu = g·[x > 0]. Forward as torch's (clamp_min on CPU): x itself unless x < 0, so NaN and -0 pass.
 export const relu = (x: TensorLike): Tensor =>
   unary(
     'relu',
     x,
-    (v) => (v > 0 ? v : v === 0 ? 0 : Number.isNaN(v) ? v : 0),
+    // biome-ignore lint/complexity/useMathMinMax: Math.max(v, 0) would turn -0 into +0.
+    (v) => (v < 0 ? 0 : v),
     (g, a) =>
       mul(
         g,

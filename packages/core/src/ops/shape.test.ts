@@ -188,6 +188,12 @@ describe('shape ops: vjp', () => {
     expect(squeeze(x).data).toBe(x.data);
     expect(unsqueeze(x, 0).data).toBe(x.data);
   });
+
+  it('reshape infers -1 into its own copy of the shape, leaving the caller’s array as it was', () => {
+    const shape = [-1, 3];
+    expect(reshape(tensor([1, 2, 3, 4, 5, 6]), shape).shape).toEqual([2, 3]);
+    expect(shape).toEqual([-1, 3]);
+  });
 });
 
 describe('shape ops: errors name the op and the shapes', () => {
