@@ -4,18 +4,21 @@
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { type Adam, type Module, saveSafetensors } from '@tapegrad/nn';
+import { type Adam, type Module, save, writeFileAtomic } from '@tapegrad/nn';
 import { SaveError, UsageError } from './errors.js';
 import { FILES, FORMAT, type RunConfig } from './run.js';
 
 /** How many complete sets a run keeps: the newest, and the one before in case the newest is damaged. */
-export const KEEP = 2;
+const KEEP = 2;
 
 const STEP = /^step-(\d{8,})$/;
 /** Sorts as it counts: steps go up to 10^7, eight digits. */
 export const stepFolder = (step: number): string => `step-${String(step).padStart(8, '0')}`;
-/** A set or file being written (`.NAME.PID.tmp`): hidden, never read; a killed save leaves one. */
-const TEMP = /^\..+\.\d+\.tmp$/;
+/**
+ * What a killed save leaves: a set being written (`.step-N.PID.tmp`) or a file nn's atomic writer had
+ * not yet renamed (`NAME.PID.HEX.tmp`). Never read as a checkpoint.
+ */
+const TEMP = /^(\..+\.\d+|.+\.\d+\.[0-9a-f]{8})\.tmp$/;
 
 /** The complete sets in a run folder, oldest first. */
 export function stepsIn(dir: string): { step: number; path: string }[] {
@@ -64,17 +67,6 @@ export function runFolderOf(checkpoint: string): string {
   return STEP.test(basename(folder)) ? dirname(folder) : folder;
 }
 
-/** Writes bytes to a new file and flushes them to the disk before returning. */
-async function writeDurable(path: string, bytes: Uint8Array | string): Promise<void> {
-  const file = await open(path, 'wx');
-  try {
-    await file.writeFile(bytes);
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-}
-
 /** Flushes a folder's entries (a rename in it) to the disk; where folders cannot be opened, skipped. */
 async function syncFolder(path: string): Promise<void> {
   let folder: Awaited<ReturnType<typeof open>>;
@@ -96,8 +88,8 @@ async function syncFolder(path: string): Promise<void> {
 
 /**
  * Saves a complete set for the config's step and makes it the run's newest; returns its folder.
- * The set for a step already saved is not written again (the same step holds the same weights);
- * only its config.json is replaced, since settings such as --steps may have changed on resume.
+ * Each file is written by nn's atomic writers (flushed to disk, folder flushed) into a temporary
+ * folder, which is then renamed into place: a set is there whole or not at all.
  */
 export async function saveSet(
   dir: string,
@@ -106,9 +98,16 @@ export async function saveSet(
   config: RunConfig,
 ): Promise<string> {
   const step = config.progress.step;
+  const final = join(dir, stepFolder(step));
   const temp = join(dir, `.${stepFolder(step)}.${process.pid}.tmp`);
+  const metadata = { format: FORMAT, step: String(step) };
   try {
-    return await writeSet(dir, temp, model, optimizer, config);
+    await mkdir(temp, { recursive: true });
+    await save(join(temp, FILES.checkpoint), model, metadata);
+    await save(join(temp, FILES.optimizer), optimizer.stateDict(), metadata);
+    await writeFileAtomic(join(temp, FILES.config), `${JSON.stringify(config)}\n`);
+    await rename(temp, final);
+    await syncFolder(dir);
   } catch (error) {
     // A full disk, a folder removed under us: the sets saved before are untouched, and the run
     // stops here with one line rather than training on with nowhere to save.
@@ -120,36 +119,6 @@ export async function saveSet(
         (last ? `the last one saved, step ${last.step}, is intact` : 'none was saved before'),
     );
   }
-}
-
-async function writeSet(
-  dir: string,
-  temp: string,
-  model: Module,
-  optimizer: Adam,
-  config: RunConfig,
-): Promise<string> {
-  const step = config.progress.step;
-  const final = join(dir, stepFolder(step));
-  await mkdir(dir, { recursive: true });
-  await rm(temp, { recursive: true, force: true });
-  const configText = `${JSON.stringify(config)}\n`;
-  if (stepsIn(dir).some((set) => set.step === step)) {
-    await mkdir(temp);
-    await writeDurable(join(temp, FILES.config), configText);
-    await rename(join(temp, FILES.config), join(final, FILES.config));
-    await syncFolder(final);
-    await rm(temp, { recursive: true, force: true });
-    return final;
-  }
-  await mkdir(temp);
-  const metadata = { format: FORMAT, step: String(step) };
-  await writeDurable(join(temp, FILES.checkpoint), saveSafetensors(model, metadata));
-  await writeDurable(join(temp, FILES.optimizer), saveSafetensors(optimizer.stateDict(), metadata));
-  await writeDurable(join(temp, FILES.config), configText);
-  await syncFolder(temp);
-  await rename(temp, final);
-  await syncFolder(dir);
   await prune(dir);
   return final;
 }
@@ -174,12 +143,4 @@ export function removeStale(dir: string): void {
   for (const name of names) {
     if (TEMP.test(name)) rmSync(join(dir, name), { recursive: true, force: true });
   }
-}
-
-/** Replaces a file whole (temp, flush, rename): a reader sees the old file or the new one. */
-export async function replaceFile(path: string, text: string): Promise<void> {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  await rm(temp, { force: true });
-  await writeDurable(temp, text);
-  await rename(temp, path);
 }

@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { indexSelect, RandomState, tensor, tidy } from '@tapegrad/core';
-import { Adam, CheckpointError, clipGradNorm, crossEntropy } from '@tapegrad/nn';
+import { Adam, CheckpointError, clipGradNorm, crossEntropy, writeFileAtomic } from '@tapegrad/nn';
 import type { SampleOptions, TrainOptions } from './args.js';
 import {
   buildVocab,
@@ -29,15 +29,7 @@ import {
   readSafetensors,
 } from './run.js';
 import { checkOptimizerState, parameterBytes } from './schema.js';
-import {
-  removeStale,
-  replaceFile,
-  resolveCheckpoint,
-  runFolderOf,
-  saveSet,
-  stepFolder,
-  stepsIn,
-} from './store.js';
+import { removeStale, resolveCheckpoint, runFolderOf, saveSet, stepFolder, stepsIn } from './store.js';
 import { lossCurveSvg } from './svg.js';
 
 export interface Io {
@@ -176,9 +168,13 @@ export async function train(options: TrainOptions, io: Io): Promise<number> {
     baseline,
     progress: { step, losses, heldOut, rng: rng.getState() },
   });
+  // The step last saved: a stop right after a periodic save has nothing new to save.
+  let savedAt = step;
   const checkpoint = async () => {
+    if (savedAt === step) return;
+    savedAt = step;
     await saveSet(out, model, optimizer, config());
-    await replaceFile(
+    await writeFileAtomic(
       join(out, FILES.curve),
       lossCurveSvg(losses, { title: `char-lm on ${corpus.source}`, baseline, heldOut }),
     );

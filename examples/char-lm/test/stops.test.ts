@@ -36,7 +36,7 @@ describe('stop signals', () => {
   it('ignores the same press delivered twice (two signals within a few milliseconds)', () => {
     const { written, exits, stop, tick } = harness();
     stop('SIGINT');
-    tick(30); // tsx's relay resends after 30 ms
+    tick(30); // a launcher relaying the group's signal, a few ms later
     stop('SIGINT');
     stop('SIGTERM');
     expect(exits).toEqual([]);
