@@ -22,6 +22,7 @@ import type {
 import { gemm } from '../backend/choose.js';
 import type { TypedArray } from '../dtype.js';
 import { expFloat32, stableSigmoid as sigmoid } from './elementwise.js';
+import { sumRowsJs } from './reduce.js';
 
 const sigmoidFloat32 = (v: number): number => 1 / (1 + expFloat32(-v));
 
@@ -44,15 +45,6 @@ const float32: Activations = { sigmoid: sigmoidFloat32, tanh: tanhFloat32 };
 
 /** float64 keeps Math's functions (the references' own); float32 takes the faster ones. */
 const activationsFor = (out: TypedArray): Activations => (out instanceof Float32Array ? float32 : exact);
-
-/** Column sums of a [batch, width] buffer into out[width] (the bias grads). */
-function sumRows(x: TypedArray, out: TypedArray, batch: number, width: number): void {
-  out.fill(0, 0, width);
-  for (let b = 0; b < batch; b++) {
-    const row = b * width;
-    for (let j = 0; j < width; j++) out[j] = out[j]! + x[row + j]!;
-  }
-}
 
 /** In place: gates holds x·W_ihᵀ + h·W_hhᵀ [B, H] on entry and h' = act(gates + b_ih + b_hh) on exit. */
 export function rnnGatesForward(args: RnnGatesForwardArgs): void {
@@ -84,7 +76,7 @@ function rnnActivate(
 export function rnnGatesBackward(args: RnnGatesBackwardArgs): void {
   const { gradH, hNext, dGates, dBias, batch, hidden, nonlinearity } = args;
   rnnDerivative(gradH, hNext, 0, dGates, batch * hidden, nonlinearity);
-  sumRows(dGates, dBias, batch, hidden);
+  sumRowsJs({ x: dGates, rows: batch, width: hidden, out: dBias });
 }
 
 /** dGates[at..at+n] = gradH[0..n] ⊙ act'(pre), act' read from h' = hNext[at..at+n]. */
@@ -171,7 +163,7 @@ function lstmForwardAt(
 export function lstmGatesBackward(args: LstmGatesBackwardArgs): void {
   const { gradH, gradC, gates, c, tanhCNext, dGates, dC, dBias, batch, hidden } = args;
   lstmBackwardAt(gradH, gradC, gates, 0, c, 0, tanhCNext, 0, dGates, dC, args);
-  sumRows(dGates, dBias, batch, 4 * hidden);
+  sumRowsJs({ x: dGates, rows: batch, width: 4 * hidden, out: dBias });
 }
 
 /**
@@ -277,8 +269,8 @@ function gruForwardAt(
 export function gruGatesBackward(args: GruGatesBackwardArgs): void {
   const { gradH, gates, hiddenN, h, dInputGates, dHiddenGates, dH, dBiasIh, dBiasHh, batch, hidden } = args;
   gruBackwardAt(gradH, gates, 0, hiddenN, h, 0, 0, dInputGates, dHiddenGates, dH, args);
-  sumRows(dInputGates, dBiasIh, batch, 3 * hidden);
-  sumRows(dHiddenGates, dBiasHh, batch, 3 * hidden);
+  sumRowsJs({ x: dInputGates, rows: batch, width: 3 * hidden, out: dBiasIh });
+  sumRowsJs({ x: dHiddenGates, rows: batch, width: 3 * hidden, out: dBiasHh });
 }
 
 /**
@@ -389,7 +381,7 @@ export function rnnSequenceBackward(args: RnnSequenceBackwardArgs): void {
     back.aOffset = t * block;
     gemm(back);
   }
-  sumRows(dGates, dBias, steps * batch, H);
+  sumRowsJs({ x: dGates, rows: steps * batch, width: H, out: dBias });
 }
 
 /** lstmSequenceForward in JS. */
@@ -443,7 +435,7 @@ export function lstmSequenceBackward(args: LstmSequenceBackwardArgs): void {
     back.aOffset = gatesAt;
     gemm(back);
   }
-  sumRows(dGates, dBias, steps * batch, 4 * H);
+  sumRowsJs({ x: dGates, rows: steps * batch, width: 4 * H, out: dBias });
 }
 
 /** gruSequenceForward in JS. */
@@ -491,6 +483,6 @@ export function gruSequenceBackward(args: GruSequenceBackwardArgs): void {
     back.aOffset = gatesAt;
     gemm(back);
   }
-  sumRows(dInputGates, dBiasIh, steps * batch, 3 * H);
-  sumRows(dHiddenGates, dBiasHh, steps * batch, 3 * H);
+  sumRowsJs({ x: dInputGates, rows: steps * batch, width: 3 * H, out: dBiasIh });
+  sumRowsJs({ x: dHiddenGates, rows: steps * batch, width: 3 * H, out: dBiasHh });
 }
