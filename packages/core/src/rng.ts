@@ -1,8 +1,8 @@
 // RandomState: numpy's legacy MT19937 stream (`np.random.seed(s)` / `np.random.RandomState(s)`), replayed bit
 // for bit, so a model seeded here starts from the same numbers as its numpy original.
 import { type DType, isDType } from './dtype.js';
-import { checkBytes } from './shape.js';
-import { type Tensor, tensor } from './tensor.js';
+import { checkBytes, sizeOf } from './shape.js';
+import { fromData, type Tensor } from './tensor.js';
 
 const N = 624; // words of MT19937 state
 const M = 397;
@@ -156,16 +156,16 @@ export class RandomState {
       out[i] = out[j]!;
       out[j] = t;
     }
-    return tensor(out, { shape: [n], dtype: 'float64' });
+    return fromData(out, [n]);
   }
 
   private fill(method: string, shape: number[], dtype: DType, draw: () => number): Tensor {
-    let size = 1;
-    for (const d of shape) size *= d;
     checkBytes(`RandomState.${method}`, shape, dtype);
+    const size = sizeOf(shape);
     const data = dtype === 'float32' ? new Float32Array(size) : new Float64Array(size);
     for (let i = 0; i < size; i++) data[i] = draw();
-    return tensor(data, { shape, dtype });
+    // The buffer is the tensor's own: no second copy (near the byte limit, that would double the peak).
+    return fromData(data, shape);
   }
 
   /** The next tempered 32-bit word. */

@@ -2,7 +2,7 @@
 import { type DType, DTypeError, dtypeOf, isDType, type TypedArray } from './dtype.js';
 import { allocate } from './memory/pool.js';
 import { disposedError, keep, track } from './memory/tidy.js';
-import { checkBytes, checkShape, type Shape, ShapeError, sizeOf } from './shape.js';
+import { checkBytes, checkShape, fmt, type Shape, ShapeError, sameShape, sizeOf } from './shape.js';
 import type { Node } from './tape.js';
 import { type BackwardOptions, backward as runBackward } from './tape.js';
 
@@ -240,11 +240,11 @@ export function replaceLeafData(target: Tensor, value: Tensor): void {
   }
   if (target.node !== null)
     throw new Error('replaceLeafData: the target is the output of a recorded op, not a leaf');
-  const message = `replaceLeafData: expected ${target.dtype} [${target.shape.join(',')}], got ${value.dtype} [${value.shape.join(',')}]`;
-  if (value.dtype !== target.dtype) throw new DTypeError(message);
-  if (target.shape.length !== value.shape.length || target.shape.some((d, i) => d !== value.shape[i])) {
-    throw new ShapeError(message);
-  }
+  // Called for every parameter on every optimizer step: the message is made only when it is thrown.
+  const message = () =>
+    `replaceLeafData: expected ${target.dtype} ${fmt(target.shape)}, got ${value.dtype} ${fmt(value.shape)}`;
+  if (value.dtype !== target.dtype) throw new DTypeError(message());
+  if (!sameShape(target.shape, value.shape)) throw new ShapeError(message());
   if (target._data === null) throw disposedError('replaceLeafData: target ', target);
   const data = value.data; // throws if value was disposed
   keep(value);
