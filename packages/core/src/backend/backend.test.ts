@@ -313,9 +313,9 @@ const cases: { [K in KernelName]: Case<K> } = {
     agreement: 'exact',
   },
   sumRows: {
-    // Small: a width that is not a multiple of 4 (the wasm backend sums it in JS). Not threaded.
+    // Small: still a multiple of 4 wide, so the wasm loop runs (it hands other widths to JS). Not threaded.
     make: (rng, big) => {
-      const [rows, width] = big ? [2048, 64] : [5, 6];
+      const [rows, width] = big ? [2048, 64] : [5, 8];
       return { x: values(rng, rows * width, 100), rows, width, out: zeros(width) };
     },
     agreement: 'exact',
@@ -410,7 +410,9 @@ describe.runIf(recurrentWasmAvailable())(
       expect(threadsAvailable()).toBe(2);
     });
 
-    for (const kernel of kernelNames) {
+    // A kernel with no wasm loop is the same function on both backends (the chooser's tests check
+    // that): comparing it with itself could not fail.
+    for (const kernel of kernelNames.filter((k) => wasmBackend[k] !== jsBackend[k])) {
       for (const big of [false, true]) {
         it(`${kernel}, ${big ? 'over' : 'under'} the thread threshold`, () => {
           const js = runOn(jsBackend, kernel, big);
