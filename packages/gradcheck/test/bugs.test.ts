@@ -3,9 +3,10 @@
 import { add, customOp, mul, reshape, slice, sub, type Tensor, tanh, tensor } from '@tapegrad/core';
 import { describe, expect, it } from 'vitest';
 import { broadcastableShapes, seededTensors, shapes } from '../src/arbitraries.js';
-import { checkOverride, PropertyFailure } from '../src/index.js';
+import { checkOverride, type PropertyFailure } from '../src/index.js';
 import { checkOverrideAt, OverrideError } from '../src/override.js';
 import { checkGradientsProperty } from '../src/property.js';
+import { failure } from './failure.js';
 import {
   type CellBug,
   cellInputNames,
@@ -15,17 +16,6 @@ import {
   sequenceInputNames,
   sequenceInputs,
 } from './lstm.js';
-
-/** Runs a check that must fail and returns its PropertyFailure. */
-function failure(run: () => unknown): PropertyFailure {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof PropertyFailure) return error;
-    throw error;
-  }
-  throw new Error('the check passed, but the backward is broken');
-}
 
 /**
  * Every tensor in the shrunk witness has no dimension above 2, but for a cell's stacked weights

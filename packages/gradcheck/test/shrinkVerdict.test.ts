@@ -17,23 +17,12 @@ import {
   checkOverride,
   grossSeverity,
   type Judgement,
-  PropertyFailure,
   witnessFloor,
   witnessFraction,
 } from '../src/index.js';
 import { checkOverrideAt, OverrideError } from '../src/override.js';
+import { failure } from './failure.js';
 import { cellInputNames, lstmCell, shrinkingCellInputs } from './lstm.js';
-
-/** Runs a check that must fail and returns its PropertyFailure. */
-function failure(run: () => unknown): PropertyFailure {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof PropertyFailure) return error;
-    throw error;
-  }
-  throw new Error('the check passed, but the backward is broken');
-}
 
 /** The worst relative error |analytic − numeric| / |numeric| among a report's Jacobian failures. */
 const worstRelError = (report: GradcheckReport): number =>

@@ -80,13 +80,17 @@ describe('crossEntropy with PyTorch’s options, against numpy following aten 1.
     });
   }
 
-  it('the default path (no options) gives what labelSmoothing 0 and an unused ignoreIndex give', () => {
+  it('the default path (no options) gives what labelSmoothing 0, an unused ignoreIndex and unit weights give', () => {
     const c = cases.find((k) => k.name === 'plain mean' && k.dtype === 'float64')!;
     const logits = tensor(c.logits, { dtype: 'float64' });
     const plain = crossEntropy(logits, c.targets).item();
     // a zero weight vector would differ; ones give the same value through the other op
     const ones = tensor(new Array(c.logits[0]!.length).fill(1), { dtype: 'float64' });
     expect(crossEntropy(logits, c.targets, { weight: ones }).item()).toBeCloseTo(plain, 13);
+    expect(crossEntropy(logits, c.targets, { labelSmoothing: 0 }).item()).toBeCloseTo(plain, 13);
+    expect(crossEntropy(logits, c.targets, { ignoreIndex: 99 }).item()).toBeCloseTo(plain, 13);
+    // an ignoreIndex that some target has does change it
+    expect(c.targets).toContain(4);
     expect(crossEntropy(logits, c.targets, { ignoreIndex: 4 }).item()).not.toBeCloseTo(plain, 3);
   });
 });
