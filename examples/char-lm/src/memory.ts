@@ -1,13 +1,9 @@
 // How much memory a training step (or sampling) needs, estimated from the sizes before anything is
 // allocated, so that a run that cannot fit is refused in a second rather than dying mid-training.
 import { totalmem } from 'node:os';
-import type { TrainOptions } from './args.js';
-import { buildVocab, defaultCorpus, readCorpus } from './data.js';
 import { UsageError } from './errors.js';
 import type { ModelConfig } from './model.js';
-import { readConfig } from './run.js';
 import { parameterBytes } from './schema.js';
-import { EMBEDDING } from './train.js';
 
 /**
  * What the kernels' wasm memory can hold: wasm32's 4 GiB (the memory's maximum in core's
@@ -83,22 +79,15 @@ function refuseBeyond(
 
 const layersText = (layers: number) => (layers === 1 ? '1 layer' : `${layers} layers`);
 
-/** The memory check of a training run's sizes, fresh (the options and the text) or resumed (config.json). */
-export function checkTrainingMemory(options: TrainOptions, resume: string | undefined): void {
-  const config = resume ? readConfig(resume) : null;
-  const textPath = options.text ?? (config ? config.training.text : null);
-  const corpus = textPath === null || textPath === undefined ? defaultCorpus() : readCorpus(textPath);
+/** The memory check of a training run's sizes (the model, the batch and the corpus's lines). */
+export function checkTrainingMemory(sizes: {
+  batch: number;
+  lines: readonly string[];
+  model: ModelConfig;
+}): void {
+  const { batch, model } = sizes;
   let longest = 0;
-  for (const line of corpus.lines) longest = Math.max(longest, [...line].length);
-  const model: ModelConfig = config
-    ? config.model
-    : {
-        vocabSize: buildVocab(corpus.lines).length,
-        embedding: EMBEDDING,
-        hidden: options.hidden,
-        layers: options.layers,
-      };
-  const batch = config && !options.given.has('batch') ? config.training.batch : options.batch;
+  for (const line of sizes.lines) longest = Math.max(longest, [...line].length);
   const what =
     `--batch ${batch} --hidden ${model.hidden} (${layersText(model.layers)}, ${model.vocabSize} characters, ` +
     `lines up to ${longest} long)`;

@@ -63,9 +63,14 @@ export function readSafetensors(path: string, maxBytes: number): ReturnType<type
   }
 }
 
-/** The model of a checkpoint and its config, with every parameter's name, shape and dtype checked. */
-export function loadModel(checkpoint: string): { model: CharModel; config: RunConfig; step: number } {
-  const config = readConfig(checkpoint);
+/**
+ * The model of a checkpoint and its config (read here unless the caller read it already), with every
+ * parameter's name, shape and dtype checked.
+ */
+export function loadModel(
+  checkpoint: string,
+  config: RunConfig = readConfig(checkpoint),
+): { model: CharModel; config: RunConfig; step: number } {
   const file = readSafetensors(checkpoint, parameterBytes(config.model) + HEADER_MAX_BYTES);
   // Names, shapes and the step checked against config.json before the model is built.
   checkCheckpoint(checkpoint, file, config);

@@ -73,12 +73,17 @@ function prepare(options: TrainOptions, resume: string | undefined) {
   if (!resume) {
     const corpus = options.text === undefined ? defaultCorpus() : readCorpus(options.text);
     const vocab = buildVocab(corpus.lines);
+    const sizes = {
+      vocabSize: vocab.length,
+      embedding: EMBEDDING,
+      hidden: options.hidden,
+      layers: options.layers,
+    };
+    // Before anything is allocated: sizes that fit in memory.
+    checkTrainingMemory({ batch: options.batch, lines: corpus.lines, model: sizes });
     const rng = new RandomState(options.seed);
     const split = splitLines(corpus.lines, rng);
-    const model = new CharModel(
-      { vocabSize: vocab.length, embedding: EMBEDDING, hidden: options.hidden, layers: options.layers },
-      rng,
-    );
+    const model = new CharModel(sizes, rng);
     const { lr, batch, clip, steps, seed } = options;
     const optimizer = new Adam(model.parameters(), { lr });
     const settings = { lr, batch, clip, steps, seed };
@@ -96,7 +101,7 @@ function prepare(options: TrainOptions, resume: string | undefined) {
       heldOut,
     };
   }
-  const { model, config, step } = loadModel(resume);
+  const config = readConfig(resume);
   const { training } = config;
   for (const name of ['hidden', 'layers', 'seed'] as const) {
     const saved = name === 'seed' ? training.seed : config.model[name];
@@ -118,6 +123,9 @@ function prepare(options: TrainOptions, resume: string | undefined) {
   };
   const textPath = options.text ?? training.text;
   const corpus: Corpus = textPath === null ? defaultCorpus() : readCorpus(textPath);
+  // Before the model is built: sizes that fit in memory.
+  checkTrainingMemory({ batch: settings.batch, lines: corpus.lines, model: config.model });
+  const { model, step } = loadModel(resume, config);
   const rng = new RandomState(training.seed);
   const split = splitLines(corpus.lines, rng);
   const optimizer = new Adam(model.parameters(), { lr: settings.lr });
@@ -143,9 +151,8 @@ export async function train(options: TrainOptions, io: Io): Promise<number> {
   const out =
     options.out ??
     (resume ? runFolderOf(resume) : join('runs', new Date().toISOString().replace(/[:.]/g, '-')));
-  // Before anything is allocated: a place to write to, and sizes that fit in memory.
+  // Before anything is read or allocated: a place to write to.
   checkOutputDir(out);
-  checkTrainingMemory(options, resume);
   const run = prepare(options, resume);
   const { corpus, vocab, rng, split, model, optimizer, settings, losses, heldOut } = run;
   let step = run.step;
@@ -300,8 +307,9 @@ function prepareOut(out: string, resume: string | undefined, step: number): void
 /** Prints `count` lines drawn from a checkpoint. */
 export function sample(options: SampleOptions, io: Io): number {
   const checkpoint = resolveCheckpoint(options.checkpoint, '--checkpoint');
-  checkSamplingMemory(readConfig(checkpoint), checkpoint);
-  const { model, config } = loadModel(checkpoint);
+  const config = readConfig(checkpoint);
+  checkSamplingMemory(config, checkpoint);
+  const { model } = loadModel(checkpoint, config);
   const rng = new RandomState(options.seed);
   for (let i = 0; i < options.count; i++) {
     io.write(`${sampleLine(model, config.vocab, rng, options.temperature)}\n`);
