@@ -472,8 +472,12 @@ export function linearCrossEntropy(
   );
   const { reduction } = config;
   if (reduction === 'none' || config.weight !== null || config.labelSmoothing !== 0 || ignored > 0) {
-    // PyTorch's options: the composition, whose crossEntropy is its own fused op for them
-    return crossEntropy(linear(x, weight, bias ?? undefined), classIndices, options);
+    // PyTorch's options: linear, then crossEntropy's fused op for them (everything is checked above)
+    const logits = linear(x, weight, bias ?? undefined);
+    const withOptions = crossEntropyOpWith(config);
+    return (
+      config.weight ? withOptions(logits, classIndices, config.weight) : withOptions(logits, classIndices)
+    ) as Tensor;
   }
   const fused = linearCrossEntropyOps[reduction];
   return (bias ? fused(x, weight, classIndices, bias) : fused(x, weight, classIndices)) as Tensor;
