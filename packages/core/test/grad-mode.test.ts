@@ -148,6 +148,10 @@ describe('grad inside a customOp backward (a backward pass within a running one)
       backward: ([g], _, [x]) => {
         const mine = backwardScratch('float64', g!.size)!.fill(7);
         const local = grad((t: Tensor) => sum(inner(t) as Tensor))(x!);
+        // Ask for more scratch after the inner pass (two, to use up what it handed back): had it
+        // handed back the outer pass's buffer too, one of these would be that buffer, and its 7s gone.
+        backwardScratch('float64', g!.size)!.fill(9);
+        backwardScratch('float64', g!.size)!.fill(9);
         held = Array.from(mine);
         return [mul(g!, local)];
       },
