@@ -111,7 +111,7 @@ describe('char-lm through the README command', () => {
         '--batch',
         '32',
         '--steps',
-        '100',
+        '300',
         '--save-every',
         '3',
       ];
@@ -123,14 +123,14 @@ describe('char-lm through the README command', () => {
       const { code, signal, stdout } = await run.done;
       const label = `seed ${seed}, trial ${trial}, Ctrl-C ${delay} ms into training`;
       const stopped =
-        /stopped at step (\d+)\/100; checkpoint saved in (\S+): resume with\n {2}pnpm demo --resume \S+\n/.exec(
+        /stopped at step (\d+)\/300; checkpoint saved in (\S+): resume with\n {2}pnpm demo --resume \S+\n/.exec(
           stdout,
         );
       if (/^done: /m.test(stdout)) {
         // The signal came after the last step (while the run measured, saved and sampled at its end):
         // the run finished, and its final set is complete.
         outcomes.push('finished');
-        expect(stepsIn(out).at(-1)?.step, label).toBe(100);
+        expect(stepsIn(out).at(-1)?.step, label).toBe(300);
         expect((await inProcess('sample', '--checkpoint', out, '--count', '1')).code, label).toBe(0);
         continue;
       }
