@@ -1,9 +1,13 @@
 // Anomaly mode: while on, every op's forward output and every vjp's input grads are scanned for
 // NaN and ±Inf, and each op keeps where it was called, so the first bad op is named with its call site.
 // Off by default; when off the tape pays one branch per op and per backward node, nothing more.
+import { callSiteOf, ownCode } from './callSite.js';
 import type { Shape } from './shape.js';
 import type { Node } from './tape.js';
 import type { Tensor } from './tensor.js';
+
+// Where this module's code starts, so that its frames are known for core's in any bundle (callSite.ts).
+const codeStart = new Error();
 
 /** Read by the tape on every op (an ESM live binding); set with setDetectAnomaly or detectAnomaly. */
 export let anomalyEnabled = false;
@@ -55,38 +59,6 @@ export function detectAnomaly<T>(fn: () => T): T {
   return result;
 }
 
-// Frames from core's own files (src/ under vitest and tsx, dist/ when built) are not the caller's;
-// core's tests beside its sources are.
-// The directory is read off this module's own stack frame (import.meta.url does not exist in the CJS build).
-const coreDir = ((): string => {
-  const frame = decodeURIComponent((new Error().stack ?? '').split('\n')[1] ?? '');
-  const path = /(?:\(|at )(?:file:\/\/)?(.+[\\/])[^\\/]+:\d+:\d+\)?$/.exec(frame.trim())?.[1];
-  return path ?? '\0'; // no stack: no frame is taken for core's own
-})();
-const isCoreFrame = (line: string): boolean => {
-  const frame = decodeURIComponent(line);
-  return frame.includes(coreDir) && !frame.includes('.test.');
-};
-
-// nn's and gradcheck's sources, in this workspace or installed; an nn layer's op is reported at the user's line.
-const LIBRARY_FRAME = /(@tapegrad|packages)\/(core|nn|gradcheck)\/(src|dist)\//;
-
-/** The caller's frames of a captured stack (core's own dropped), one per line. */
-function userFrames(origin: Error | null): string[] {
-  const lines = (origin?.stack ?? '').split('\n').slice(1);
-  return lines.filter((line) => !isCoreFrame(line)).map((line) => line.trim());
-}
-
-/** The first frame in a user's file (not tapegrad's, not the runtime's), else the first outside core. */
-function callSiteOf(frames: readonly string[]): string {
-  const user = frames.find(
-    (f) =>
-      (!LIBRARY_FRAME.test(decodeURIComponent(f)) || f.includes('.test.')) &&
-      !/\(<anonymous>\)$|\(node:|^at node:/.test(f),
-  );
-  return (user ?? frames[0])?.replace(/^at /, '') ?? 'unknown (no stack)';
-}
-
 const fmtShape = (shape: Shape): string => `[${shape.join(',')}]`;
 const describe = (t: { dtype: string; shape: Shape }): string => `${t.dtype} ${fmtShape(t.shape)}`;
 
@@ -126,8 +98,7 @@ function anomaly(
     const found = nonFinite(t);
     return found ? [`input ${i} (${describe(t)}) already held ${found.value} at ${fmtShape(found.at)}`] : [];
   });
-  const frames = userFrames(origin);
-  const callSite = callSiteOf(frames);
+  const { callSite, frames } = callSiteOf(origin);
   const message = [
     `detectAnomaly: ${what}`,
     `  inputs: ${inputs.map(describe).join(', ') || 'none'}; ${bad.length > 0 ? bad.join('; ') : 'all finite'}`,
@@ -197,7 +168,9 @@ export function checkSeed(seed: Tensor): void {
       'backward',
       'backward',
       [seed.shape],
-      callSiteOf(userFrames(new Error())),
+      callSiteOf(new Error()).callSite,
     );
   }
 }
+
+ownCode(codeStart, new Error()); // and where it ends

@@ -1,10 +1,14 @@
 // customOp: an op whose forward runs kernels directly and whose backward is written by hand.
 // Residuals are an explicit value handed from forward to backward (JAX's custom_vjp), kept only
 // while recording.
+import { ownCode } from './callSite.js';
 import { disposedError } from './memory/tidy.js';
 import { setGradEnabled } from './mode.js';
 import { needsGrad, record } from './tape.js';
 import { Tensor } from './tensor.js';
+
+// Where this module's code starts, so that its frames are known for core's in any bundle (callSite.ts).
+const codeStart = new Error();
 
 export interface CustomOpSpec<R> {
   name: string;
@@ -65,3 +69,5 @@ export function customOp<R>(spec: CustomOpSpec<R>): CustomOp<R> {
   };
   return Object.assign(apply, { opName: spec.name, spec, reference: spec.reference });
 }
+
+ownCode(codeStart, new Error()); // and where it ends

@@ -2,10 +2,14 @@
 // They are function transformations that work anywhere: under noGrad and inside a customOp's backward
 // they record f all the same, and their pass walks only what f recorded (closed-over tensors are
 // constants), so it neither reads nor frees a graph outside f.
+import { ownCode } from './callSite.js';
 import { DTypeError } from './dtype.js';
 import { setGradEnabled } from './mode.js';
 import { nextSeq, runBackward, seedFor } from './tape.js';
 import { Tensor, zerosLike } from './tensor.js';
+
+// Where this module's code starts, so that its frames are known for core's in any bundle (callSite.ts).
+const codeStart = new Error();
 
 export interface GradOptions {
   /** Which arguments to differentiate: an index (one grad) or a list (a list of grads). Default 0. */
@@ -114,3 +118,5 @@ export function vjp(
   };
   return [value.detach(), vjpFn];
 }
+
+ownCode(codeStart, new Error()); // and where it ends

@@ -1,6 +1,8 @@
 // The tape: recorded ops keep a node on their results; backward walks the nodes reachable from
 // the output in descending creation order (the tape read in reverse), iteratively.
+
 import { anomalyEnabled, checkedBackward, checkForward, checkSeed } from './anomaly.js';
+import { ownCode } from './callSite.js';
 import { type DType, DTypeError } from './dtype.js';
 import { addInto } from './kernels/elementwise.js';
 import { sumToShape } from './kernels/reduce.js';
@@ -10,6 +12,9 @@ import { disposedError } from './memory/tidy.js';
 import { isGradEnabled, setGradEnabled } from './mode.js';
 import { broadcastShapes, fmt, type Shape, ShapeError, sameShape, sizeOf } from './shape.js';
 import { Tensor } from './tensor.js';
+
+// Where this module's code starts, so that its frames are known for core's in any bundle (callSite.ts).
+const codeStart = new Error();
 
 /** Maps the grads of a node's outputs to the grads of its inputs (null: no grad for that input). */
 export type NodeBackward = (outputGrads: readonly Tensor[]) => readonly (Tensor | null)[];
@@ -331,3 +336,5 @@ export function zeroGrad(tensors: Iterable<Tensor>): void {
   }
   for (const t of tensors) if (t instanceof Tensor) t.grad = null;
 }
+
+ownCode(codeStart, new Error()); // and where it ends

@@ -1,10 +1,14 @@
 // Tensor: an immutable, contiguous, row-major typed array with a shape, plus the factories.
+import { ownCode } from './callSite.js';
 import { type DType, DTypeError, dtypeOf, isDType, type TypedArray } from './dtype.js';
 import { allocate } from './memory/pool.js';
 import { disposedError, keep, track } from './memory/tidy.js';
 import { checkBytes, checkShape, fmt, type Shape, ShapeError, sameShape, sizeOf } from './shape.js';
 import type { Node } from './tape.js';
 import { type BackwardOptions, backward as runBackward } from './tape.js';
+
+// Where this module's code starts, so that its frames are known for core's in any bundle (callSite.ts).
+const codeStart = new Error();
 
 export type NestedArray = number | readonly NestedArray[];
 
@@ -250,3 +254,5 @@ export function replaceLeafData(target: Tensor, value: Tensor): void {
   keep(value);
   target._data = data;
 }
+
+ownCode(codeStart, new Error()); // and where it ends

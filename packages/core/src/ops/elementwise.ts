@@ -1,5 +1,6 @@
 // Elementwise ops with numpy broadcasting. Each vjp is one line of maths; the engine sums grads
 // back over broadcast axes, so no rule here has to.
+import { ownCode } from '../callSite.js';
 import { type DType, DTypeError, isDType } from '../dtype.js';
 import { type Binary, broadcastInto, stableSigmoid, type Unary } from '../kernels/elementwise.js';
 import { allocate } from '../memory/pool.js';
@@ -7,6 +8,9 @@ import { broadcastShapes, checkBytes } from '../shape.js';
 import { record } from '../tape.js';
 import { Tensor } from '../tensor.js';
 import { empty, mapTensor, operands, type TensorLike, zipTensors } from './util.js';
+
+// Where this module's code starts, so that its frames are known for core's in any bundle (callSite.ts).
+const codeStart = new Error();
 
 function unary(
   op: string,
@@ -205,3 +209,5 @@ export function astype(x: Tensor, dtype: DType): Tensor {
   const out = new Tensor(data, x.shape);
   return record('astype', [x], out, ([g]) => [astype(g!, x.dtype)]);
 }
+
+ownCode(codeStart, new Error()); // and where it ends

@@ -2,6 +2,7 @@
 // Its vjp calls the kernel with transpose flags: dA = g·Bᵀ, dB = Aᵀ·g, no transposed copies.
 
 import { gemm } from '../backend/choose.js';
+import { ownCode } from '../callSite.js';
 import type { TypedArray } from '../dtype.js';
 import { sumToShape } from '../kernels/reduce.js';
 import { allocate } from '../memory/pool.js';
@@ -17,6 +18,9 @@ import {
 import { record } from '../tape.js';
 import { Tensor } from '../tensor.js';
 import { operands } from './util.js';
+
+// Where this module's code starts, so that its frames are known for core's in any bundle (callSite.ts).
+const codeStart = new Error();
 
 interface Batched {
   data: TypedArray;
@@ -124,3 +128,5 @@ export function matmul(x: Tensor, y: Tensor): Tensor {
     return [reduce(da, aShape, a.shape), reduce(db, bShape, b.shape)];
   });
 }
+
+ownCode(codeStart, new Error()); // and where it ends

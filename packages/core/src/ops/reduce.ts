@@ -1,4 +1,5 @@
 // Reductions over axes (number or list, negative allowed, keepDims), and softmax / logSoftmax.
+import { ownCode } from '../callSite.js';
 import { broadcastInto } from '../kernels/elementwise.js';
 import { reduceAxes } from '../kernels/reduce.js';
 import { allocate } from '../memory/pool.js';
@@ -7,6 +8,9 @@ import { record } from '../tape.js';
 import { Tensor } from '../tensor.js';
 import { exp, mul, sub } from './elementwise.js';
 import { mapTensor, operands, type TensorLike, zipTensors } from './util.js';
+
+// Where this module's code starts, so that its frames are known for core's in any bundle (callSite.ts).
+const codeStart = new Error();
 
 export interface ReduceOptions {
   axis?: number | readonly number[];
@@ -140,3 +144,5 @@ function logSoftmaxForward(a: Tensor, axis: number): Tensor {
   const lse = logSumExp(a.detach(), { axis, keepDims: true });
   return zipTensors('logSoftmax', a, lse, (v, l) => v - l);
 }
+
+ownCode(codeStart, new Error()); // and where it ends

@@ -1,5 +1,6 @@
 // Shape ops: views (reshape, squeeze, unsqueeze) that share the immutable buffer, copies
 // (permute, slice, concat, stack, split, broadcastTo) and gathers (indexSelect, gather).
+import { ownCode } from '../callSite.js';
 import { type DType, DTypeError, type TypedArray } from '../dtype.js';
 import { broadcastInto } from '../kernels/elementwise.js';
 import {
@@ -26,6 +27,9 @@ import {
 } from '../shape.js';
 import { record } from '../tape.js';
 import { Tensor, tensor } from '../tensor.js';
+
+// Where this module's code starts, so that its frames are known for core's in any bundle (callSite.ts).
+const codeStart = new Error();
 
 function need(op: string, x: unknown): Tensor {
   if (!(x instanceof Tensor)) throw new TypeError(`${op}: expected a Tensor, got ${String(x)}`);
@@ -398,3 +402,5 @@ export function gather(x: Tensor, axis: number, indices: Tensor): Tensor {
     null,
   ]);
 }
+
+ownCode(codeStart, new Error()); // and where it ends
