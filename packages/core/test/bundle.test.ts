@@ -1,7 +1,8 @@
 // Anomaly mode in bundled code: a small user script bundled with core by esbuild (ESM and CommonJS,
 // minified or not, from core's sources or from a prebuilt ESM build with shared chunks as tsup's dist
 // is) runs in a child node process, and the call site it reports must be the user's call in the
-// bundle: the line and column of the frame point at the op call the script made.
+// bundle: the line and column of the frame point at the op call the script made. And a bundle of core
+// holds each wasm module's bytes once.
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,8 @@ import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseFrame } from '../src/callSite.js';
+import { recurrentBase64 } from '../src/kernels/wasm/recurrentWasm.js';
+import { sgemmBase64 } from '../src/kernels/wasm/sgemmWasm.js';
 
 const run = promisify(execFile);
 const src = fileURLToPath(new URL('../src/', import.meta.url));
@@ -97,5 +100,28 @@ describe('anomaly mode in an esbuild bundle of user code and core, run by node',
       logLevel: 'error',
     });
     expectUserCall(await bundleAndRun('prebuilt', join(outdir, 'index.js'), { minify: true, format: 'esm' }));
+  });
+});
+
+describe('wasm bytes in a bundle of core', () => {
+  it('each module is there once (its shared form is made at load, not shipped)', async () => {
+    const { outputFiles } = await build({
+      entryPoints: [join(src, 'index.ts')],
+      bundle: true,
+      minify: true,
+      format: 'esm',
+      platform: 'browser',
+      write: false,
+      logLevel: 'error',
+    });
+    const text = outputFiles[0]!.text;
+    // A stretch from the middle: past the import section, where a shared form's base64 is the same
+    // text (its 3 more bytes there keep the base64 in step).
+    const copies = (base64: string) => {
+      const middle = base64.slice(base64.length / 2, base64.length / 2 + 64);
+      return text.split(middle).length - 1;
+    };
+    expect(copies(sgemmBase64)).toBe(1);
+    expect(copies(recurrentBase64)).toBe(1);
   });
 });

@@ -2,8 +2,9 @@
 // memory owned here (recurrent calls sgemm's exports directly, never through JS), and callers lay their
 // operands out in it. The memory is shared where the runtime allows, so worker threads (threads.ts) can
 // run the same kernels on it.
-import { recurrentBase64, recurrentSharedBase64 } from './recurrentWasm.js';
-import { sgemmBase64, sgemmSharedBase64 } from './sgemmWasm.js';
+import { recurrentBase64 } from './recurrentWasm.js';
+import { sgemmBase64 } from './sgemmWasm.js';
+import { withSharedMemory } from './sharedMemory.js';
 
 // The WebAssembly globals in use, typed here: the project's lib (ES2022, no DOM) does not declare them.
 export interface WasmMemory {
@@ -107,10 +108,12 @@ function load(): Instance | null {
   const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
   if (!wasm) return null;
   // Shared where the runtime has SharedArrayBuffer (Node; browsers only when cross-origin isolated).
-  const compile = (base64: string) => new wasm.Module(bytesOf(base64));
-  const optional = (base64: string) => {
+  // One set of bytes per module is shipped (the ordinary memory's); the shared form is made from it.
+  const compile = (base64: string, shared: boolean) =>
+    new wasm.Module(shared ? withSharedMemory(bytesOf(base64), MAX_PAGES) : bytesOf(base64));
+  const optional = (base64: string, shared: boolean) => {
     try {
-      return recurrentAllowed ? compile(base64) : null;
+      return recurrentAllowed ? compile(base64, shared) : null;
     } catch {
       return null;
     }
@@ -118,11 +121,11 @@ function load(): Instance | null {
   const attempts = [
     () => ({
       memory: new wasm.Memory({ initial: 1, maximum: MAX_PAGES, shared: true }),
-      modules: { sgemm: compile(sgemmSharedBase64), recurrent: optional(recurrentSharedBase64) },
+      modules: { sgemm: compile(sgemmBase64, true), recurrent: optional(recurrentBase64, true) },
     }),
     () => ({
       memory: new wasm.Memory({ initial: 1 }),
-      modules: { sgemm: compile(sgemmBase64), recurrent: optional(recurrentBase64) },
+      modules: { sgemm: compile(sgemmBase64, false), recurrent: optional(recurrentBase64, false) },
     }),
   ];
   for (const attempt of sharedAllowed ? attempts : attempts.slice(1)) {
