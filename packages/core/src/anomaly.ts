@@ -1,7 +1,7 @@
 // Anomaly mode: while on, every op's forward output and every vjp's input grads are scanned for
 // NaN and ±Inf, and each op keeps where it was called, so the first bad op is named with its call site.
 // Off by default; when off the tape pays one branch per op and per backward node, nothing more.
-import { callSiteOf, ownCode } from './callSite.js';
+import { callSiteOf, markLibraryCode } from './callSite.js';
 import type { Shape } from './shape.js';
 import type { Node } from './tape.js';
 import type { Tensor } from './tensor.js';
@@ -173,4 +173,4 @@ export function checkSeed(seed: Tensor): void {
   }
 }
 
-ownCode(codeStart, new Error()); // and where it ends
+markLibraryCode(codeStart, new Error()); // and where it ends

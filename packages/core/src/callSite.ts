@@ -2,9 +2,10 @@
 // (anomaly mode's call site). Reads the stack text of V8 (Node, Chrome, Deno), SpiderMonkey (Firefox)
 // and JavaScriptCore (Safari, Bun).
 //
-// A frame is ours when it lies between the two marks of one of our modules: every module whose
-// functions can be on the stack between an op's record and the user's call creates an Error as its
-// first statement and another as its last, and hands both to ownCode. Why marks rather than:
+// A frame is tapegrad's when it lies between the two marks of one of its modules: every module whose
+// functions can be on the stack between an op's record and the user's call (core's ops and tape, nn's
+// layers, cells and optimizers) creates an Error as its first statement and another as its last, and
+// hands both to markLibraryCode. Why marks rather than:
 // - the directory of our files (the rule before): in a bundle our code and the user's share one file;
 // - function names: minifiers rename functions, and names like `add` or `step` are the user's too;
 // - V8's Error.captureStackTrace(error, fn): it needs the outermost library function on the stack,
@@ -13,8 +14,8 @@
 // Whatever a bundler or minifier does, one module's code stays one ordered stretch of one file, and
 // the marks are read from stack texts written the same way as the frames they sort (through the same
 // source maps, where a runtime applies them), so the comparison holds in source, in tsup's dist, and in
-// any bundle, minified or not. It needs the stack to hold a frame per module (Error.stackTraceLimit 0
-// leaves no call site at all).
+// any bundle, minified or not. (Error.stackTraceLimit 0 leaves no frames, and so no call site.)
+
 export interface Frame {
   /** The frame as the engine wrote it, trimmed, without V8's leading `at `. */
   readonly text: string;
@@ -80,12 +81,10 @@ const inRange = (frame: Frame, range: OwnRange): boolean =>
 const isRuntime = (frame: Frame): boolean =>
   frame.file === null || frame.file.startsWith('node:') || frame.file === 'native';
 
-// Our packages' files while they are not bundled (in this workspace, or installed); the tests beside
-// the sources are the user's. Core's own modules are known by their marks anywhere; this path rule is
-// what knows nn's and gradcheck's frames, so that an nn layer's op is reported at the user's line.
-const CORE_FILE = /(@tapegrad|packages)\/core\/(src|dist)\//;
-const LIBRARY_FILE = /(@tapegrad|packages)\/(nn|gradcheck)\/(src|dist)\//;
-function isPackageFile(file: string | null, pattern: RegExp): boolean {
+// Our packages' files while they are not bundled (in this workspace, or installed): the rule that still
+// knows a frame of a module left unmarked (gradcheck's). The tests beside the sources are the user's.
+const PACKAGE_FILE = /(@tapegrad|packages)\/(core|nn|gradcheck)\/(src|dist)\//;
+function isPackageFile(file: string | null): boolean {
   if (file === null || file.includes('.test.')) return false;
   let path = file;
   try {
@@ -93,44 +92,54 @@ function isPackageFile(file: string | null, pattern: RegExp): boolean {
   } catch {
     // Not percent-encoded after all: test the text as it is.
   }
-  return pattern.test(path);
+  return PACKAGE_FILE.test(path);
 }
 
 /**
- * The frames of `stack` that are not core's (core's modules are the ranges `own`) and the call site
- * among them: the first that is neither nn's nor gradcheck's nor the runtime's; else the first left.
+ * The frames of `stack` that are not tapegrad's (its modules are the ranges `own`) and the call site
+ * among them: the first that is not the runtime's, else the first.
  */
 export function callSiteIn(stack: string, own: readonly OwnRange[]): { callSite: string; frames: string[] } {
   const frames = parseStack(stack).filter(
-    (frame) => !own.some((range) => inRange(frame, range)) && !isPackageFile(frame.file, CORE_FILE),
+    (frame) => !own.some((range) => inRange(frame, range)) && !isPackageFile(frame.file),
   );
-  const user = frames.find((frame) => !isRuntime(frame) && !isPackageFile(frame.file, LIBRARY_FILE));
+  const user = frames.find((frame) => !isRuntime(frame));
   return {
     callSite: (user ?? frames[0])?.text ?? 'unknown (no stack)',
     frames: frames.map((frame) => frame.text),
   };
 }
 
-// The marks of core's modules, read (their stacks formatted) only when a call site is first asked for.
+// The marks of the modules of core and of the libraries built on it, read (their stacks formatted) only when a call site is first asked for.
 const marks: [Error, Error][] = [];
 let ranges: OwnRange[] | null = null;
 
 /**
- * @internal Marks one module's code as core's: `start` is created by the module's first statement,
- * `end` by its last (see the top of this file for why).
+ * Marks one module's code as a library's, so that anomaly mode reports the user's line that called into
+ * it, not a line of it, even where it is bundled into one file with the user's code. `start` is an
+ * Error created by the module's first statement (after its imports), `end` one created by its last:
+ *
+ * ```ts
+ * const codeStart = new Error();
+ * // ... the module's functions ...
+ * markLibraryCode(codeStart, new Error());
+ * ```
+ *
+ * Every module whose functions can be on the stack between an op and the user's call needs its marks:
+ * core's own ops and tape, and the layers, cells and optimizers of a library built on core.
  */
-export function ownCode(start: Error, end: Error): void {
+export function markLibraryCode(start: Error, end: Error): void {
   marks.push([start, end]);
   ranges = null;
 }
 
-/** The stretches of core's marked modules in this runtime's stack coordinates. */
+/** The stretches of the marked modules in this runtime's stack coordinates. */
 export function ownRanges(): readonly OwnRange[] {
   ranges ??= marks.flatMap(([start, end]) => ownRange(start.stack ?? '', end.stack ?? '') ?? []);
   return ranges;
 }
 
-/** The call site of an op whose stack was captured in `origin` (in core), and the frames outside core. */
+/** The call site of an op whose stack was captured in `origin` (in core), and the frames outside tapegrad. */
 export function callSiteOf(origin: Error | null): { callSite: string; frames: string[] } {
   return callSiteIn(origin?.stack ?? '', ownRanges());
 }

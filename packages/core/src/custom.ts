@@ -1,7 +1,7 @@
 // customOp: an op whose forward runs kernels directly and whose backward is written by hand.
 // Residuals are an explicit value handed from forward to backward (JAX's custom_vjp), kept only
 // while recording.
-import { ownCode } from './callSite.js';
+import { markLibraryCode } from './callSite.js';
 import { disposedError } from './memory/tidy.js';
 import { setGradEnabled } from './mode.js';
 import { needsGrad, record } from './tape.js';
@@ -70,4 +70,4 @@ export function customOp<R>(spec: CustomOpSpec<R>): CustomOp<R> {
   return Object.assign(apply, { opName: spec.name, spec, reference: spec.reference });
 }
 
-ownCode(codeStart, new Error()); // and where it ends
+markLibraryCode(codeStart, new Error()); // and where it ends

@@ -2,7 +2,7 @@
 // They are function transformations that work anywhere: under noGrad and inside a customOp's backward
 // they record f all the same, and their pass walks only what f recorded (closed-over tensors are
 // constants), so it neither reads nor frees a graph outside f.
-import { ownCode } from './callSite.js';
+import { markLibraryCode } from './callSite.js';
 import { DTypeError } from './dtype.js';
 import { setGradEnabled } from './mode.js';
 import { nextSeq, runBackward, seedFor } from './tape.js';
@@ -119,4 +119,4 @@ export function vjp(
   return [value.detach(), vjpFn];
 }
 
-ownCode(codeStart, new Error()); // and where it ends
+markLibraryCode(codeStart, new Error()); // and where it ends

@@ -5,6 +5,7 @@
 // in place) and may change between minor versions.
 import { poisonRecycled as setPoisonRecycled } from './memory/index.js';
 
+export { markLibraryCode } from './callSite.js';
 export * from './kernels/index.js';
 export { allocate, backwardScratch } from './memory/index.js';
 export { savedValuesFreed } from './tape.js';

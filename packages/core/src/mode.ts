@@ -1,5 +1,9 @@
 // Grad mode: whether ops record onto the tape. noGrad turns it off for a function; the engine turns it
 // off around each backward pass (a vjp computes values, not more graph).
+import { markLibraryCode } from './callSite.js';
+
+// Where this module's code starts, so that its frames are known for core's in any bundle (callSite.ts).
+const codeStart = new Error();
 
 let gradEnabled = true;
 
@@ -25,3 +29,5 @@ export function setGradEnabled(enabled: boolean): boolean {
   gradEnabled = enabled;
   return previous;
 }
+
+markLibraryCode(codeStart, new Error()); // and where it ends

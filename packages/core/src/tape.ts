@@ -2,7 +2,7 @@
 // the output in descending creation order (the tape read in reverse), iteratively.
 
 import { anomalyEnabled, checkedBackward, checkForward, checkSeed } from './anomaly.js';
-import { ownCode } from './callSite.js';
+import { markLibraryCode } from './callSite.js';
 import { type DType, DTypeError } from './dtype.js';
 import { addInto } from './kernels/elementwise.js';
 import { sumToShape } from './kernels/reduce.js';
@@ -337,4 +337,4 @@ export function zeroGrad(tensors: Iterable<Tensor>): void {
   for (const t of tensors) if (t instanceof Tensor) t.grad = null;
 }
 
-ownCode(codeStart, new Error()); // and where it ends
+markLibraryCode(codeStart, new Error()); // and where it ends

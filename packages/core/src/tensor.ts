@@ -1,5 +1,5 @@
 // Tensor: an immutable, contiguous, row-major typed array with a shape, plus the factories.
-import { ownCode } from './callSite.js';
+import { markLibraryCode } from './callSite.js';
 import { type DType, DTypeError, dtypeOf, isDType, type TypedArray } from './dtype.js';
 import { allocate } from './memory/pool.js';
 import { disposedError, keep, track } from './memory/tidy.js';
@@ -255,4 +255,4 @@ export function replaceLeafData(target: Tensor, value: Tensor): void {
   target._data = data;
 }
 
-ownCode(codeStart, new Error()); // and where it ends
+markLibraryCode(codeStart, new Error()); // and where it ends

@@ -68,7 +68,9 @@ function expectUserCall({ callSite, file, text }: { callSite: string; file: stri
   const frame = parseFrame(`at ${callSite}`); // V8 wrote it; the call site drops its `at `
   expect(frame.file?.replace(/^file:\/\//, ''), callSite).toBe(file);
   const line = text.split('\n')[frame.line - 1]!;
-  expect(line.slice(0, frame.column - 1), callSite).toMatch(/user-call["'`],\s*$/);
+  expect(line.slice(Math.max(0, frame.column - 41), frame.column - 1), callSite).toMatch(
+    /user-call["'`],\s*$/,
+  );
 }
 
 describe('anomaly mode in an esbuild bundle of user code and core, run by node', () => {

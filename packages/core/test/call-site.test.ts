@@ -204,6 +204,8 @@ describe("marks: the ranges of core's modules in this runtime", () => {
       'anomaly.ts',
       'custom.ts',
       'grad.ts',
+      'memory/tidy.ts',
+      'mode.ts',
       'ops/elementwise.ts',
       'ops/matmul.ts',
       'ops/reduce.ts',

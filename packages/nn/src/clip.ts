@@ -1,5 +1,10 @@
 // Gradient clipping with PyTorch's semantics: by the global norm of all grads, or by value.
+
 import { clip, mul, noGrad, type Tensor } from '@tapegrad/core';
+import { markLibraryCode } from '@tapegrad/core/kernels';
+
+// Where this module's code starts, so that anomaly mode knows its frames for nn's (markLibraryCode).
+const codeStart = new Error();
 
 export interface ClipNormOptions {
   /** The p of the p-norm (default 2); Infinity takes the largest |g|. */
@@ -50,3 +55,5 @@ export function clipGradValue(params: Iterable<Tensor>, clipValue: number): void
     for (const p of withGrad('clipGradValue', params)) p.grad = clip(p.grad!, -clipValue, clipValue);
   });
 }
+
+markLibraryCode(codeStart, new Error()); // and where it ends

@@ -1,8 +1,13 @@
 // Embedding: a lookup table [numEmbeddings, dim] read by integer indices (indexSelect, whose grad
 // scatter-adds into the rows that were used).
+
 import { indexSelect, reshape, Tensor, tensor } from '@tapegrad/core';
+import { markLibraryCode } from '@tapegrad/core/kernels';
 import { type InitOptions, normal } from './init.js';
 import { Module, Parameter } from './module.js';
+
+// Where this module's code starts, so that anomaly mode knows its frames for nn's (markLibraryCode).
+const codeStart = new Error();
 
 /** weight [numEmbeddings, embeddingDim] drawn from N(0, 1), PyTorch's default. */
 export class Embedding extends Module {
@@ -39,3 +44,5 @@ export class Embedding extends Module {
     return reshape(rows, [...index.shape, this.embeddingDim]);
   }
 }
+
+markLibraryCode(codeStart, new Error()); // and where it ends

@@ -1,6 +1,11 @@
 // Weight initialisation driven by a numpy-compatible RandomState, so a seed gives the same weights
 // every run (and the same as numpy's `RandomState(seed).uniform(...)` in the same draw order).
+
 import { type DType, RandomState, type Tensor } from '@tapegrad/core';
+import { markLibraryCode } from '@tapegrad/core/kernels';
+
+// Where this module's code starts, so that anomaly mode knows its frames for nn's (markLibraryCode).
+const codeStart = new Error();
 
 export interface InitOptions {
   /** The stream to draw from; defaults to the shared one that `manualSeed` re-seeds. */
@@ -55,3 +60,5 @@ export function recurrentUniform(
 export function normal(shape: readonly number[], std: number, options: InitOptions = {}): Tensor {
   return rngOf(options).normal(0, std, shape, { dtype: options.dtype ?? 'float32' });
 }
+
+markLibraryCode(codeStart, new Error()); // and where it ends

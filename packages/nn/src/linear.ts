@@ -13,10 +13,13 @@ import {
   zeros,
 } from '@tapegrad/core';
 import * as kernels from '@tapegrad/core/kernels';
-import { allocate } from '@tapegrad/core/kernels';
+import { allocate, markLibraryCode } from '@tapegrad/core/kernels';
 import { freshGrad, gradCarving, passedGrad } from './cells/common.js';
 import { type InitOptions, uniform, xavierUniform } from './init.js';
 import { Module, Parameter } from './module.js';
+
+// Where this module's code starts, so that anomaly mode knows its frames for nn's (markLibraryCode).
+const codeStart = new Error();
 
 export interface Dims {
   rows: number;
@@ -193,3 +196,5 @@ export class Linear extends Module {
     return linear(x, this.weight, this.bias);
   }
 }
+
+markLibraryCode(codeStart, new Error()); // and where it ends

@@ -23,9 +23,12 @@ import {
   where,
 } from '@tapegrad/core';
 import * as kernels from '@tapegrad/core/kernels';
-import { allocate } from '@tapegrad/core/kernels';
+import { allocate, markLibraryCode } from '@tapegrad/core/kernels';
 import { type Dims, linear, linearGrads, linearInto, linearOp } from './linear.js';
 import { acquire, lend, type Workspace } from './workspaces.js';
+
+// Where this module's code starts, so that anomaly mode knows its frames for nn's (markLibraryCode).
+const codeStart = new Error();
 
 export type Reduction = 'mean' | 'sum';
 
@@ -575,3 +578,5 @@ function warnBroadcastOnce(prediction: Shape, target: Shape, shape: Shape): void
       'This warning is shown once.',
   );
 }
+
+markLibraryCode(codeStart, new Error()); // and where it ends

@@ -1,7 +1,10 @@
 // Parameter (a leaf tensor an optimizer may replace the values of) and Module (a tree of named
 // parameters and children, with PyTorch's dotted names, state dicts and train/eval).
 import { type DType, DTypeError, keep, ShapeError, Tensor } from '@tapegrad/core';
-import { replaceLeafData } from '@tapegrad/core/kernels';
+import { markLibraryCode, replaceLeafData } from '@tapegrad/core/kernels';
+
+// Where this module's code starts, so that anomaly mode knows its frames for nn's (markLibraryCode).
+const codeStart = new Error();
 
 /** A checkpoint or state dict that cannot be read or does not fit; raised before anything changes. */
 export class CheckpointError extends Error {
@@ -163,3 +166,5 @@ export class Module {
     return { missingKeys, unexpectedKeys };
   }
 }
+
+markLibraryCode(codeStart, new Error()); // and where it ends

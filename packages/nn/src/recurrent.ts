@@ -1,6 +1,7 @@
 // Recurrent modules: RNNCell/LSTMCell/GRUCell around the fused cells, and RNN/LSTM/GRU layers that
 // run each layer over the whole sequence as one customOp (cells/sequence.ts), so backward through time
 // is that op's hand-derived backward. Names and layout are PyTorch's.
+
 import {
   DTypeError,
   formatShape as fmt,
@@ -12,12 +13,16 @@ import {
   transpose,
   zeros,
 } from '@tapegrad/core';
+import { markLibraryCode } from '@tapegrad/core/kernels';
 import { gruCell } from './cells/gru.js';
 import { lstmCell } from './cells/lstm.js';
 import { type RnnNonlinearity, rnnCell } from './cells/rnn.js';
 import { gruSequence, lstmSequence, rnnSequence } from './cells/sequence.js';
 import { type InitOptions, recurrentUniform } from './init.js';
 import { Module, Parameter } from './module.js';
+
+// Where this module's code starts, so that anomaly mode knows its frames for nn's (markLibraryCode).
+const codeStart = new Error();
 
 type Kind = 'rnn' | 'lstm' | 'gru';
 const GATES: Record<Kind, number> = { rnn: 1, lstm: 4, gru: 3 };
@@ -330,3 +335,5 @@ export class GRU extends RecurrentLayer {
     return { output, hN };
   }
 }
+
+markLibraryCode(codeStart, new Error()); // and where it ends

@@ -20,7 +20,10 @@ import {
   zeros,
 } from '@tapegrad/core';
 import * as kernels from '@tapegrad/core/kernels';
-import { allocate } from '@tapegrad/core/kernels';
+import { allocate, markLibraryCode } from '@tapegrad/core/kernels';
+
+// Where this module's code starts, so that anomaly mode knows its frames for nn's (markLibraryCode).
+const codeStart = new Error();
 
 export interface RnnParameters {
   Wax: Tensor; // (n_a, n_x)
@@ -437,3 +440,5 @@ export function lstmBackward(
     return { dx: stack(dxs, 2), da0: daPrev, ...totals };
   });
 }
+
+markLibraryCode(codeStart, new Error()); // and where it ends

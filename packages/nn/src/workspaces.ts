@@ -3,7 +3,10 @@
 // (kernels.workspaceBuffer), where the kernels use them in place.
 import type { DType, Tensor, TypedArray } from '@tapegrad/core';
 import * as kernels from '@tapegrad/core/kernels';
-import { savedValuesFreed } from '@tapegrad/core/kernels';
+import { markLibraryCode, savedValuesFreed } from '@tapegrad/core/kernels';
+
+// Where this module's code starts, so that anomaly mode knows its frames for nn's (markLibraryCode).
+const codeStart = new Error();
 
 /**
  * Saved activations, reused across iterations. A workspace is lent to one forward and belongs to its
@@ -51,3 +54,5 @@ export function acquire(dtype: DType, sizes: readonly number[]): Workspace {
 export function lend(workspace: Workspace, outputs: readonly Tensor[], recording: boolean): void {
   workspace.owner = recording ? outputs[0]! : null;
 }
+
+markLibraryCode(codeStart, new Error()); // and where it ends

@@ -4,10 +4,14 @@
 // the C allocator then maps fresh pages for the next ones: the page faults cost a training step more
 // time and peak memory than the pool's bookkeeping does (see bench/README, "Measurements behind design
 // choices").
+import { markLibraryCode } from '../callSite.js';
 import type { TypedArray } from '../dtype.js';
 import type { Node } from '../tape.js';
 import { Tensor } from '../tensor.js';
 import { type AllocationOwner, dropOlderThan, poolState, release, setAllocationOwner } from './pool.js';
+
+// Where this module's code starts, so that its frames are known for core's in any bundle (callSite.ts).
+const codeStart = new Error();
 
 /** tidy scopes ended so far: a buffer freed before a scope began and not taken by its end is dropped. */
 let clock = 0;
@@ -201,3 +205,5 @@ export interface MemoryInfo {
 export function memory(): MemoryInfo {
   return { ...poolState(), scopes: depth };
 }
+
+markLibraryCode(codeStart, new Error()); // and where it ends

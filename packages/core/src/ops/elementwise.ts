@@ -1,6 +1,6 @@
 // Elementwise ops with numpy broadcasting. Each vjp is one line of maths; the engine sums grads
 // back over broadcast axes, so no rule here has to.
-import { ownCode } from '../callSite.js';
+import { markLibraryCode } from '../callSite.js';
 import { type DType, DTypeError, isDType } from '../dtype.js';
 import { type Binary, broadcastInto, stableSigmoid, type Unary } from '../kernels/elementwise.js';
 import { allocate } from '../memory/pool.js';
@@ -210,4 +210,4 @@ export function astype(x: Tensor, dtype: DType): Tensor {
   return record('astype', [x], out, ([g]) => [astype(g!, x.dtype)]);
 }
 
-ownCode(codeStart, new Error()); // and where it ends
+markLibraryCode(codeStart, new Error()); // and where it ends

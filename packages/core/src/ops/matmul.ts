@@ -2,7 +2,7 @@
 // Its vjp calls the kernel with transpose flags: dA = g·Bᵀ, dB = Aᵀ·g, no transposed copies.
 
 import { gemm } from '../backend/choose.js';
-import { ownCode } from '../callSite.js';
+import { markLibraryCode } from '../callSite.js';
 import type { TypedArray } from '../dtype.js';
 import { sumToShape } from '../kernels/reduce.js';
 import { allocate } from '../memory/pool.js';
@@ -129,4 +129,4 @@ export function matmul(x: Tensor, y: Tensor): Tensor {
   });
 }
 
-ownCode(codeStart, new Error()); // and where it ends
+markLibraryCode(codeStart, new Error()); // and where it ends

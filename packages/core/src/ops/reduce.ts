@@ -1,5 +1,5 @@
 // Reductions over axes (number or list, negative allowed, keepDims), and softmax / logSoftmax.
-import { ownCode } from '../callSite.js';
+import { markLibraryCode } from '../callSite.js';
 import { broadcastInto } from '../kernels/elementwise.js';
 import { reduceAxes } from '../kernels/reduce.js';
 import { allocate } from '../memory/pool.js';
@@ -145,4 +145,4 @@ function logSoftmaxForward(a: Tensor, axis: number): Tensor {
   return zipTensors('logSoftmax', a, lse, (v, l) => v - l);
 }
 
-ownCode(codeStart, new Error()); // and where it ends
+markLibraryCode(codeStart, new Error()); // and where it ends

@@ -1,6 +1,6 @@
 // Shape ops: views (reshape, squeeze, unsqueeze) that share the immutable buffer, copies
 // (permute, slice, concat, stack, split, broadcastTo) and gathers (indexSelect, gather).
-import { ownCode } from '../callSite.js';
+import { markLibraryCode } from '../callSite.js';
 import { type DType, DTypeError, type TypedArray } from '../dtype.js';
 import { broadcastInto } from '../kernels/elementwise.js';
 import {
@@ -403,4 +403,4 @@ export function gather(x: Tensor, axis: number, indices: Tensor): Tensor {
   ]);
 }
 
-ownCode(codeStart, new Error()); // and where it ends
+markLibraryCode(codeStart, new Error()); // and where it ends

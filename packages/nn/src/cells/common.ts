@@ -11,7 +11,10 @@ import {
   transpose,
 } from '@tapegrad/core';
 import * as kernels from '@tapegrad/core/kernels';
-import { allocate, backwardScratch } from '@tapegrad/core/kernels';
+import { allocate, backwardScratch, markLibraryCode } from '@tapegrad/core/kernels';
+
+// Where this module's code starts, so that anomaly mode knows its frames for nn's (markLibraryCode).
+const codeStart = new Error();
 
 export interface CellShape {
   batch: number;
@@ -234,3 +237,5 @@ export const biasGrad = (bias: Tensor, dBias: TypedArray): Tensor | null =>
 
 /** x·Wᵀ from core ops, for the references. */
 export const linear = (x: Tensor, weight: Tensor): Tensor => matmul(x, transpose(weight));
+
+markLibraryCode(codeStart, new Error()); // and where it ends

@@ -13,7 +13,7 @@ import {
   tanh,
 } from '@tapegrad/core';
 import * as kernels from '@tapegrad/core/kernels';
-import { allocate } from '@tapegrad/core/kernels';
+import { allocate, markLibraryCode } from '@tapegrad/core/kernels';
 import {
   biasGrad,
   type CellShape,
@@ -23,6 +23,9 @@ import {
   projectionGrads,
   toTensor,
 } from './common.js';
+
+// Where this module's code starts, so that anomaly mode knows its frames for nn's (markLibraryCode).
+const codeStart = new Error();
 
 const NAMES = ['x', 'h', 'weightIh', 'weightHh', 'biasIh', 'biasHh'] as const;
 
@@ -127,3 +130,5 @@ export function gruCellReference(
   const n = tanh(add(inputN, mul(r, hiddenN)));
   return add(mul(sub(1, z), n), mul(z, h));
 }
+
+markLibraryCode(codeStart, new Error()); // and where it ends

@@ -12,7 +12,7 @@ import {
   tanh,
 } from '@tapegrad/core';
 import * as kernels from '@tapegrad/core/kernels';
-import { allocate } from '@tapegrad/core/kernels';
+import { allocate, markLibraryCode } from '@tapegrad/core/kernels';
 import {
   biasGrad,
   type CellShape,
@@ -22,6 +22,9 @@ import {
   projectionGrads,
   toTensor,
 } from './common.js';
+
+// Where this module's code starts, so that anomaly mode knows its frames for nn's (markLibraryCode).
+const codeStart = new Error();
 
 const NAMES = ['x', 'h', 'c', 'weightIh', 'weightHh', 'biasIh', 'biasHh'] as const;
 
@@ -119,3 +122,5 @@ export function lstmCellReference(
   const cNext = add(mul(sigmoid(f), c), mul(sigmoid(i), tanh(g)));
   return [mul(sigmoid(o), tanh(cNext)), cNext];
 }
+
+markLibraryCode(codeStart, new Error()); // and where it ends

@@ -2,7 +2,7 @@
 // into one buffer and one activation loop, backward by hand; rnnCellReference is the same from core ops.
 import { add, type CustomOp, customOp, relu, type Tensor, type TypedArray, tanh } from '@tapegrad/core';
 import * as kernels from '@tapegrad/core/kernels';
-import { allocate } from '@tapegrad/core/kernels';
+import { allocate, markLibraryCode } from '@tapegrad/core/kernels';
 import {
   biasGrad,
   type CellShape,
@@ -12,6 +12,9 @@ import {
   projectionGrads,
   toTensor,
 } from './common.js';
+
+// Where this module's code starts, so that anomaly mode knows its frames for nn's (markLibraryCode).
+const codeStart = new Error();
 
 export type RnnNonlinearity = kernels.RnnNonlinearity;
 
@@ -113,3 +116,5 @@ export function rnnCellReference(
   const pre = add(add(linear(x, weightIh), biasIh), add(linear(h, weightHh), biasHh));
   return checkNonlinearity(options.nonlinearity ?? 'tanh') === 'tanh' ? tanh(pre) : relu(pre);
 }
+
+markLibraryCode(codeStart, new Error()); // and where it ends

@@ -14,12 +14,15 @@ import {
   type TypedArray,
 } from '@tapegrad/core';
 import * as kernels from '@tapegrad/core/kernels';
-import { allocate } from '@tapegrad/core/kernels';
+import { allocate, markLibraryCode } from '@tapegrad/core/kernels';
 import { acquire, lend, type Workspace } from '../workspaces.js';
 import { type Carving, carve, carving, freshGrad, gradSize, passedGrad, toTensor } from './common.js';
 import { gruCellReference } from './gru.js';
 import { lstmCellReference } from './lstm.js';
 import { type RnnNonlinearity, rnnCellReference } from './rnn.js';
+
+// Where this module's code starts, so that anomaly mode knows its frames for nn's (markLibraryCode).
+const codeStart = new Error();
 
 interface SequenceShape extends kernels.SequenceDims {
   input: number;
@@ -517,3 +520,5 @@ export function gruSequence(
 ): [Tensor, Tensor] {
   return gruSequenceOp(x, h0, weightIh, weightHh, biasIh, biasHh) as [Tensor, Tensor];
 }
+
+markLibraryCode(codeStart, new Error()); // and where it ends

@@ -3,8 +3,12 @@
 // Node's modules are fetched when called (process.getBuiltinModule), not imported, so that nn's entry
 // imports nothing from node: and bundles for a browser, where these throw and the bytes of
 // saveSafetensors / loadSafetensors are the way. Every error names the file it is about.
+import { markLibraryCode } from '@tapegrad/core/kernels';
 import { CheckpointError, type Module, type StateDict } from '../module.js';
 import { decodeAs, encodeAs, safetensorsLimits } from './safetensors.js';
+
+// Where this module's code starts, so that anomaly mode knows its frames for nn's (markLibraryCode).
+const codeStart = new Error();
 
 // Node's own declarations, as types only: nothing of node: is loaded until a function here runs.
 type Fs = typeof import('node:fs/promises');
@@ -260,3 +264,5 @@ export async function load(path: string): Promise<StateDict> {
   const bytes = await readRegularFile(fs, path, safetensorsLimits.fileBytes);
   return decodeAs(bytes, `${path}: not a valid safetensors file`).tensors;
 }
+
+markLibraryCode(codeStart, new Error()); // and where it ends

@@ -1,7 +1,12 @@
 // safetensors checkpoints (the format PyTorch, JAX and others read), laid out as the reference
 // writer lays them out; the reader checks the whole file before it returns a single tensor.
+
 import { type DType, Tensor, type TypedArray } from '@tapegrad/core';
+import { markLibraryCode } from '@tapegrad/core/kernels';
 import { CheckpointError, Module, type StateDict } from '../module.js';
+
+// Where this module's code starts, so that anomaly mode knows its frames for nn's (markLibraryCode).
+const codeStart = new Error();
 
 export { CheckpointError };
 
@@ -504,3 +509,5 @@ function halfTable(): Uint32Array {
 export function loadSafetensors(bytes: Uint8Array): StateDict {
   return decodeSafetensors(bytes).tensors;
 }
+
+markLibraryCode(codeStart, new Error()); // and where it ends

@@ -2,9 +2,12 @@
 // each parameter's update is one fused loop (adamUpdate) that writes the new value and both moments.
 import { customOp, Tensor } from '@tapegrad/core';
 import * as kernels from '@tapegrad/core/kernels';
-import { allocate } from '@tapegrad/core/kernels';
+import { allocate, markLibraryCode } from '@tapegrad/core/kernels';
 import type { Parameter } from '../module.js';
 import { Optimizer, type ParamState, type ParamUpdate } from './optimizer.js';
+
+// Where this module's code starts, so that anomaly mode knows its frames for nn's (markLibraryCode).
+const codeStart = new Error();
 
 export interface AdamOptions {
   lr?: number;
@@ -84,3 +87,5 @@ export class Adam extends Optimizer {
     };
   }
 }
+
+markLibraryCode(codeStart, new Error()); // and where it ends

@@ -1,7 +1,12 @@
 // The optimizer base: the parameters, their per-parameter state (PyTorch's slot names), zeroGrad,
 // and a state dict of tensors (`<index>.<slot>`) that saveSafetensors can write as it is.
+
 import { type DType, DTypeError, keep, noGrad, ShapeError, Tensor } from '@tapegrad/core';
+import { markLibraryCode } from '@tapegrad/core/kernels';
 import { CheckpointError, Parameter } from '../module.js';
+
+// Where this module's code starts, so that anomaly mode knows its frames for nn's (markLibraryCode).
+const codeStart = new Error();
 
 /** One parameter's state: its step count (if the rule counts) and its buffers by slot name. */
 export interface ParamState {
@@ -138,3 +143,5 @@ export abstract class Optimizer {
     for (const [index, state] of loaded) this.#state.set(this.params[index]!, state);
   }
 }
+
+markLibraryCode(codeStart, new Error()); // and where it ends

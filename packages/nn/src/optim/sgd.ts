@@ -2,9 +2,12 @@
 // each parameter's update is one fused loop (sgdUpdate) that writes the new value and momentum buffer.
 import { customOp, Tensor } from '@tapegrad/core';
 import * as kernels from '@tapegrad/core/kernels';
-import { allocate } from '@tapegrad/core/kernels';
+import { allocate, markLibraryCode } from '@tapegrad/core/kernels';
 import type { Parameter } from '../module.js';
 import { Optimizer, type ParamState, type ParamUpdate } from './optimizer.js';
+
+// Where this module's code starts, so that anomaly mode knows its frames for nn's (markLibraryCode).
+const codeStart = new Error();
 
 export interface SGDOptions {
   lr: number;
@@ -83,3 +86,5 @@ export class SGD extends Optimizer {
     return { value: value!, buffers: new Map([['momentum_buffer', buffer!]]) };
   }
 }
+
+markLibraryCode(codeStart, new Error()); // and where it ends
