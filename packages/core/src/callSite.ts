@@ -10,7 +10,7 @@
 // - function names: minifiers rename functions, and names like `add` or `step` are the user's too;
 // - V8's Error.captureStackTrace(error, fn): it needs the outermost library function on the stack,
 //   which record cannot know (ops call ops, nn's layers call core's ops, core calls the user's
-//   callbacks back), and Firefox and Safari have no such call.
+//   callbacks back), and it is not in every engine.
 // Whatever a bundler or minifier does, one module's code stays one ordered stretch of one file, and
 // the marks are read from stack texts written the same way as the frames they sort (through the same
 // source maps, where a runtime applies them), so the comparison holds in source, in tsup's dist, and in
@@ -110,7 +110,8 @@ export function callSiteIn(stack: string, own: readonly OwnRange[]): { callSite:
   };
 }
 
-// The marks of the modules of core and of the libraries built on it, read (their stacks formatted) only when a call site is first asked for.
+// The marks of the modules of core and of the libraries built on it; their stacks are formatted only
+// when a call site is first asked for.
 const marks: [Error, Error][] = [];
 let ranges: OwnRange[] | null = null;
 
