@@ -1,5 +1,6 @@
-// After `pnpm build`: each package's built ESM and CJS entry loads and works, outside the `source`
-// condition that tests use, so a build that only typechecks cannot pass CI.
+// After `pnpm build`: each package's built entry loads and works, by import and by require() (the
+// packages are ESM-only: Node >= 20.19 requires an ES module as it is, docs/packaging.md), outside the
+// `source` condition that tests use, so a build that only typechecks cannot pass CI.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -13,27 +14,25 @@ for (const [name, file] of [
   ['nn', 'index'],
   ['gradcheck', 'index'],
 ]) {
-  const entry = new URL(`${name.split('/')[0]}/dist/${file}`, root).pathname;
-  const esm = await import(`${entry}.js`);
-  const cjs = require(`${entry}.cjs`);
-  const exportsOf = (m) => Object.keys(m).sort().join(',');
-  if (exportsOf(esm) !== exportsOf(cjs) || Object.keys(esm).length === 0) {
-    throw new Error(`@tapegrad/${name}: ESM and CJS builds export different names`);
+  const entry = new URL(`${name.split('/')[0]}/dist/${file}.js`, root).pathname;
+  // require() of an ES module gives its namespace object, the one import() gives: one instance.
+  if ((await import(entry)) !== require(entry) || Object.keys(require(entry)).length === 0) {
+    throw new Error(`@tapegrad/${name}: require() and import give different modules`);
   }
 }
-// The subpath shares the root's module state (one Tensor class, one pool, one tape), in ESM and in CJS
-// (tsup splits both into a common chunk): a subpath hook accepts a root tensor.
-for (const ext of ['js', 'cjs']) {
-  const load = (file) => (ext === 'cjs' ? require(file) : import(file));
-  const rootEntry = await load(new URL(`core/dist/index.${ext}`, root).pathname);
-  const subpath = await load(new URL(`core/dist/kernels.${ext}`, root).pathname);
+// The subpath shares the root's module state (one Tensor class, one pool, one tape): tsup splits both
+// into a common chunk, so a subpath hook accepts a root tensor, whichever way each was loaded.
+for (const way of ['import', 'require']) {
+  const load = (file) => (way === 'require' ? require(file) : import(file));
+  const rootEntry = await load(new URL('core/dist/index.js', root).pathname);
+  const subpath = await load(new URL('core/dist/kernels.js', root).pathname);
   const leaf = rootEntry.tensor([1, 2]);
   subpath.replaceLeafData(leaf, rootEntry.tensor([3, 4]));
   if (leaf.data.join() !== '3,4' || 'kernels' in rootEntry || 'allocate' in rootEntry)
-    throw new Error(`@tapegrad/core/kernels (${ext}): not wired to the root entry`);
+    throw new Error(`@tapegrad/core/kernels (${way}): not wired to the root entry`);
 }
-const core = require(new URL('core/dist/index.cjs', root).pathname);
-const nn = require(new URL('nn/dist/index.cjs', root).pathname);
+const core = require(new URL('core/dist/index.js', root).pathname);
+const nn = require(new URL('nn/dist/index.js', root).pathname);
 const x = core.tensor([[1, 2]], { requiresGrad: true });
 core.sum(core.tanh(x)).backward();
 const lstm = new nn.LSTM(2, 3);
@@ -42,22 +41,20 @@ if (x.grad?.shape.join() !== '1,2' || output.shape.join() !== '2,1,3')
   throw new Error('built packages misbehave');
 // Checkpoints through Node's file system, which the built nn reaches at call time (no node: import).
 const dir = await mkdtemp(join(tmpdir(), 'tapegrad-smoke-'));
-for (const build of [nn, await import(new URL('nn/dist/index.js', root).pathname)]) {
+{
   const path = join(dir, 'lstm.safetensors');
-  const model = new build.LSTM(2, 3);
-  await build.save(path, model);
-  const copy = new build.LSTM(2, 3);
-  copy.loadStateDict(await build.load(path));
+  const model = new nn.LSTM(2, 3);
+  await nn.save(path, model);
+  const copy = new nn.LSTM(2, 3);
+  copy.loadStateDict(await nn.load(path));
   if (copy.stateDict().weight_ih_l0?.data.join() !== model.stateDict().weight_ih_l0?.data.join())
     throw new Error('built save / load lose weights');
 }
 await rm(dir, { recursive: true });
 // The wasm kernels' worker thread from the built code (its program is a string in the bundle): a
 // product big enough to split gives the one-thread answer, and the process still exits (unref'd).
-for (const kernels of [
-  require(new URL('core/dist/kernels.cjs', root).pathname),
-  await import(new URL('core/dist/kernels.js', root).pathname),
-]) {
+{
+  const kernels = await import(new URL('core/dist/kernels.js', root).pathname);
   const [m, n, k] = [256, 256, 64];
   const a = Float32Array.from({ length: m * k }, (_, i) => Math.sin(i));
   const b = Float32Array.from({ length: k * n }, (_, i) => Math.cos(i));
@@ -72,4 +69,6 @@ for (const kernels of [
   await kernels.threadsReady();
   if (product() !== one) throw new Error('the built kernels differ on two threads');
 }
-console.log('built packages and core/kernels load as ESM and CJS and run, checkpoints and threads included');
+console.log(
+  'built packages and core/kernels load by import and require() and run, checkpoints and threads included',
+);
