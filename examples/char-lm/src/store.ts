@@ -5,8 +5,8 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { type Adam, type Module, save, writeFileAtomic } from '@tapegrad/nn';
+import { FILES, FORMAT, type RunConfig } from './config.js';
 import { SaveError, UsageError } from './errors.js';
-import { FILES, FORMAT, type RunConfig } from './run.js';
 
 /** How many complete sets a run keeps: the newest, and the one before in case the newest is damaged. */
 const KEEP = 2;
