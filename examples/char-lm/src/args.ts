@@ -57,11 +57,13 @@ Training options:
   --out DIR         the run folder: a step-NNNNNNNN folder per checkpoint (weights, optimizer state,
                     config.json) and loss.svg (default runs/<timestamp>, or the resumed run's folder)
   --save-every N    save a checkpoint every N steps too (default: every fifth of the run)
-  --resume DIR      go on training from a run folder's newest checkpoint (or a step folder, or a
-                    checkpoint.safetensors with its config.json beside it)
+  --resume DIR      go on training from a run folder's newest checkpoint (or a step folder, a
+                    checkpoint.safetensors with its config.json beside it, or a checkpoint
+                    downloaded from the web page: \`pnpm web\`)
 
 Sampling options:
-  --checkpoint DIR  a run folder (its newest checkpoint), a step folder or a checkpoint.safetensors
+  --checkpoint DIR  a run folder (its newest checkpoint), a step folder, a checkpoint.safetensors or
+                    a checkpoint downloaded from the web page
   --count N         how many lines (default 10)
   --temperature X   below 1 plays safe, above 1 gets wilder (default 0.8)
   --seed N          (default 0)
