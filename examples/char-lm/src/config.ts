@@ -4,6 +4,9 @@ import type { RandomStateSnapshot } from '@tapegrad/core';
 import type { ModelConfig } from './model.js';
 
 export const FORMAT = 'tapegrad-char-lm/1';
+/** A step's folder in a run folder; it sorts as it counts (steps go up to 10^7, eight digits). */
+export const stepFolder = (step: number): string => `step-${String(step).padStart(8, '0')}`;
+
 export const FILES = {
   checkpoint: 'checkpoint.safetensors',
   optimizer: 'optimizer.safetensors',

@@ -5,7 +5,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { RandomState } from '@tapegrad/core';
 import { CheckpointError, writeFileAtomic } from '@tapegrad/nn';
 import type { SampleOptions, TrainOptions } from './args.js';
-import { FILES } from './config.js';
+import { FILES, stepFolder } from './config.js';
 import { type Corpus, defaultCorpus, readCorpus } from './corpus.js';
 import { buildVocab } from './data.js';
 import { UsageError } from './errors.js';
@@ -24,7 +24,7 @@ import {
   type Session,
   trainStep,
 } from './session.js';
-import { removeStale, resolveCheckpoint, runFolderOf, saveSet, stepFolder, stepsIn } from './store.js';
+import { removeStale, resolveCheckpoint, runFolderOf, saveSet, stepsIn } from './store.js';
 import { lossCurveSvg } from './svg.js';
 
 export interface Io {

@@ -50,7 +50,7 @@ describe('a checkpoint that carries its config and optimizer state', () => {
     expect(resumed.stdout).toMatch(/resuming at step 6/);
     for (const file of ['checkpoint.safetensors', 'optimizer.safetensors', 'config.json']) {
       const [left, right] = [a, b].map((out) => readFileSync(join(stepsIn(out).at(-1)!.path, file)));
-      expect(right.equals(left!), file).toBe(true);
+      expect(right!.equals(left!), file).toBe(true);
     }
   });
 
