@@ -29,9 +29,16 @@ function setState(state: string, text: string): void {
   input('open').disabled = training;
 }
 
+/** When this stretch of training began, and at which step: for the rate shown. */
+let since = { time: 0, step: 0 };
+
 function showStep(step: number): void {
   status.dataset.step = String(step);
-  if (status.dataset.state === 'training') status.textContent = `training: step ${step} of ${steps}`;
+  if (status.dataset.state !== 'training') return;
+  const seconds = (performance.now() - since.time) / 1000;
+  const rate =
+    step > since.step && seconds > 0 ? `, ${((step - since.step) / seconds).toFixed(0)} steps/s` : '';
+  status.textContent = `training: step ${step} of ${steps}${rate}`;
 }
 
 const mean = (values: readonly number[]) => values.reduce((s, v) => s + v, 0) / values.length;
@@ -137,6 +144,7 @@ worker.onmessage = (event: MessageEvent<FromWorker>) => {
       $('names').innerHTML = message.names.map((name) => `<li>${escapeHtml(name)}</li>`).join('');
       break;
     case 'state':
+      since = { time: performance.now(), step: message.step };
       showStep(message.step);
       setState(
         message.state,

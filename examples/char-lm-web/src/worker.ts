@@ -31,9 +31,10 @@ const PROGRESS_EVERY_MS = 100;
 
 const post = (message: FromWorker, transfer: Transferable[] = []) => self.postMessage(message, transfer);
 
-// Cross-origin isolated pages have SharedArrayBuffer, so the kernels may split work over threads.
+// Cross-origin isolated pages have SharedArrayBuffer, so the kernels may split work over threads
+// (two at most: what has been measured); elsewhere there is no memory to share, so one.
 const isolated = self.crossOriginIsolated === true;
-if (isolated) kernels.setThreads(Math.min(2, navigator.hardwareConcurrency || 1));
+kernels.setThreads(isolated ? Math.min(2, navigator.hardwareConcurrency || 1) : 1);
 post({ type: 'ready', threads: kernels.getThreads(), isolated });
 
 let run: { session: Session; data: ReturnType<typeof encodeSplit> } | null = null;

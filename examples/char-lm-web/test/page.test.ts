@@ -3,11 +3,14 @@
 // command line samples and resumes from, resumes (in the page, and from the downloaded file, to the
 // same losses), and the cells' gradient checks all pass.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { decodeSafetensors } from '@tapegrad/nn';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { RunConfig } from '../../char-lm/src/config.js';
+import { stepsIn } from '../../char-lm/src/store.js';
 import { runMain } from '../../char-lm/test/main.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -100,7 +103,8 @@ describe.skipIf(!found)(
         else expect(threads).toBe(1);
 
         // A small model, a high rate: the loss falls within tens of steps.
-        for (const [id, value] of Object.entries({ hidden: 16, steps: 2000, batch: 16, lr: 0.01, seed: 1 })) {
+        const small = { hidden: 16, batch: 16, lr: 0.01, seed: 1 };
+        for (const [id, value] of Object.entries({ ...small, steps: 2000 })) {
           await page.fill(`#${id}`, String(value));
         }
         await page.click('#start');
@@ -134,6 +138,15 @@ describe.skipIf(!found)(
         const resumed = await runMain('--resume', file, '--steps', String(stopped + 3), '--out', out);
         expect(resumed.code, resumed.stderr).toBe(0);
         expect(resumed.stdout).toContain(`resuming at step ${stopped}`);
+        // The page trains as the command line does: the same settings, the same losses, bit for bit.
+        const cli = join(scratch, `${isolated ? 'isolated' : 'plain'}-cli`);
+        const options = Object.entries(small).flatMap(([name, value]) => [`--${name}`, String(value)]);
+        expect((await runMain(...options, '--steps', String(stopped), '--out', cli)).code).toBe(0);
+        const cliConfig: RunConfig = JSON.parse(
+          readFileSync(join(stepsIn(cli).at(-1)!.path, 'config.json'), 'utf8'),
+        );
+        const pageConfig: RunConfig = JSON.parse(decodeSafetensors(readFileSync(file)).metadata.config!);
+        expect(pageConfig.progress.losses).toEqual(cliConfig.progress.losses);
 
         // Resume in the page, then from the downloaded file: the same steps give the same losses.
         const target = stopped + 20;
