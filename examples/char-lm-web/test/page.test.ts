@@ -169,10 +169,18 @@ describe.skipIf(!found)(
         await untilState(page, 'done');
         expect(await status(page)).toEqual({ state: 'done', step: target });
         expect((await plotted(page)).recent).toBe(goneOn.recent);
+        // A step folder's checkpoint.safetensors alone is not enough to resume: the page says what is.
+        await page.setInputFiles('#open', join(stepsIn(cli).at(-1)!.path, 'checkpoint.safetensors'));
+        await page.waitForFunction(() => document.getElementById('error')!.textContent !== '');
+        expect(await page.textContent('#error')).toMatch(
+          /^checkpoint\.safetensors: holds no config\.json in its metadata; pick a checkpoint this page downloaded/,
+        );
+        expect(await status(page)).toEqual({ state: 'done', step: target });
         expect(await page.locator('#names li').count()).toBeGreaterThan(0);
 
         await page.fill('#cases', '10');
         await page.click('#gradcheck');
+        await page.waitForFunction(() => document.getElementById('error')!.textContent === '');
         await page.waitForSelector('#verdicts table', { timeout: 30_000 });
         const verdicts = await page.$$eval('#verdicts tr[data-cell]', (rows) =>
           rows.map((row) => [(row as HTMLElement).dataset.cell, (row as HTMLElement).dataset.ok]),
