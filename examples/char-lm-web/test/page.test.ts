@@ -15,6 +15,8 @@ import { runMain } from '../../char-lm/test/main.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const found = existsSync(CHROMIUM);
+const missing = `skipped: no ${CHROMIUM} (apt-get install -y chromium; .ci/run installs it when it can)`;
+if (!found) console.warn(`char-lm-web page test ${missing}`);
 const server = new URL('../server.mjs', import.meta.url).pathname;
 const scratch = mkdtempSync(join(tmpdir(), 'char-lm-web-'));
 const running: { server: ChildProcess; browser: BrowserContext }[] = [];
@@ -88,112 +90,103 @@ const plotted = async (page: Page) => ({
   points: Number(await page.getAttribute('#loss', 'data-points')),
 });
 
-describe.skipIf(!found)(
-  found
-    ? 'the web page in headless Chromium'
-    : `the web page (skipped: no ${CHROMIUM}; apt-get install chromium)`,
-  () => {
-    for (const isolated of [true, false]) {
-      it(`trains, stops, downloads a checkpoint the CLI reads, resumes, gradchecks (${isolated ? 'cross-origin isolated' : 'not isolated'})`, async () => {
-        const page = await open(isolated);
-        expect(await page.getAttribute('#env', 'data-isolated')).toBe(String(isolated));
-        const threads = Number(await page.getAttribute('#env', 'data-threads'));
-        if (isolated)
-          expect(threads).toBe(Math.min(2, await page.evaluate(() => navigator.hardwareConcurrency)));
-        else expect(threads).toBe(1);
+describe.skipIf(!found)(found ? 'the web page in headless Chromium' : `the web page (${missing})`, () => {
+  for (const isolated of [true, false]) {
+    it(`trains, stops, downloads a checkpoint the CLI reads, resumes, gradchecks (${isolated ? 'cross-origin isolated' : 'not isolated'})`, async () => {
+      const page = await open(isolated);
+      expect(await page.getAttribute('#env', 'data-isolated')).toBe(String(isolated));
+      const threads = Number(await page.getAttribute('#env', 'data-threads'));
+      if (isolated)
+        expect(threads).toBe(Math.min(2, await page.evaluate(() => navigator.hardwareConcurrency)));
+      else expect(threads).toBe(1);
 
-        // A small model, a high rate: the loss falls within tens of steps.
-        const small = { hidden: 16, batch: 16, lr: 0.01, seed: 1 };
-        for (const [id, value] of Object.entries({ ...small, steps: 2000 })) {
-          await page.fill(`#${id}`, String(value));
-        }
-        await page.click('#start');
-        await page.waitForFunction(
-          () => Number(document.getElementById('status')!.dataset.step) >= 60,
-          null,
-          {
-            timeout: 30_000,
-          },
-        );
-        await page.click('#stop');
-        await untilState(page, 'stopped');
-        const stopped = (await status(page)).step;
-        expect(stopped).toBeGreaterThanOrEqual(60);
-        expect(stopped).toBeLessThan(2000);
-        const curve = await plotted(page);
-        expect(curve.points).toBe(stopped);
-        expect(Number(curve.recent)).toBeLessThan(curve.first - 0.5);
-
-        const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
-        const name = download.suggestedFilename();
-        expect(name).toBe(`char-lm-step-${String(stopped).padStart(8, '0')}.safetensors`);
-        const file = join(scratch, `${isolated ? 'isolated' : 'plain'}-${name}`);
-        await download.saveAs(file);
-
-        // The command line's own entry point reads it: samples, and a resumed run.
-        const sampled = await runMain('sample', '--checkpoint', file, '--count', '3');
-        expect(sampled.code, sampled.stderr).toBe(0);
-        expect(sampled.stdout.trim().split('\n')).toHaveLength(3);
-        const out = join(scratch, `${isolated ? 'isolated' : 'plain'}-resumed`);
-        const resumed = await runMain('--resume', file, '--steps', String(stopped + 3), '--out', out);
-        expect(resumed.code, resumed.stderr).toBe(0);
-        expect(resumed.stdout).toContain(`resuming at step ${stopped}`);
-        // The page trains as the command line does: the same settings, the same losses, bit for bit.
-        const cli = join(scratch, `${isolated ? 'isolated' : 'plain'}-cli`);
-        const options = Object.entries(small).flatMap(([name, value]) => [`--${name}`, String(value)]);
-        expect((await runMain(...options, '--steps', String(stopped), '--out', cli)).code).toBe(0);
-        const cliConfig: RunConfig = JSON.parse(
-          readFileSync(join(stepsIn(cli).at(-1)!.path, 'config.json'), 'utf8'),
-        );
-        const pageConfig: RunConfig = JSON.parse(decodeSafetensors(readFileSync(file)).metadata.config!);
-        expect(pageConfig.progress.losses).toEqual(cliConfig.progress.losses);
-
-        // Resume in the page, then from the downloaded file: the same steps give the same losses.
-        const target = stopped + 20;
-        await page.fill('#steps', String(target));
-        await page.click('#resume');
-        await untilState(page, 'done');
-        expect(await status(page)).toEqual({ state: 'done', step: target });
-        const goneOn = await plotted(page);
-        expect(goneOn.points).toBe(target);
-        await page.setInputFiles('#open', file);
-        await page.waitForFunction(
-          (step) => document.getElementById('loss')!.dataset.points === String(step),
-          stopped,
-        );
-        expect(await status(page)).toEqual({ state: 'stopped', step: stopped });
-        // The file's own target (the run's, when it was saved) replaces the form's.
-        expect(await page.inputValue('#steps')).toBe('2000');
-        await page.fill('#steps', String(target));
-        await page.click('#resume');
-        await untilState(page, 'done');
-        expect(await status(page)).toEqual({ state: 'done', step: target });
-        expect((await plotted(page)).recent).toBe(goneOn.recent);
-        // A step folder's checkpoint.safetensors alone is not enough to resume: the page says what is.
-        await page.setInputFiles('#open', join(stepsIn(cli).at(-1)!.path, 'checkpoint.safetensors'));
-        await page.waitForFunction(() => document.getElementById('error')!.textContent !== '');
-        expect(await page.textContent('#error')).toMatch(
-          /^checkpoint\.safetensors: holds no config\.json in its metadata; pick a checkpoint this page downloaded/,
-        );
-        expect(await status(page)).toEqual({ state: 'done', step: target });
-        expect(await page.locator('#names li').count()).toBeGreaterThan(0);
-
-        await page.fill('#cases', '10');
-        await page.click('#gradcheck');
-        await page.waitForFunction(() => document.getElementById('error')!.textContent === '');
-        await page.waitForSelector('#verdicts table', { timeout: 30_000 });
-        const verdicts = await page.$$eval('#verdicts tr[data-cell]', (rows) =>
-          rows.map((row) => [(row as HTMLElement).dataset.cell, (row as HTMLElement).dataset.ok]),
-        );
-        expect(verdicts).toEqual([
-          ['rnnTanhCell', 'true'],
-          ['rnnReluCell', 'true'],
-          ['lstmCell', 'true'],
-          ['gruCell', 'true'],
-        ]);
-        expect(await page.textContent('#error')).toBe('');
-        expect((page as Page & { problems: string[] }).problems).toEqual([]);
+      // A small model, a high rate: the loss falls within tens of steps.
+      const small = { hidden: 16, batch: 16, lr: 0.01, seed: 1 };
+      for (const [id, value] of Object.entries({ ...small, steps: 2000 })) {
+        await page.fill(`#${id}`, String(value));
+      }
+      await page.click('#start');
+      await page.waitForFunction(() => Number(document.getElementById('status')!.dataset.step) >= 60, null, {
+        timeout: 30_000,
       });
-    }
-  },
-);
+      await page.click('#stop');
+      await untilState(page, 'stopped');
+      const stopped = (await status(page)).step;
+      expect(stopped).toBeGreaterThanOrEqual(60);
+      expect(stopped).toBeLessThan(2000);
+      const curve = await plotted(page);
+      expect(curve.points).toBe(stopped);
+      expect(Number(curve.recent)).toBeLessThan(curve.first - 0.5);
+
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+      const name = download.suggestedFilename();
+      expect(name).toBe(`char-lm-step-${String(stopped).padStart(8, '0')}.safetensors`);
+      const file = join(scratch, `${isolated ? 'isolated' : 'plain'}-${name}`);
+      await download.saveAs(file);
+
+      // The command line's own entry point reads it: samples, and a resumed run.
+      const sampled = await runMain('sample', '--checkpoint', file, '--count', '3');
+      expect(sampled.code, sampled.stderr).toBe(0);
+      expect(sampled.stdout.trim().split('\n')).toHaveLength(3);
+      const out = join(scratch, `${isolated ? 'isolated' : 'plain'}-resumed`);
+      const resumed = await runMain('--resume', file, '--steps', String(stopped + 3), '--out', out);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      expect(resumed.stdout).toContain(`resuming at step ${stopped}`);
+      // The page trains as the command line does: the same settings, the same losses, bit for bit.
+      const cli = join(scratch, `${isolated ? 'isolated' : 'plain'}-cli`);
+      const options = Object.entries(small).flatMap(([name, value]) => [`--${name}`, String(value)]);
+      expect((await runMain(...options, '--steps', String(stopped), '--out', cli)).code).toBe(0);
+      const cliConfig: RunConfig = JSON.parse(
+        readFileSync(join(stepsIn(cli).at(-1)!.path, 'config.json'), 'utf8'),
+      );
+      const pageConfig: RunConfig = JSON.parse(decodeSafetensors(readFileSync(file)).metadata.config!);
+      expect(pageConfig.progress.losses).toEqual(cliConfig.progress.losses);
+
+      // Resume in the page, then from the downloaded file: the same steps give the same losses.
+      const target = stopped + 20;
+      await page.fill('#steps', String(target));
+      await page.click('#resume');
+      await untilState(page, 'done');
+      expect(await status(page)).toEqual({ state: 'done', step: target });
+      const goneOn = await plotted(page);
+      expect(goneOn.points).toBe(target);
+      await page.setInputFiles('#open', file);
+      await page.waitForFunction(
+        (step) => document.getElementById('loss')!.dataset.points === String(step),
+        stopped,
+      );
+      expect(await status(page)).toEqual({ state: 'stopped', step: stopped });
+      // The file's own target (the run's, when it was saved) replaces the form's.
+      expect(await page.inputValue('#steps')).toBe('2000');
+      await page.fill('#steps', String(target));
+      await page.click('#resume');
+      await untilState(page, 'done');
+      expect(await status(page)).toEqual({ state: 'done', step: target });
+      expect((await plotted(page)).recent).toBe(goneOn.recent);
+      // A step folder's checkpoint.safetensors alone is not enough to resume: the page says what is.
+      await page.setInputFiles('#open', join(stepsIn(cli).at(-1)!.path, 'checkpoint.safetensors'));
+      await page.waitForFunction(() => document.getElementById('error')!.textContent !== '');
+      expect(await page.textContent('#error')).toMatch(
+        /^checkpoint\.safetensors: holds no config\.json in its metadata; pick a checkpoint this page downloaded/,
+      );
+      expect(await status(page)).toEqual({ state: 'done', step: target });
+      expect(await page.locator('#names li').count()).toBeGreaterThan(0);
+
+      await page.fill('#cases', '10');
+      await page.click('#gradcheck');
+      await page.waitForFunction(() => document.getElementById('error')!.textContent === '');
+      await page.waitForSelector('#verdicts table', { timeout: 30_000 });
+      const verdicts = await page.$$eval('#verdicts tr[data-cell]', (rows) =>
+        rows.map((row) => [(row as HTMLElement).dataset.cell, (row as HTMLElement).dataset.ok]),
+      );
+      expect(verdicts).toEqual([
+        ['rnnTanhCell', 'true'],
+        ['rnnReluCell', 'true'],
+        ['lstmCell', 'true'],
+        ['gruCell', 'true'],
+      ]);
+      expect(await page.textContent('#error')).toBe('');
+      expect((page as Page & { problems: string[] }).problems).toEqual([]);
+    });
+  }
+});
