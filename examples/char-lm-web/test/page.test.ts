@@ -47,7 +47,8 @@ function serve(args: string[]): Promise<{ url: string; process: ChildProcess }> 
   });
 }
 
-async function open(isolated: boolean): Promise<Page> {
+/** The page, served isolated or not, and the errors it reports (uncaught, or on its console). */
+async function open(isolated: boolean): Promise<{ page: Page; problems: string[] }> {
   const { url, process: child } = await serve(isolated ? [] : ['--no-isolation']);
   // A fresh profile each time, and nothing that reaches out to the network on its own.
   const browser = await chromium.launchPersistentContext(mkdtempSync(join(scratch, 'profile-')), {
@@ -72,10 +73,9 @@ async function open(isolated: boolean): Promise<Page> {
   page.on('console', (message) => {
     if (message.type() === 'error') problems.push(message.text());
   });
-  (page as Page & { problems: string[] }).problems = problems;
   await page.goto(url);
   await page.waitForSelector('#env[data-threads]');
-  return page;
+  return { page, problems };
 }
 
 const status = async (page: Page) => ({
@@ -93,7 +93,7 @@ const plotted = async (page: Page) => ({
 describe.skipIf(!found)(found ? 'the web page in headless Chromium' : `the web page (${missing})`, () => {
   for (const isolated of [true, false]) {
     it(`trains, stops, downloads a checkpoint the CLI reads, resumes, gradchecks (${isolated ? 'cross-origin isolated' : 'not isolated'})`, async () => {
-      const page = await open(isolated);
+      const { page, problems } = await open(isolated);
       expect(await page.getAttribute('#env', 'data-isolated')).toBe(String(isolated));
       const threads = Number(await page.getAttribute('#env', 'data-threads'));
       if (isolated)
@@ -186,7 +186,7 @@ describe.skipIf(!found)(found ? 'the web page in headless Chromium' : `the web p
         ['gruCell', 'true'],
       ]);
       expect(await page.textContent('#error')).toBe('');
-      expect((page as Page & { problems: string[] }).problems).toEqual([]);
+      expect(problems).toEqual([]);
     });
   }
 });
