@@ -2,6 +2,7 @@
 // Every problem is a UsageError naming the option, so the user sees one line and exit code 2.
 import { parseArgs } from 'node:util';
 import { UsageError } from './errors.js';
+import { boundsOf, inRange, RANGES, type Range } from './ranges.js';
 
 export interface TrainOptions {
   command: 'train';
@@ -56,11 +57,13 @@ Training options:
   --out DIR         the run folder: a step-NNNNNNNN folder per checkpoint (weights, optimizer state,
                     config.json) and loss.svg (default runs/<timestamp>, or the resumed run's folder)
   --save-every N    save a checkpoint every N steps too (default: every fifth of the run)
-  --resume DIR      go on training from a run folder's newest checkpoint (or a step folder, or a
-                    checkpoint.safetensors with its config.json beside it)
+  --resume DIR      go on training from a run folder's newest checkpoint (or a step folder, a
+                    checkpoint.safetensors with its config.json beside it, or a checkpoint
+                    downloaded from the web page: \`pnpm web\`)
 
 Sampling options:
-  --checkpoint DIR  a run folder (its newest checkpoint), a step folder or a checkpoint.safetensors
+  --checkpoint DIR  a run folder (its newest checkpoint), a step folder, a checkpoint.safetensors or
+                    a checkpoint downloaded from the web page
   --count N         how many lines (default 10)
   --temperature X   below 1 plays safe, above 1 gets wilder (default 0.8)
   --seed N          (default 0)
@@ -92,42 +95,6 @@ function parse(argv: readonly string[], options: Record<string, { type: 'string'
     throw new UsageError(message);
   }
 }
-
-/** What a number must be: within [min, max] (above min only, when `above`), and whole when `integer`. */
-export interface Range {
-  min: number;
-  max: number;
-  integer?: boolean;
-  above?: boolean;
-}
-
-/**
- * The range of every numeric setting, shared by the command line and the checks of a saved run's
- * config.json (schema.ts), so a resumed run is held to what a fresh one may ask for.
- */
-export const RANGES = {
-  hidden: { min: 1, max: 4096, integer: true },
-  layers: { min: 1, max: 16, integer: true },
-  steps: { min: 1, max: 10_000_000, integer: true },
-  lr: { min: 0, max: 10, above: true },
-  batch: { min: 1, max: 65_536, integer: true },
-  seed: { min: 0, max: 2 ** 32 - 1, integer: true },
-  clip: { min: 0, max: 1e6 },
-  count: { min: 1, max: 100_000, integer: true },
-  temperature: { min: 0, max: 100, above: true },
-  'save-every': { min: 1, max: 10_000_000, integer: true },
-} satisfies Record<string, Range>;
-
-/** '≥ 1 and ≤ 65536' or '> 0 and ≤ 10'. */
-export const boundsOf = (range: Range): string =>
-  `${range.above ? `> ${range.min}` : `≥ ${range.min}`} and ≤ ${range.max}`;
-
-/** Whether n is a finite number of the range (whole if it must be). */
-export const inRange = (n: number, range: Range): boolean =>
-  Number.isFinite(n) &&
-  (!range.integer || Number.isInteger(n)) &&
-  (range.above ? n > range.min : n >= range.min) &&
-  n <= range.max;
 
 /** A number of RANGES[name], or the default when the option is absent. */
 function numberOption(raw: Raw, name: keyof typeof RANGES, fallback: number): number {

@@ -4,11 +4,11 @@
 // naming the file and the field.
 import type { RandomStateSnapshot } from '@tapegrad/core';
 import type { Safetensors } from '@tapegrad/nn';
-import { boundsOf, inRange, RANGES, type Range } from './args.js';
+import { FORMAT, type RunConfig } from './config.js';
 import { BOUNDARY } from './data.js';
 import { UsageError } from './errors.js';
 import type { ModelConfig } from './model.js';
-import { FORMAT, type RunConfig } from './run.js';
+import { boundsOf, inRange, RANGES, type Range } from './ranges.js';
 
 /** MT19937's state: 624 words (RandomStateSnapshot.key) and a position in [0, 624]. */
 const MT_WORDS = 624;

@@ -5,15 +5,13 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { type Adam, type Module, save, writeFileAtomic } from '@tapegrad/nn';
+import { FILES, FORMAT, type RunConfig, stepFolder } from './config.js';
 import { SaveError, UsageError } from './errors.js';
-import { FILES, FORMAT, type RunConfig } from './run.js';
 
 /** How many complete sets a run keeps: the newest, and the one before in case the newest is damaged. */
 const KEEP = 2;
 
 const STEP = /^step-(\d{8,})$/;
-/** Sorts as it counts: steps go up to 10^7, eight digits. */
-export const stepFolder = (step: number): string => `step-${String(step).padStart(8, '0')}`;
 /**
  * What a killed save leaves: a set being written (`.step-N.PID.tmp`) or a file nn's atomic writer had
  * not yet renamed (`NAME.PID.HEX.tmp`). Never read as a checkpoint.

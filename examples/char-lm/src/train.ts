@@ -2,34 +2,29 @@
 // stop on abort) and sample (new lines from a checkpoint).
 import { mkdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { indexSelect, RandomState, tensor, tidy } from '@tapegrad/core';
-import { Adam, CheckpointError, clipGradNorm, crossEntropy, writeFileAtomic } from '@tapegrad/nn';
+import { RandomState } from '@tapegrad/core';
+import { CheckpointError, writeFileAtomic } from '@tapegrad/nn';
 import type { SampleOptions, TrainOptions } from './args.js';
-import {
-  buildVocab,
-  type Corpus,
-  defaultCorpus,
-  encode,
-  makeBatch,
-  readCorpus,
-  splitLines,
-  unigramCrossEntropy,
-} from './data.js';
+import { FILES, stepFolder } from './config.js';
+import { type Corpus, defaultCorpus, readCorpus } from './corpus.js';
+import { buildVocab } from './data.js';
 import { UsageError } from './errors.js';
 import { checkOutputDir } from './files.js';
 import { checkSamplingMemory, checkTrainingMemory } from './memory.js';
-import { CharModel, crossEntropyOf, sampleLine } from './model.js';
-import {
-  FILES,
-  FORMAT,
-  HEADER_MAX_BYTES,
-  loadModel,
-  type RunConfig,
-  readConfig,
-  readSafetensors,
-} from './run.js';
+import { crossEntropyOf, sampleLine } from './model.js';
+import { HEADER_MAX_BYTES, isOneFile, loadModel, readConfig, readSafetensors } from './run.js';
 import { checkOptimizerState, parameterBytes } from './schema.js';
-import { removeStale, resolveCheckpoint, runFolderOf, saveSet, stepFolder, stepsIn } from './store.js';
+import {
+  EMBEDDING,
+  encodeSplit,
+  freshSession,
+  novelLines,
+  resumedSession,
+  runConfig,
+  type Session,
+  trainStep,
+} from './session.js';
+import { removeStale, resolveCheckpoint, runFolderOf, saveSet, stepsIn } from './store.js';
 import { lossCurveSvg } from './svg.js';
 
 export interface Io {
@@ -43,63 +38,28 @@ export interface Io {
   signal?: AbortSignal;
 }
 
-export const EMBEDDING = 32;
-const SAMPLE_TEMPERATURE = 0.8;
-
 const fmtDuration = (seconds: number): string => {
   if (!Number.isFinite(seconds)) return '?';
   const s = Math.round(seconds);
   return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
 };
 
-/** Up to `count` sampled lines that are in none of `known`, trying at most 50 per line wanted. */
-export function novelLines(
-  model: CharModel,
-  vocab: readonly string[],
-  rng: RandomState,
-  count: number,
-  known: ReadonlySet<string>,
-): string[] {
-  const found = new Set<string>();
-  for (let tries = 0; found.size < count && tries < 50 * count; tries++) {
-    const line = sampleLine(model, vocab, rng, SAMPLE_TEMPERATURE);
-    if (line.trim() !== '' && !known.has(line)) found.add(line);
-  }
-  return [...found];
-}
-
 /** The run to start from: fresh (seeded init) or resumed (weights, optimizer state, RNG, losses). */
-function prepare(options: TrainOptions, resume: string | undefined) {
+function prepare(options: TrainOptions, resume: string | undefined): { corpus: Corpus; session: Session } {
   if (!resume) {
     const corpus = options.text === undefined ? defaultCorpus() : readCorpus(options.text);
-    const vocab = buildVocab(corpus.lines);
     const sizes = {
-      vocabSize: vocab.length,
+      vocabSize: buildVocab(corpus.lines).length,
       embedding: EMBEDDING,
       hidden: options.hidden,
       layers: options.layers,
     };
     // Before anything is allocated: sizes that fit in memory.
     checkTrainingMemory({ batch: options.batch, lines: corpus.lines, model: sizes });
-    const rng = new RandomState(options.seed);
-    const split = splitLines(corpus.lines, rng);
-    const model = new CharModel(sizes, rng);
     const { lr, batch, clip, steps, seed } = options;
-    const optimizer = new Adam(model.parameters(), { lr });
-    const settings = { lr, batch, clip, steps, seed };
-    const heldOut: [number, number][] = [];
-    return {
-      corpus,
-      vocab,
-      rng,
-      split,
-      model,
-      optimizer,
-      settings,
-      step: 0,
-      losses: [] as number[],
-      heldOut,
-    };
+    const size = { hidden: options.hidden, layers: options.layers };
+    const session = freshSession(corpus.lines, size, { lr, batch, clip, steps, seed });
+    return { corpus, session };
   }
   const config = readConfig(resume);
   const { training } = config;
@@ -125,62 +85,47 @@ function prepare(options: TrainOptions, resume: string | undefined) {
   const corpus: Corpus = textPath === null ? defaultCorpus() : readCorpus(textPath);
   // Before the model is built: sizes that fit in memory.
   checkTrainingMemory({ batch: settings.batch, lines: corpus.lines, model: config.model });
-  const { model, step } = loadModel(resume, config);
-  const rng = new RandomState(training.seed);
-  const split = splitLines(corpus.lines, rng);
-  const optimizer = new Adam(model.parameters(), { lr: settings.lr });
-  const statePath = join(dirname(resume), FILES.optimizer);
+  const { model, optimizerState } = loadModel(resume, config);
+  // A one-file set carries Adam's state; a step folder has it in its own file.
+  const statePath = optimizerState ? resume : join(dirname(resume), FILES.optimizer);
   // Adam's two moments and a step count per parameter: about twice the checkpoint.
-  const state = readSafetensors(statePath, 2 * parameterBytes(config.model) + HEADER_MAX_BYTES);
+  const state =
+    optimizerState ?? readSafetensors(statePath, 2 * parameterBytes(config.model) + HEADER_MAX_BYTES);
   checkOptimizerState(statePath, state, config);
   try {
-    optimizer.loadStateDict(state.tensors);
+    return { corpus, session: resumedSession(corpus.lines, config, model, state.tensors, settings) };
   } catch (error) {
     if (!(error instanceof CheckpointError)) throw error;
     throw new UsageError(`${FILES.optimizer} beside ${resume} does not fit the checkpoint: ${error.message}`);
   }
-  rng.setState(config.progress.rng);
-  const losses = [...config.progress.losses];
-  const heldOut = [...config.progress.heldOut];
-  return { corpus, vocab: config.vocab, rng, split, model, optimizer, settings, step, losses, heldOut };
 }
 
 /** Trains, writing to the output folder; returns the exit code (0, or 130 when aborted). */
 export async function train(options: TrainOptions, io: Io): Promise<number> {
   const resume = options.resume === undefined ? undefined : resolveCheckpoint(options.resume, '--resume');
-  const out =
-    options.out ??
-    (resume ? runFolderOf(resume) : join('runs', new Date().toISOString().replace(/[:.]/g, '-')));
+  // A resumed run writes beside its checkpoint, unless that is a one-file set (a download from the web
+  // page), which belongs to no run folder.
+  const newRun = join('runs', new Date().toISOString().replace(/[:.]/g, '-'));
+  const out = options.out ?? (resume && !isOneFile(resume) ? runFolderOf(resume) : newRun);
   // Before anything is read or allocated: a place to write to.
   checkOutputDir(out);
-  const run = prepare(options, resume);
-  const { corpus, vocab, rng, split, model, optimizer, settings, losses, heldOut } = run;
-  let step = run.step;
-  if (step >= settings.steps) {
+  const { corpus, session } = prepare(options, resume);
+  const { vocab, split, model, optimizer, settings, losses, heldOut } = session;
+  if (session.step >= settings.steps) {
     throw new UsageError(
-      `the checkpoint is already at step ${step}; ask for more with --steps (above ${step})`,
+      `the checkpoint is already at step ${session.step}; ask for more with --steps (above ${session.step})`,
     );
   }
-  prepareOut(out, resume, step);
-  const trainEncoded = split.train.map((line) => encode(line, vocab));
-  const heldEncoded = split.held.map((line) => encode(line, vocab));
-  const baseline = unigramCrossEntropy(trainEncoded, heldEncoded, vocab.length);
+  prepareOut(out, resume, session.step);
+  const { train: trainEncoded, held: heldEncoded, baseline } = encodeSplit(session);
   const known = new Set(corpus.lines);
 
-  const config = (): RunConfig => ({
-    format: FORMAT,
-    vocab,
-    model: model.config,
-    training: { ...settings, text: corpus.path },
-    baseline,
-    progress: { step, losses, heldOut, rng: rng.getState() },
-  });
   // The step last saved: a stop right after a periodic save has nothing new to save.
-  let savedAt = step;
+  let savedAt = session.step;
   const checkpoint = async () => {
-    if (savedAt === step) return;
-    savedAt = step;
-    await saveSet(out, model, optimizer, config());
+    if (savedAt === session.step) return;
+    savedAt = session.step;
+    await saveSet(out, model, optimizer, runConfig(session, corpus.path, baseline));
     await writeFileAtomic(
       join(out, FILES.curve),
       lossCurveSvg(losses, { title: `char-lm on ${corpus.source}`, baseline, heldOut }),
@@ -191,11 +136,11 @@ export async function train(options: TrainOptions, io: Io): Promise<number> {
     `training an LSTM (hidden ${model.config.hidden}, layers ${model.config.layers}) on ${split.train.length} lines of ` +
       `${corpus.source} (${vocab.length} characters), ` +
       `${split.held === split.train ? 'too few to hold any out' : `${split.held.length} held out`}; ` +
-      `${options.resume ? `resuming at step ${step}, ` : ''}${settings.steps} steps, batch ${settings.batch}, lr ${settings.lr}\n`,
+      `${options.resume ? `resuming at step ${session.step}, ` : ''}${settings.steps} steps, batch ${settings.batch}, lr ${settings.lr}\n`,
   );
   const now = () => performance.now();
   const started = now();
-  const firstStep = step;
+  const firstStep = session.step;
   const sampleEvery = Math.max(1, Math.ceil(settings.steps / 5));
   const saveEvery = options.saveEvery ?? sampleEvery;
   const logEvery = Math.max(1, Math.ceil(settings.steps / 20));
@@ -204,22 +149,9 @@ export async function train(options: TrainOptions, io: Io): Promise<number> {
   let lastStatus = -Infinity;
   let interrupted = false;
 
-  while (step < settings.steps && !interrupted) {
-    // One step in tidy: its tensors are disposed when it returns, their buffers reused by the next step.
-    const value = tidy(() => {
-      const picks = rng.randint(0, trainEncoded.length, settings.batch).data;
-      const batch = makeBatch(Array.from(picks, (i) => trainEncoded[i]!));
-      const { logits } = model.forward(tensor(batch.inputs, { shape: [batch.steps, batch.batch] }));
-      // Only the positions that carry a real character count; padding is left out of the loss.
-      const loss = crossEntropy(indexSelect(logits, 0, batch.rows), batch.targets);
-      optimizer.zeroGrad();
-      loss.backward();
-      if (settings.clip > 0) clipGradNorm(model.parameters(), settings.clip);
-      optimizer.step();
-      return loss.item();
-    });
-    step++;
-    losses.push(value);
+  while (session.step < settings.steps && !interrupted) {
+    const value = trainStep(session, trainEncoded);
+    const step = session.step;
     average = 0.98 * average + 0.02 * value;
     const smoothed = average / (1 - 0.98 ** (step - firstStep));
 
@@ -254,7 +186,7 @@ export async function train(options: TrainOptions, io: Io): Promise<number> {
   if (interrupted) {
     await checkpoint();
     io.write(
-      `stopped at step ${step}/${settings.steps}; checkpoint saved in ${where}: resume with\n` +
+      `stopped at step ${session.step}/${settings.steps}; checkpoint saved in ${where}: resume with\n` +
         `  pnpm demo --resume ${where}\n`,
     );
     return 130;
@@ -262,17 +194,17 @@ export async function train(options: TrainOptions, io: Io): Promise<number> {
   const seconds = (now() - started) / 1000;
   const heldLoss = crossEntropyOf(model, heldEncoded);
   const trainLoss = crossEntropyOf(model, trainEncoded);
-  heldOut.push([step, heldLoss]);
+  heldOut.push([session.step, heldLoss]);
   await checkpoint();
   io.write(
-    `done: ${step - firstStep} steps in ${fmtDuration(seconds)}\n` +
+    `done: ${session.step - firstStep} steps in ${fmtDuration(seconds)}\n` +
       `cross-entropy, nats per character: held-out ${heldLoss.toFixed(3)}, training ${trainLoss.toFixed(3)}; ` +
       `unigram baseline ${baseline.toFixed(3)}\n`,
   );
   const fresh = novelLines(model, vocab, new RandomState(settings.seed), 10, known);
   io.write(`new names (in neither the training nor the held-out lines):\n  ${fresh.join('\n  ')}\n`);
   io.write(
-    `wrote ${where}/: ${stepFolder(step)}/ (${FILES.checkpoint}, ${FILES.optimizer}, ${FILES.config}) and ${FILES.curve}\n` +
+    `wrote ${where}/: ${stepFolder(session.step)}/ (${FILES.checkpoint}, ${FILES.optimizer}, ${FILES.config}) and ${FILES.curve}\n` +
       `sample more with: pnpm demo sample --checkpoint ${where}\n`,
   );
   return 0;

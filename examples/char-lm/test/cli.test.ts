@@ -14,9 +14,10 @@ import { join } from 'node:path';
 import { RandomState } from '@tapegrad/core';
 import { decodeSafetensors } from '@tapegrad/nn';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readCorpus, splitLines } from '../src/data.js';
+import type { RunConfig } from '../src/config.js';
+import { readCorpus } from '../src/corpus.js';
+import { splitLines } from '../src/data.js';
 import { main } from '../src/main.js';
-import type { RunConfig } from '../src/run.js';
 import { stepsIn } from '../src/store.js';
 import { runMain } from './main.js';
 
