@@ -25,3 +25,21 @@ export function setGradEnabled(enabled: boolean): boolean {
   gradEnabled = enabled;
   return previous;
 }
+
+// How many traces (grad, valueAndGrad or vjp calling f) and graph-building backward passes are running.
+// While any is, the pass of a grad or vjp run inside builds a graph, so that the outer one can
+// differentiate through it: JAX's grad(grad(f)), with no flag to pass.
+let higherOrder = 0;
+
+/** @internal Whether a grad or vjp called now is differentiated by an outer one (and recording is on). */
+export const isHigherOrder = (): boolean => higherOrder > 0 && gradEnabled;
+
+/** @internal */
+export function enterHigherOrder(): void {
+  higherOrder++;
+}
+
+/** @internal */
+export function exitHigherOrder(): void {
+  higherOrder--;
+}
