@@ -210,8 +210,7 @@ function deliver(
   if (!t.requiresGrad) return;
   if (t.node) {
     if (t.node.seq < since) {
-      if (stops !== null && stops.has(t))
-        leafGrads.set(t, accumulate(leafGrads.get(t), own(g, graph), graph));
+      if (stops?.has(t)) leafGrads.set(t, accumulate(leafGrads.get(t), own(g, graph), graph));
       return;
     }
     let slots = nodeGrads.get(t.node);
