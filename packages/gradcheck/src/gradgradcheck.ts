@@ -12,6 +12,7 @@ import {
   pullback,
 } from './gradcheck.js';
 
+/** gradcheck's options, and the output grads to take the gradient along. */
 export interface GradgradcheckOptions extends GradcheckOptions {
   /**
    * The output grads the gradient is taken along, one per output (torch's grad_outputs); they are

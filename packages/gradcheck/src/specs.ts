@@ -72,6 +72,7 @@ export interface OpSpec {
   gradgrad: GradgradSpec;
 }
 
+/** An op's second-order check: what it holds the tape to, and anything of its own it needs. */
 export interface GradgradSpec {
   /** The second derivative the check holds the tape to, in one line. */
   rule: string;
