@@ -1,5 +1,6 @@
 // Grad mode: whether ops record onto the tape. noGrad turns it off for a function; the engine turns it
-// off around each backward pass (a vjp computes values, not more graph).
+// off around each backward pass (a vjp computes values, not more graph), and on around a graph-building
+// one (createGraph: the vjps' ops are recorded, so the grads can be differentiated again).
 
 let gradEnabled = true;
 

@@ -160,6 +160,28 @@ describe('one tensor feeding several ops', () => {
   });
 });
 
+describe('backward({ createGraph })', () => {
+  it('keeps the graph, so a second backward runs, and accumulates .grad with a graph', () => {
+    const leaf = tensor([0.5, -1], { dtype: 'float64', requiresGrad: true });
+    const y = sum(mul(mul(leaf, leaf), leaf));
+    y.backward(undefined, { createGraph: true });
+    y.backward(undefined, { createGraph: true });
+    const g = leaf.grad!; // 2·3x²
+    expectClose(g, want([1.5, 6]), TOL);
+    leaf.grad = null;
+    sum(g).backward(); // d/dx Σ 6x² = 12x
+    expectClose(leaf.grad!, want([6, -12]), TOL);
+  });
+
+  it('without it, .grad is a plain value and the graph is freed', () => {
+    const leaf = tensor([0.5], { dtype: 'float64', requiresGrad: true });
+    const y = sum(mul(leaf, leaf));
+    y.backward();
+    expect(leaf.grad!.requiresGrad).toBe(false);
+    expect(() => y.backward()).toThrow(/freed by an earlier backward/);
+  });
+});
+
 describe('nesting semantics', () => {
   const x = tensor([0.3, -0.2], { dtype: 'float64' });
 
