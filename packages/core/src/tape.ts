@@ -261,14 +261,15 @@ export function runBackward(
   // on), lend no scratch (a grad is saved by the ops that use it, past the pass) and keep the graph.
   const graph = options.createGraph === true;
   const retain = options.retainGraph ?? graph;
-  for (let i = 0; i < roots.length; i++) {
-    if (anomalyEnabled) checkSeed(seeds[i]!);
-    deliver(roots[i]!, seeds[i]!, nodeGrads, leafGrads, since, stops, graph);
-  }
   const previous = setGradEnabled(graph);
   beginPass(!graph);
   if (graph) enterHigherOrder();
   try {
+    // Seeds too are delivered in the pass's mode: a root given twice adds its seeds with a recorded add.
+    for (let i = 0; i < roots.length; i++) {
+      if (anomalyEnabled) checkSeed(seeds[i]!);
+      deliver(roots[i]!, seeds[i]!, nodeGrads, leafGrads, since, stops, graph);
+    }
     for (const node of nodes) {
       const slots = nodeGrads.get(node);
       if (!slots) continue; // every path to it was cut (a vjp returned null)
