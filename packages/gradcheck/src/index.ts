@@ -28,6 +28,11 @@ export {
   type Tolerance,
 } from './gradcheck.js';
 export {
+  assertGradgradcheck,
+  type GradgradcheckOptions,
+  gradgradcheck,
+} from './gradgradcheck.js';
+export {
   type Bounds,
   checkGraphs,
   type Graph,
@@ -58,6 +63,7 @@ export {
   type OverrideReport,
 } from './override.js';
 export {
+  checkGradgradProperty,
   checkGradientsProperty,
   checkKeepingVerdict,
   defaultNumRuns,
@@ -69,4 +75,4 @@ export {
   runProperty,
   type ShrinkOutcome,
 } from './property.js';
-export { type OpSpec, specs } from './specs.js';
+export { type GradgradSpec, type OpSpec, specs } from './specs.js';
