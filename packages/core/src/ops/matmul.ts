@@ -3,6 +3,7 @@
 
 import { gemm } from '../backend/choose.js';
 import type { TypedArray } from '../dtype.js';
+import { differentiable } from '../forward.js';
 import { sumToShape } from '../kernels/reduce.js';
 import { allocate } from '../memory/pool.js';
 import {
@@ -16,6 +17,7 @@ import {
 } from '../shape.js';
 import { record } from '../tape.js';
 import { Tensor } from '../tensor.js';
+import { add } from './elementwise.js';
 import { operands } from './util.js';
 
 interface Batched {
@@ -77,7 +79,7 @@ const asBatched = (data: TypedArray, shape: Shape): Batched => ({
   cols: shape[shape.length - 1]!,
 });
 
-export function matmul(x: Tensor, y: Tensor): Tensor {
+const matmulPrimal = (x: Tensor, y: Tensor): Tensor => {
   const [a, b] = operands('matmul', x, y) as [Tensor, Tensor];
   if (a.rank === 0 || b.rank === 0) {
     throw new ShapeError(
@@ -123,4 +125,12 @@ export function matmul(x: Tensor, y: Tensor): Tensor {
     };
     return [reduce(da, aShape, a.shape), reduce(db, bShape, b.shape)];
   });
-}
+};
+
+/** numpy's matmul: 2-D, batched with broadcast leading dims, 1-D operands promoted. dt = ta·b + a·tb */
+export const matmul = differentiable(
+  'matmul',
+  matmulPrimal,
+  ([ta, tb], [a, b]): Tensor =>
+    ta && tb ? add(matmul(ta, b), matmul(a, tb)) : ta ? matmul(ta, b) : matmul(a, tb!),
+);
