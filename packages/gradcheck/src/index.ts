@@ -49,6 +49,7 @@ export {
   witnessFloor,
   witnessFraction,
 } from './judgement.js';
+export { checkJvp, JvpCheckError, type JvpCheckOptions } from './jvpcheck.js';
 export {
   checkOverride,
   checkOverrideAt,
@@ -69,4 +70,4 @@ export {
   runProperty,
   type ShrinkOutcome,
 } from './property.js';
-export { type OpSpec, specs } from './specs.js';
+export { type JvpCheck, jvpChecks, type OpSpec, specs } from './specs.js';
