@@ -40,6 +40,33 @@ describe('README snippets', () => {
     expect(losses[3]).toBeLessThan(0.02);
   });
 
+  it('Newton–CG with hvp reaches ∇f = Aᵀsoftmax(Ax) + x = 0, and hessian(f) is Aᵀ(diag p - ppᵀ)A + I there', async () => {
+    const calls = await printed('newton');
+    const norms = calls.slice(0, -1).map(([line]) => Number(/\|∇f\| (\S+)/.exec(String(line))![1]));
+    expect(norms).toHaveLength(5);
+    expect(norms[4]).toBeLessThan(1e-10);
+    const [x, h] = calls[calls.length - 1] as [number[], number[][]];
+    // The optimality condition and the Hessian in closed form, from Math.exp.
+    const A = [
+      [1, 2],
+      [-1, 0.5],
+      [0.3, -2],
+      [2, 1],
+    ];
+    const z = A.map(([a, b]) => a! * x[0]! + b! * x[1]!);
+    const e = z.map((v) => Math.exp(v - Math.max(...z)));
+    const p = e.map((v) => v / e.reduce((s, u) => s + u, 0));
+    for (let j = 0; j < 2; j++) {
+      expect(A.reduce((s, row, i) => s + row[j]! * p[i]!, 0) + x[j]!).toBeCloseTo(0, 10);
+      for (let k = 0; k < 2; k++) {
+        const ap =
+          A.reduce((s, row, i) => s + row[j]! * p[i]!, 0) * A.reduce((s, row, i) => s + row[k]! * p[i]!, 0);
+        const apa = A.reduce((s, row, i) => s + row[j]! * row[k]! * p[i]!, 0);
+        expect(h[j]![k]!).toBeCloseTo(apa - ap + (j === k ? 1 : 0), 12);
+      }
+    }
+  });
+
   it('checkpoints: saved and loaded under torch.nn.LSTM’s parameter names', async () => {
     const [names] = (await printed('checkpoint'))[0]!;
     expect(names).toEqual(

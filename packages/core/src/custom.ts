@@ -1,10 +1,12 @@
 // customOp: an op whose forward runs kernels directly and whose backward is written by hand.
 // Residuals are an explicit value handed from forward to backward (JAX's custom_vjp), kept only
-// while recording.
+// while recording. Differentiated a second time (a backward with createGraph, a nested grad), a
+// customOp's backward must itself be differentiable: declared so, or through its reference.
 import { hasTangent, isForwardActive, pushForward } from './forward.js';
+import { standIn } from './grad.js';
 import { disposedError } from './memory/tidy.js';
-import { setGradEnabled } from './mode.js';
-import { needsGrad, record } from './tape.js';
+import { isGradEnabled, setGradEnabled } from './mode.js';
+import { needsGrad, nextSeq, record, runBackward } from './tape.js';
 import { Tensor, zerosLike } from './tensor.js';
 
 export interface CustomOpSpec<R> {
@@ -32,6 +34,14 @@ export interface CustomOpSpec<R> {
     tangents: readonly (Tensor | null)[],
     outputs: readonly Tensor[],
   ) => readonly (Tensor | null)[];
+  /**
+   * Whether backward is written in core ops of `inputs` and the output grads (no kernels, no scratch),
+   * so that a graph-building backward can record it and differentiate it again. Residuals are then
+   * constants to that second derivative: anything that depends on the inputs must come from `inputs`.
+   * Otherwise a second derivative goes through `reference` (the tape's vjp of it), and without one it
+   * throws, naming the op.
+   */
+  differentiableBackward?: boolean;
 }
 
 export interface CustomOp<R = unknown> {
@@ -77,7 +87,12 @@ export function customOp<R>(spec: CustomOpSpec<R>): CustomOp<R> {
     }
     const result = Array.isArray(outputs) ? list : list[0]!;
     // Not recording, record returns the outputs as they are (after anomaly mode's check, when on).
-    return record(spec.name, inputs, result, (grads) => spec.backward(grads, residuals, inputs));
+    // Recording on inside a backward means the pass builds a graph (createGraph).
+    return record(spec.name, inputs, result, (grads) =>
+      isGradEnabled()
+        ? graphBackward(spec, grads, residuals, inputs)
+        : spec.backward(grads, residuals, inputs),
+    );
   };
   return Object.assign(apply, { opName: spec.name, spec, reference: spec.reference });
 }
@@ -111,4 +126,60 @@ function throughTangents<R>(
     `jvp: customOp '${spec.name}' has neither a jvp rule nor a reference, so forward mode cannot go through ` +
       'it; give its spec a jvp (in core ops) or a reference',
   );
+}
+
+/** The input grads of a customOp in a graph-building pass: grads that can be differentiated again. */
+function graphBackward<R>(
+  spec: CustomOpSpec<R>,
+  grads: readonly Tensor[],
+  residuals: R,
+  inputs: readonly Tensor[],
+): (Tensor | null)[] {
+  if (spec.differentiableBackward) return spec.backward(grads, residuals, inputs);
+  if (spec.reference) return referencePullback(spec.reference, grads, inputs);
+  // The first derivative is fine; only differentiating it again is not (PyTorch's rule for a fused
+  // cell without double backward): the grads get a node that says so if a pass ever reaches it.
+  const previous = setGradEnabled(false);
+  let inputGrads: (Tensor | null)[];
+  try {
+    inputGrads = spec.backward(grads, residuals, inputs);
+  } finally {
+    setGradEnabled(previous);
+  }
+  const refuse = (): never => {
+    throw new Error(
+      `${spec.name}: cannot differentiate its backward (a second derivative): it is not declared ` +
+        'differentiableBackward and has no reference to differentiate instead',
+    );
+  };
+  return inputGrads.map((g) =>
+    g
+      ? record(`${spec.name}.backward`, [...inputs, ...grads], new Tensor(g.data.slice(), g.shape), refuse)
+      : g,
+  );
+}
+
+/** The tape's vjp of reference at inputs for the output grads, recorded: so differentiable again. */
+function referencePullback(
+  reference: (...inputs: Tensor[]) => Tensor | Tensor[],
+  grads: readonly Tensor[],
+  inputs: readonly Tensor[],
+): (Tensor | null)[] {
+  // Stand-ins made before `since`: the pass below stops at them and returns their grads, which reach
+  // the real inputs through the stand-ins' nodes when the grads are differentiated.
+  const standIns = inputs.map((x) => (x.requiresGrad ? standIn(x) : x));
+  const since = nextSeq();
+  const out = reference(...standIns);
+  const outputs = Array.isArray(out) ? out : [out];
+  const roots: Tensor[] = [];
+  const seeds: Tensor[] = [];
+  outputs.forEach((o, i) => {
+    if (o.requiresGrad) {
+      roots.push(o);
+      seeds.push(grads[i]!);
+    }
+  });
+  const stops = new Set(standIns.filter((x, i) => x !== inputs[i]));
+  const found = roots.length > 0 ? runBackward(roots, seeds, { createGraph: true }, since, stops) : new Map();
+  return standIns.map((x) => found.get(x) ?? null);
 }

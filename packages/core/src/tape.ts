@@ -7,7 +7,10 @@ import { sumToShape } from './kernels/reduce.js';
 import { allocate } from './memory/pool.js';
 import { beginPass, endPass, inBackwardPass, isScratch } from './memory/scratch.js';
 import { disposedError } from './memory/tidy.js';
-import { isGradEnabled, setGradEnabled } from './mode.js';
+import { enterHigherOrder, exitHigherOrder, isGradEnabled, setGradEnabled } from './mode.js';
+import { add } from './ops/elementwise.js';
+import { sum } from './ops/reduce.js';
+import { reshape } from './ops/shape.js';
 import { broadcastShapes, fmt, type Shape, ShapeError, sameShape, sizeOf } from './shape.js';
 import { Tensor } from './tensor.js';
 
@@ -27,8 +30,14 @@ export interface Node {
 }
 
 export interface BackwardOptions {
-  /** Keep saved values so that the graph can be walked again. */
+  /** Keep saved values so that the graph can be walked again (default: createGraph). */
   retainGraph?: boolean;
+  /**
+   * Run the vjps with recording on, so that the grads carry a graph of their own and can be
+   * differentiated again (PyTorch's create_graph). The graph walked is kept unless retainGraph is false:
+   * the grads' graph leads back into it.
+   */
+  createGraph?: boolean;
 }
 
 let seq = 0;
@@ -110,13 +119,14 @@ function collect(roots: readonly Tensor[], since: number): Node[] {
 
 const newestFirst = (a: Node, b: Node): number => b.seq - a.seq;
 
-function accumulate(current: Tensor | undefined, g: Tensor): Tensor {
+function accumulate(current: Tensor | undefined, g: Tensor, graph: boolean): Tensor {
   if (!current) return g;
+  if (graph) return add(current, g);
   return new Tensor(addInto(current.data, g.data, allocate(g.dtype, g.size)), g.shape);
 }
 
 /** Brings a grad returned for `input` to its shape, undoing broadcasting; names the op if it cannot. */
-function fitGrad(op: string, index: number, input: Tensor, g: Tensor): Tensor {
+function fitGrad(op: string, index: number, input: Tensor, g: Tensor, graph: boolean): Tensor {
   if (g.dtype !== input.dtype) {
     throw new DTypeError(`backward: '${op}' returned a ${g.dtype} grad for ${input.dtype} input ${index}`);
   }
@@ -132,9 +142,18 @@ function fitGrad(op: string, index: number, input: Tensor, g: Tensor): Tensor {
       `backward: '${op}' returned a grad of shape ${fmt(g.shape)} for input ${index} of shape ${fmt(input.shape)}`,
     );
   }
+  if (graph) return sumTo(g, input.shape);
   // Summed in float64, as reductions are, so a float32 bias grad over many rows does not stall at 2^24.
   const sums = sumToShape(g.data, g.shape, input.shape, new Float64Array(sizeOf(input.shape)));
   return new Tensor(g.dtype === 'float64' ? sums : Float32Array.from(sums), input.shape);
+}
+
+/** g (of a shape that input's broadcasts to) summed back to shape, by recorded ops: a grad of a grad. */
+function sumTo(g: Tensor, shape: Shape): Tensor {
+  const lead = g.rank - shape.length;
+  const axes: number[] = [];
+  for (let ax = 0; ax < g.rank; ax++) if (ax < lead || shape[ax - lead] === 1) axes.push(ax);
+  return reshape(sum(g, { axis: axes, keepDims: true }), shape);
 }
 
 /**
@@ -174,9 +193,10 @@ type NodeGrads = Map<Node, (Tensor | undefined)[]>;
 
 /**
  * Adds g to the grad of t: in its node's slot for t, or for a leaf in leafGrads. A leaf's grad is never
- * scratch, and never itself on the tape (a vjp that returns its output grad as it is hands on the seed,
- * which may require grad): `.grad` is a plain value, as PyTorch's is without create_graph.
- * A t made by a node before `since` is a constant of this pass and gets nothing.
+ * scratch, and without createGraph never itself on the tape (a vjp that returns its output grad as it is
+ * hands on the seed, which may require grad): `.grad` is a plain value, as PyTorch's is without
+ * create_graph. A t made by a node before `since` is a constant of this pass and gets nothing, unless it
+ * is one of `stops`: the recorded stand-ins for the arguments of a nested grad, whose grads it returns.
  */
 function deliver(
   t: Tensor,
@@ -184,24 +204,30 @@ function deliver(
   nodeGrads: NodeGrads,
   leafGrads: Map<Tensor, Tensor>,
   since: number,
+  stops: ReadonlySet<Tensor> | null,
+  graph: boolean,
 ): void {
   if (!t.requiresGrad) return;
   if (t.node) {
-    if (t.node.seq < since) return;
+    if (t.node.seq < since) {
+      if (stops?.has(t)) leafGrads.set(t, accumulate(leafGrads.get(t), own(g, graph), graph));
+      return;
+    }
     let slots = nodeGrads.get(t.node);
     if (!slots) {
       slots = new Array(t.node.outputs.length);
       nodeGrads.set(t.node, slots);
     }
-    slots[t.outputIndex] = accumulate(slots[t.outputIndex], g);
+    slots[t.outputIndex] = accumulate(slots[t.outputIndex], g, graph);
   } else {
-    const own = isScratch(g.data)
-      ? new Tensor(g.data.slice(), g.shape)
-      : g.requiresGrad || g.node
-        ? g.detach()
-        : g;
-    leafGrads.set(t, accumulate(leafGrads.get(t), own));
+    leafGrads.set(t, accumulate(leafGrads.get(t), own(g, graph), graph));
   }
+}
+
+/** g as a grad handed to a caller: never scratch; cut from the tape unless the pass builds a graph. */
+function own(g: Tensor, graph: boolean): Tensor {
+  if (isScratch(g.data)) return new Tensor(g.data.slice(), g.shape);
+  return !graph && (g.requiresGrad || g.node) ? g.detach() : g;
 }
 
 /**
@@ -222,6 +248,7 @@ export function runBackward(
   seeds: readonly Tensor[],
   options: BackwardOptions = {},
   since = 0,
+  stops: ReadonlySet<Tensor> | null = null,
 ): Map<Tensor, Tensor> {
   for (const root of roots) {
     // Its graph's saved values may sit in buffers that tidy has recycled.
@@ -230,13 +257,19 @@ export function runBackward(
   const nodes = collect(roots, since);
   const nodeGrads: NodeGrads = new Map();
   const leafGrads = new Map<Tensor, Tensor>();
-  for (let i = 0; i < roots.length; i++) {
-    if (anomalyEnabled) checkSeed(seeds[i]!);
-    deliver(roots[i]!, seeds[i]!, nodeGrads, leafGrads, since);
-  }
-  const previous = setGradEnabled(false);
-  beginPass();
+  // With createGraph the vjps run recorded (each vjp takes its graph-building path when recording is
+  // on), lend no scratch (a grad is saved by the ops that use it, past the pass) and keep the graph.
+  const graph = options.createGraph === true;
+  const retain = options.retainGraph ?? graph;
+  const previous = setGradEnabled(graph);
+  beginPass(!graph);
+  if (graph) enterHigherOrder();
   try {
+    // Seeds too are delivered in the pass's mode: a root given twice adds its seeds with a recorded add.
+    for (let i = 0; i < roots.length; i++) {
+      if (anomalyEnabled) checkSeed(seeds[i]!);
+      deliver(roots[i]!, seeds[i]!, nodeGrads, leafGrads, since, stops, graph);
+    }
     for (const node of nodes) {
       const slots = nodeGrads.get(node);
       if (!slots) continue; // every path to it was cut (a vjp returned null)
@@ -251,7 +284,7 @@ export function runBackward(
       }
       const grads = outputGrads(node, slots);
       const inputGrads = anomalyEnabled ? checkedBackward(node, grads) : node.backward!(grads);
-      if (!options.retainGraph) node.backward = null;
+      if (!retain) node.backward = null;
       if (!Array.isArray(inputGrads)) {
         throw new TypeError(`backward: '${node.op}' returned ${String(inputGrads)}, not an array of grads`);
       }
@@ -267,10 +300,14 @@ export function runBackward(
             `backward: '${node.op}' returned ${String(g)} for input ${i} (a Tensor or null expected)`,
           );
         }
-        if (g) deliver(node.inputs[i]!, fitGrad(node.op, i, node.inputs[i]!, g), nodeGrads, leafGrads, since);
+        if (g) {
+          const input = node.inputs[i]!;
+          deliver(input, fitGrad(node.op, i, input, g, graph), nodeGrads, leafGrads, since, stops, graph);
+        }
       }
     }
   } finally {
+    if (graph) exitHigherOrder();
     setGradEnabled(previous);
     endPass();
   }
@@ -313,7 +350,8 @@ export function backward(output: Tensor, seed?: Tensor, options: BackwardOptions
     );
   }
   const grads = runBackward([output], [seedFor('backward', output, seed)], options);
-  for (const [leaf, g] of grads) leaf.grad = leaf.grad ? accumulate(leaf.grad, g) : g;
+  const graph = options.createGraph === true;
+  for (const [leaf, g] of grads) leaf.grad = leaf.grad ? accumulate(leaf.grad, g, graph) : g;
 }
 
 /**

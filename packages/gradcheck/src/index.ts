@@ -28,6 +28,11 @@ export {
   type Tolerance,
 } from './gradcheck.js';
 export {
+  assertGradgradcheck,
+  type GradgradcheckOptions,
+  gradgradcheck,
+} from './gradgradcheck.js';
+export {
   type Bounds,
   checkGraphs,
   type Graph,
@@ -59,6 +64,7 @@ export {
   type OverrideReport,
 } from './override.js';
 export {
+  checkGradgradProperty,
   checkGradientsProperty,
   checkKeepingVerdict,
   defaultNumRuns,
@@ -70,4 +76,4 @@ export {
   runProperty,
   type ShrinkOutcome,
 } from './property.js';
-export { type JvpCheck, jvpChecks, type OpSpec, specs } from './specs.js';
+export { type GradgradSpec, type JvpCheck, jvpChecks, type OpSpec, specs } from './specs.js';

@@ -5,6 +5,7 @@ import { Tensor } from '@tapegrad/core';
 import * as fc from 'fast-check';
 import type { Outputs } from './finiteDiff.js';
 import { assertGradcheck, GradcheckError, type GradcheckOptions, type GradcheckReport } from './gradcheck.js';
+import { assertGradgradcheck } from './gradgradcheck.js';
 import { asDamning, fmtSeverity, type Judgement, judge, witnessFloor } from './judgement.js';
 
 export interface PropertyRunOptions {
@@ -182,6 +183,24 @@ export function checkGradientsProperty<A extends readonly unknown[]>(
     inputs,
     (args) => {
       assertGradcheck(f, args, gradcheckOptions);
+    },
+    { numRuns, seed, path, names: options.names },
+  );
+}
+
+/** gradgradcheck (second derivatives) at every input fast-check draws; on failure, throws with the shrunk witness. */
+export function checkGradgradProperty<A extends readonly unknown[]>(
+  f: (...args: A) => Outputs,
+  inputs: fc.Arbitrary<A>,
+  options: GradcheckOptions & PropertyRunOptions = {},
+): { numRuns: number; seed: number } {
+  const { numRuns, seed, path, ...gradcheckOptions } = options;
+  const name = (f as { opName?: string }).opName ?? f.name;
+  return runProperty(
+    `second-order gradient property${name ? ` of ${name}` : ''}`,
+    inputs,
+    (args) => {
+      assertGradgradcheck(f, args, gradcheckOptions);
     },
     { numRuns, seed, path, names: options.names },
   );

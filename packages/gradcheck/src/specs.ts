@@ -68,6 +68,18 @@ export interface OpSpec {
   options?: GradcheckOptions;
   /** What the arguments keep away from, and why. */
   kinks?: string;
+  /** The op's second-order check (gradgradcheck): required, so an op without one does not compile. */
+  gradgrad: GradgradSpec;
+}
+
+/** An op's second-order check: what it holds the tape to, and anything of its own it needs. */
+export interface GradgradSpec {
+  /** The second derivative the check holds the tape to, in one line. */
+  rule: string;
+  /** Tolerance of its own at second order, on top of `options`. */
+  options?: GradcheckOptions;
+  /** A call of its own at second order (default `call`), where the first-order one cannot be checked; say why. */
+  call?: OpSpec['call'];
 }
 
 /** A mutable tuple (what a rest parameter takes). */
@@ -77,7 +89,7 @@ const tuple = <T extends unknown[]>(...items: T): T => items;
 const spec = <A extends unknown[]>(
   args: fc.Arbitrary<A>,
   call: (...args: NoInfer<A>) => Outputs,
-  rest: Omit<OpSpec, 'args' | 'call'> = {},
+  rest: Omit<OpSpec, 'args' | 'call'>,
 ): OpSpec => ({ args, call: call as OpSpec['call'], ...rest });
 
 const unaryArgs = (values: TensorArbOptions = {}) => tensors(values).map((x) => tuple(x));
@@ -148,28 +160,63 @@ const joinArgs = (equal: boolean) =>
     });
 
 export const specs: Record<OpName, OpSpec> = {
-  add: spec(binaryArgs(), (a, b) => add(a, b)),
-  sub: spec(binaryArgs(), (a, b) => sub(a, b)),
-  mul: spec(binaryArgs(), (a, b) => mul(a, b)),
+  add: spec(binaryArgs(), (a, b) => add(a, b), {
+    gradgrad: { rule: 'linear in a and b: the second derivative is zero, the grad is g itself' },
+  }),
+  sub: spec(binaryArgs(), (a, b) => sub(a, b), {
+    gradgrad: { rule: 'linear: zero second derivative; the grads g and -g are linear in g' },
+  }),
+  mul: spec(binaryArgs(), (a, b) => mul(a, b), {
+    gradgrad: { rule: 'bilinear: ∂²(ab)/∂a∂b = 1 (g·b differentiated in b gives g), zero in a alone' },
+  }),
   div: spec(binaryArgs({}, { avoid: [0], margin: 0.3 }), (a, b) => div(a, b), {
+    gradgrad: { rule: '∂²(a/b)/∂b² = 2a/b³, ∂²/∂a∂b = -1/b², zero in a alone' },
     kinks: 'denominators at least 0.3 from 0',
   }),
-  neg: spec(unaryArgs(), (x) => neg(x)),
-  exp: spec(unaryArgs(), (x) => exp(x)),
-  log: spec(unaryArgs({ min: 0.1, max: 3 }), (x) => log(x), { kinks: 'domain x ≥ 0.1' }),
-  sqrt: spec(unaryArgs({ min: 0.1, max: 3 }), (x) => sqrt(x), { kinks: 'domain x ≥ 0.1' }),
+  neg: spec(unaryArgs(), (x) => neg(x), { gradgrad: { rule: 'linear: zero second derivative' } }),
+  exp: spec(unaryArgs(), (x) => exp(x), {
+    gradgrad: { rule: "exp'' = exp: the grad g·eˣ differentiated in x is g·eˣ" },
+  }),
+  log: spec(unaryArgs({ min: 0.1, max: 3 }), (x) => log(x), {
+    gradgrad: { rule: "log'' = -1/x²" },
+    kinks: 'domain x ≥ 0.1',
+  }),
+  sqrt: spec(unaryArgs({ min: 0.1, max: 3 }), (x) => sqrt(x), {
+    gradgrad: { rule: "sqrt'' = -1/(4x^{3/2})" },
+    kinks: 'domain x ≥ 0.1',
+  }),
   pow: spec(
     fc.tuple(tensors({ min: 0.2, max: 2 }), fc.constantFrom(0, 1, 2, 3, -1, 0.5, 2.5, -1.5)),
     (x, p) => pow(x, p),
-    { kinks: 'positive bases (fractional and negative exponents), exponents from a fixed list' },
+    {
+      gradgrad: { rule: "(xᵖ)'' = p(p-1)x^{p-2}" },
+      kinks: 'positive bases (fractional and negative exponents), exponents from a fixed list',
+    },
   ),
-  tanh: spec(unaryArgs({ min: -3, max: 3 }), (x) => tanh(x)),
-  sigmoid: spec(unaryArgs({ min: -3, max: 3 }), (x) => sigmoid(x)),
-  relu: spec(unaryArgs({ avoid: [0] }), (x) => relu(x), { kinks: 'x away from 0' }),
-  abs: spec(unaryArgs({ avoid: [0] }), (x) => abs(x), { kinks: 'x away from 0' }),
-  maximum: spec(binaryArgs().filter(apart), (a, b) => maximum(a, b), { kinks: 'no ties a = b' }),
-  minimum: spec(binaryArgs().filter(apart), (a, b) => minimum(a, b), { kinks: 'no ties a = b' }),
+  tanh: spec(unaryArgs({ min: -3, max: 3 }), (x) => tanh(x), {
+    gradgrad: { rule: "tanh'' = -2y(1-y²), y = tanh x" },
+  }),
+  sigmoid: spec(unaryArgs({ min: -3, max: 3 }), (x) => sigmoid(x), {
+    gradgrad: { rule: "σ'' = σ(1-σ)(1-2σ)" },
+  }),
+  relu: spec(unaryArgs({ avoid: [0] }), (x) => relu(x), {
+    gradgrad: { rule: 'zero away from 0 (the mask is a constant); the grad is linear in g' },
+    kinks: 'x away from 0',
+  }),
+  abs: spec(unaryArgs({ avoid: [0] }), (x) => abs(x), {
+    gradgrad: { rule: 'zero away from 0 (sign is a constant); the grad is linear in g' },
+    kinks: 'x away from 0',
+  }),
+  maximum: spec(binaryArgs().filter(apart), (a, b) => maximum(a, b), {
+    gradgrad: { rule: 'zero away from ties (the pick mask is a constant); the grad is linear in g' },
+    kinks: 'no ties a = b',
+  }),
+  minimum: spec(binaryArgs().filter(apart), (a, b) => minimum(a, b), {
+    gradgrad: { rule: 'zero away from ties (the pick mask is a constant); the grad is linear in g' },
+    kinks: 'no ties a = b',
+  }),
   clip: spec(unaryArgs({ avoid: [-0.5, 0.75] }), (x) => clip(x, -0.5, 0.75), {
+    gradgrad: { rule: 'zero away from the bounds (the mask is a constant); the grad is linear in g' },
     kinks: 'x away from the bounds -0.5 and 0.75',
   }),
   where: spec(
@@ -177,24 +224,50 @@ export const specs: Record<OpName, OpSpec> = {
       fc.tuple(masks({ shape: c! }), tensors({ shape: a! }), tensors({ shape: b! })),
     ),
     (cond, a, b) => where(cond, a, b),
-    { options: { nondiff: [0] }, kinks: 'the mask is not differentiated' },
+    {
+      gradgrad: { rule: 'linear in a and b (the mask is a constant)' },
+      options: { nondiff: [0] },
+      kinks: 'the mask is not differentiated',
+    },
   ),
   // Central differences cannot see through float32 rounding at eps 1e-6; the cast is linear, so a
   // wide step is exact.
-  astype: spec(unaryArgs(), (x) => astype(x, 'float32'), { options: { eps: 1e-2 } }),
-  matmul: spec(matmulArgs, (a, b) => matmul(a, b)),
-  sum: spec(reduceArgs(), (x, o) => sum(x, o)),
-  mean: spec(reduceArgs(), (x, o) => mean(x, o)),
-  max: spec(reduceArgs({ distinct: true }), (x, o) => max(x, o), { kinks: 'no ties for the maximum' }),
-  min: spec(reduceArgs({ distinct: true }), (x, o) => min(x, o), { kinks: 'no ties for the minimum' }),
-  logSumExp: spec(reduceArgs(), (x, o) => logSumExp(x, o)),
+  astype: spec(unaryArgs(), (x) => astype(x, 'float32'), {
+    // At second order the output grad is itself an input: cast to float32, it rounds, which gradcheck's
+    // float64 linearity check sees. The float64 cast runs the same vjp (a recorded astype) exactly.
+    gradgrad: {
+      rule: 'linear: the grad is g cast back',
+      call: (x) => astype(x as Tensor, 'float64'),
+    },
+    options: { eps: 1e-2 },
+  }),
+  matmul: spec(matmulArgs, (a, b) => matmul(a, b), {
+    gradgrad: { rule: 'bilinear: ∂²(AB)/∂A∂B pairs g with the identity; zero in A or B alone' },
+  }),
+  sum: spec(reduceArgs(), (x, o) => sum(x, o), { gradgrad: { rule: 'linear: the grad is g spread back' } }),
+  mean: spec(reduceArgs(), (x, o) => mean(x, o), {
+    gradgrad: { rule: 'linear: the grad is g/n spread back' },
+  }),
+  max: spec(reduceArgs({ distinct: true }), (x, o) => max(x, o), {
+    gradgrad: { rule: 'zero away from ties (the hit mask is a constant); the grad is linear in g' },
+    kinks: 'no ties for the maximum',
+  }),
+  min: spec(reduceArgs({ distinct: true }), (x, o) => min(x, o), {
+    gradgrad: { rule: 'zero away from ties (the hit mask is a constant); the grad is linear in g' },
+    kinks: 'no ties for the minimum',
+  }),
+  logSumExp: spec(reduceArgs(), (x, o) => logSumExp(x, o), {
+    gradgrad: { rule: 'the Hessian is diag(p) - ppᵀ per reduced slice, p = softmax' },
+  }),
   softmax: spec(
     withAxis().chain(({ shape, axis }) => tensors({ shape }).map((x) => tuple(x, axis))),
     (x, axis) => softmax(x, axis),
+    { gradgrad: { rule: 'the grad y·(g - Σg·y) differentiated in x through y (itself differentiable)' } },
   ),
   logSoftmax: spec(
     withAxis().chain(({ shape, axis }) => tensors({ shape }).map((x) => tuple(x, axis))),
     (x, axis) => logSoftmax(x, axis),
+    { gradgrad: { rule: 'the grad g - softmax·Σg differentiated in x through softmax' } },
   ),
   reshape: spec(
     fc.tuple(shapes(), fc.integer({ min: 0, max: 3 })).chain(([shape, pick]) => {
@@ -203,17 +276,24 @@ export const specs: Record<OpName, OpSpec> = {
       return tensors({ shape }).map((x) => tuple(x, target));
     }),
     (x, shape) => reshape(x, shape),
+    { gradgrad: { rule: 'linear: the grad is g reshaped back' } },
   ),
   permute: spec(
     shapes().chain((shape) => fc.tuple(tensors({ shape }), permutationOf(shape.length))),
     (x, axes) => permute(x, axes),
+    { gradgrad: { rule: 'linear: the grad is g permuted back' } },
   ),
   transpose: spec(
     shapes().chain((shape) => fc.tuple(tensors({ shape }), fc.option(permutationOf(shape.length)))),
     (x, axes) => transpose(x, axes ?? undefined),
+    { gradgrad: { rule: 'linear: the grad is g transposed back' } },
   ),
-  concat: spec(joinArgs(false), (axis: number, ...parts: Tensor[]) => concat(parts, axis)),
-  stack: spec(joinArgs(true), (axis: number, ...parts: Tensor[]) => stack(parts, axis)),
+  concat: spec(joinArgs(false), (axis: number, ...parts: Tensor[]) => concat(parts, axis), {
+    gradgrad: { rule: 'linear: the grad is g split back into the pieces' },
+  }),
+  stack: spec(joinArgs(true), (axis: number, ...parts: Tensor[]) => stack(parts, axis), {
+    gradgrad: { rule: 'linear: the grad is g split back and reshaped' },
+  }),
   slice: spec(
     shapes({ minRank: 1 }).chain((shape) =>
       fc.tuple(
@@ -231,6 +311,7 @@ export const specs: Record<OpName, OpSpec> = {
         bounds.map(([p, q]) => Math.min(p, q)),
         bounds.map(([p, q]) => Math.max(p, q) + 1),
       ),
+    { gradgrad: { rule: 'linear: the grad is g scattered into zeros, whose own vjp is the slice again' } },
   ),
   split: spec(
     withAxis().chain(({ shape, axis }) => {
@@ -247,18 +328,21 @@ export const specs: Record<OpName, OpSpec> = {
       return fc.tuple(tensors({ shape }), sizes, fc.constant(axis));
     }),
     (x, sizes, axis) => split(x, sizes, axis),
+    { gradgrad: { rule: "linear: the grad is the pieces' grads concatenated" } },
   ),
   squeeze: spec(
     shapes({ maxDim: 2 }).chain((shape) =>
       fc.tuple(tensors({ shape }), fc.option(fc.subarray(shape.flatMap((d, i) => (d === 1 ? [i] : []))))),
     ),
     (x, axes) => squeeze(x, axes ?? undefined),
+    { gradgrad: { rule: 'linear: the grad is g reshaped back' } },
   ),
   unsqueeze: spec(
     shapes().chain((shape) =>
       fc.tuple(tensors({ shape }), fc.integer({ min: -(shape.length + 1), max: shape.length })),
     ),
     (x, axis) => unsqueeze(x, axis),
+    { gradgrad: { rule: 'linear: the grad is g reshaped back' } },
   ),
   broadcastTo: spec(
     broadcastableShapes(2).chain(([from, other]) =>
@@ -268,6 +352,7 @@ export const specs: Record<OpName, OpSpec> = {
       ),
     ),
     (x, shape) => broadcastTo(x, shape),
+    { gradgrad: { rule: 'linear: the grad is g summed back over the broadcast axes' } },
   ),
   indexSelect: spec(
     withAxis().chain(({ shape, axis }) => {
@@ -280,7 +365,11 @@ export const specs: Record<OpName, OpSpec> = {
       );
     }),
     (x, axis, indices) => indexSelect(x, axis, indices),
-    { options: { nondiff: [2] }, kinks: 'indices are not differentiated; repeats accumulate' },
+    {
+      gradgrad: { rule: 'linear: the grad is g scatter-added back, whose own vjp gathers again' },
+      options: { nondiff: [2] },
+      kinks: 'indices are not differentiated; repeats accumulate',
+    },
   ),
   gather: spec(
     withAxis().chain(({ shape, axis }) => {
@@ -295,7 +384,11 @@ export const specs: Record<OpName, OpSpec> = {
       return fc.tuple(tensors({ shape }), fc.constant(axis), indices);
     }),
     (x, axis, indices) => gather(x, axis, indices),
-    { options: { nondiff: [2] }, kinks: 'indices are not differentiated; repeats accumulate' },
+    {
+      gradgrad: { rule: 'linear: the grad is g scatter-added back, whose own vjp gathers again' },
+      options: { nondiff: [2] },
+      kinks: 'indices are not differentiated; repeats accumulate',
+    },
   ),
 };
 

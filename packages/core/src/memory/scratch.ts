@@ -6,7 +6,8 @@ import { checkBytes } from '../shape.js';
 
 // A pass holds its buffers until it ends (one list per running pass: a backward may run a pass of its
 // own), then they are spare for the next, most recent first.
-const passes: TypedArray[][] = [];
+// null: a pass that lends nothing (one that builds a graph, whose grads outlive it).
+const passes: (TypedArray[] | null)[] = [];
 let spare: TypedArray[] = [];
 /** Bytes of spare buffers kept between passes; past it the least recently used are dropped. */
 const SPARE_BYTES = 64 << 20;
@@ -46,15 +47,18 @@ export function backwardScratch(dtype: DType, size: number, zeroed = true): Type
   return zeroed ? out.fill(0) : out;
 }
 
-/** @internal Begins a backward pass: the buffers backwardScratch lends from now on are held by it. */
-export function beginPass(): void {
-  passes.push([]);
+/**
+ * @internal Begins a backward pass: the buffers backwardScratch lends from now on are held by it; with
+ * lend false it lends none (backwardScratch gives null within it).
+ */
+export function beginPass(lend = true): void {
+  passes.push(lend ? [] : null);
 }
 
 /** @internal Ends the innermost pass: its buffers become spare, within SPARE_BYTES. */
 export function endPass(): void {
-  const held = passes.pop()!;
-  if (held.length === 0) return;
+  const held = passes.pop();
+  if (!held || held.length === 0) return;
   let bytes = 0;
   spare = [...held, ...spare].filter((b) => {
     bytes += b.byteLength;
@@ -68,6 +72,7 @@ export const inBackwardPass = (): boolean => passes.length > 0;
 /** @internal Whether data is (a view of) a backward scratch buffer of a running pass. */
 export function isScratch(data: TypedArray): boolean {
   for (const held of passes) {
+    if (!held) continue;
     for (const b of held) {
       if (
         data.buffer === b.buffer &&

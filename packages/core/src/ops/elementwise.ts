@@ -1,9 +1,12 @@
 // Elementwise ops with numpy broadcasting. Each vjp is one line of maths; the engine sums grads
-// back over broadcast axes, so no rule here has to.
+// back over broadcast axes, so no rule here has to. A vjp whose fast path computes a factor off the
+// tape (mapTensor) builds it from ops when recording is on (a graph-building backward), so that the
+// grad can be differentiated again; masks (relu, abs, clip, where, maximum) are constants either way.
 import { type DType, DTypeError, isDType } from '../dtype.js';
 import { differentiable } from '../forward.js';
 import { type Binary, broadcastInto, stableSigmoid, type Unary } from '../kernels/elementwise.js';
 import { allocate } from '../memory/pool.js';
+import { isGradEnabled } from '../mode.js';
 import { broadcastShapes, checkBytes, sameShape } from '../shape.js';
 import { record } from '../tape.js';
 import { Tensor } from '../tensor.js';
@@ -97,10 +100,12 @@ const powPrimal = (x: TensorLike, p: number): Tensor => {
     (g, a) =>
       p === 0
         ? mul(g, 0)
-        : mul(
-            g,
-            mapTensor(a, (v) => p * v ** (p - 1)),
-          ),
+        : isGradEnabled()
+          ? mul(g, mul(pow(a, p - 1), p))
+          : mul(
+              g,
+              mapTensor(a, (v) => p * v ** (p - 1)),
+            ),
   );
 };
 
@@ -119,19 +124,23 @@ const sqrtPrimal = (x: TensorLike): Tensor => unary('sqrt', x, Math.sqrt, (g, _,
 // d tanh = g·(1 - y²)
 const tanhPrimal = (x: TensorLike): Tensor =>
   unary('tanh', x, Math.tanh, (g, _, y) =>
-    mul(
-      g,
-      mapTensor(y, (v) => 1 - v * v),
-    ),
+    isGradEnabled()
+      ? mul(g, sub(1, mul(y, y)))
+      : mul(
+          g,
+          mapTensor(y, (v) => 1 - v * v),
+        ),
   );
 
 // d sigmoid = g·y·(1 - y)
 const sigmoidPrimal = (x: TensorLike): Tensor =>
   unary('sigmoid', x, stableSigmoid, (g, _, y) =>
-    mul(
-      g,
-      mapTensor(y, (v) => v * (1 - v)),
-    ),
+    isGradEnabled()
+      ? mul(g, mul(y, sub(1, y)))
+      : mul(
+          g,
+          mapTensor(y, (v) => v * (1 - v)),
+        ),
   );
 // d relu = g·[x > 0]. Forward as torch's (clamp_min on CPU): x itself unless x < 0, so NaN and -0 pass.
 const reluPrimal = (x: TensorLike): Tensor =>

@@ -1,11 +1,13 @@
 // matmul with numpy's rules: 2-D, batched with broadcast leading dims, 1-D operands promoted.
-// Its vjp calls the kernel with transpose flags: dA = g·Bᵀ, dB = Aᵀ·g, no transposed copies.
+// Its vjp calls the kernel with transpose flags: dA = g·Bᵀ, dB = Aᵀ·g, no transposed copies; a
+// graph-building backward composes the same from matmul and transpose, so it is differentiable again.
 
 import { gemm } from '../backend/choose.js';
 import type { TypedArray } from '../dtype.js';
 import { differentiable } from '../forward.js';
 import { sumToShape } from '../kernels/reduce.js';
 import { allocate } from '../memory/pool.js';
+import { isGradEnabled } from '../mode.js';
 import {
   broadcastShapes,
   broadcastStrides,
@@ -18,6 +20,7 @@ import {
 import { record } from '../tape.js';
 import { Tensor } from '../tensor.js';
 import { add } from './elementwise.js';
+import { reshape, squeeze, transpose } from './shape.js';
 import { operands } from './util.js';
 
 interface Batched {
@@ -107,6 +110,7 @@ const matmulPrimal = (x: Tensor, y: Tensor): Tensor => {
   const outShape = [...batch, ...(a.rank === 1 ? [] : [r.m]), ...(b.rank === 1 ? [] : [r.n])];
   const out = new Tensor(r.data, outShape);
   return record('matmul', [a, b], out, ([g]) => {
+    if (isGradEnabled()) return recordedGrads(a, aShape, b, bShape, reshape(g!, [...batch, r.m, r.n]));
     const G = asBatched(g!.data, [...batch, r.m, r.n]);
     // dA = g·Bᵀ and dB = Aᵀ·g, each summed over the batch axes its operand was broadcast along.
     const da = batchedGemm(G, false, B, true);
@@ -126,6 +130,24 @@ const matmulPrimal = (x: Tensor, y: Tensor): Tensor => {
     return [reduce(da, aShape, a.shape), reduce(db, bShape, b.shape)];
   });
 };
+
+/** x with its last two axes swapped (a recorded op). */
+function swapLast(x: Tensor): Tensor {
+  const axes = x.shape.map((_, i) => i);
+  axes[x.rank - 2] = x.rank - 1;
+  axes[x.rank - 1] = x.rank - 2;
+  return transpose(x, axes);
+}
+
+/**
+ * dA = g·Bᵀ and dB = Aᵀ·g from recorded ops, g of shape [...batch, m, n]; a 1-D operand's extra axis is
+ * dropped, and the engine sums each grad over the batch axes its operand was broadcast along.
+ */
+function recordedGrads(a: Tensor, aShape: Shape, b: Tensor, bShape: Shape, g: Tensor): [Tensor, Tensor] {
+  const da = matmul(g, swapLast(reshape(b, bShape)));
+  const db = matmul(swapLast(reshape(a, aShape)), g);
+  return [a.rank === 1 ? squeeze(da, -2) : da, b.rank === 1 ? squeeze(db, -1) : db];
+}
 
 /** numpy's matmul: 2-D, batched with broadcast leading dims, 1-D operands promoted. dt = ta·b + a·tb */
 export const matmul = differentiable(

@@ -1,14 +1,16 @@
 // Reductions over axes (number or list, negative allowed, keepDims), and softmax / logSoftmax.
-
+// A vjp that spreads g back with a kernel (expand) spreads it with recorded ops when recording is on
+// (a graph-building backward), so that the grad can be differentiated again.
 import { differentiable } from '../forward.js';
 import { broadcastInto } from '../kernels/elementwise.js';
 import { reduceAxes } from '../kernels/reduce.js';
 import { allocate } from '../memory/pool.js';
+import { isGradEnabled } from '../mode.js';
 import { normalizeAxes, normalizeAxis, type Shape, ShapeError, sizeOf } from '../shape.js';
 import { record } from '../tape.js';
 import { Tensor } from '../tensor.js';
 import { div, exp, mul, sub } from './elementwise.js';
-import { reshape } from './shape.js';
+import { broadcastTo, reshape } from './shape.js';
 import { mapTensor, operands, type TensorLike, zipTensors } from './util.js';
 
 export interface ReduceOptions {
@@ -41,6 +43,9 @@ function expand(g: Tensor, p: Plan, shape: Shape): Tensor {
   return new Tensor(broadcastInto(g.data, p.kept, data, shape), shape);
 }
 
+/** expand from recorded ops. */
+const spread = (g: Tensor, p: Plan, shape: Shape): Tensor => broadcastTo(reshape(g, p.kept), shape);
+
 const input = (op: string, x: TensorLike): Tensor => operands(op, x)[0]!;
 
 // d sum = g broadcast back
@@ -51,7 +56,7 @@ const sumPrimal = (x: TensorLike, options: ReduceOptions = {}): Tensor => {
     'sum',
     [a],
     fold(a, p, 0, (s, v) => s + v),
-    ([g]) => [expand(g!, p, a.shape)],
+    ([g]) => [isGradEnabled() ? spread(g!, p, a.shape) : expand(g!, p, a.shape)],
   );
 };
 
@@ -65,11 +70,13 @@ const meanPrimal = (x: TensorLike, options: ReduceOptions = {}): Tensor => {
     (v) => v / n,
   );
   return record('mean', [a], out, ([g]) => [
-    expand(
-      mapTensor(g!, (v) => v / n),
-      p,
-      a.shape,
-    ),
+    isGradEnabled()
+      ? spread(div(g!, n), p, a.shape)
+      : expand(
+          mapTensor(g!, (v) => v / n),
+          p,
+          a.shape,
+        ),
   ]);
 };
 
@@ -88,6 +95,7 @@ function extreme(op: 'max' | 'min', x: TensorLike, options: ReduceOptions): Tens
   return record(op, [a], out, ([g]) => {
     const hit = zipTensors(op, a, expand(out, p, a.shape), (v, m) => (v === m ? 1 : 0));
     const count = fold(hit, p, 0, (s, v) => s + v);
+    if (isGradEnabled()) return [mul(hit, spread(div(g!, count), p, a.shape))];
     return [
       mul(
         hit,
@@ -113,6 +121,7 @@ const logSumExpPrimal = (x: TensorLike, options: ReduceOptions = {}): Tensor => 
   const total = fold(shifted, p, 0, (s, v) => s + v);
   const out = new Tensor(zipTensors('logSumExp', total, shift, (t, s) => Math.log(t) + s).data, p.outShape);
   return record('logSumExp', [a], out, ([g]) => {
+    if (isGradEnabled()) return [mul(exp(sub(a, spread(out, p, a.shape))), spread(g!, p, a.shape))];
     const soft = zipTensors('logSumExp', a, expand(out, p, a.shape), (v, l) => Math.exp(v - l));
     return [mul(soft, expand(g!, p, a.shape))];
   });

@@ -1,5 +1,7 @@
 // Shape ops: views (reshape, squeeze, unsqueeze) that share the immutable buffer, copies
 // (permute, slice, concat, stack, split, broadcastTo) and gathers (indexSelect, gather).
+// A vjp that moves g's values with a kernel moves them with recorded ops when recording is on (a
+// graph-building backward): the gathers and slice scatter through `scatter`, whose vjp is `take`.
 import { type DType, DTypeError, type TypedArray } from '../dtype.js';
 import { differentiable } from '../forward.js';
 import { broadcastInto } from '../kernels/elementwise.js';
@@ -12,6 +14,7 @@ import {
   takeInto,
 } from '../kernels/shape.js';
 import { allocate } from '../memory/pool.js';
+import { isGradEnabled } from '../mode.js';
 import {
   broadcastShapes,
   checkBytes,
@@ -35,7 +38,9 @@ function need(op: string, x: unknown): Tensor {
 
 /** x's buffer under another shape of the same size. d = g read back in x's shape */
 function view(op: string, x: Tensor, shape: Shape): Tensor {
-  return record(op, [x], new Tensor(x.data, shape), ([g]) => [new Tensor(g!.data, x.shape)]);
+  return record(op, [x], new Tensor(x.data, shape), ([g]) => [
+    isGradEnabled() ? reshape(g!, x.shape) : new Tensor(g!.data, x.shape),
+  ]);
 }
 
 /** numpy's reshape: the same elements in row-major order; one -1 is inferred from the rest. */
@@ -190,7 +195,13 @@ function join(op: string, ts: readonly Tensor[], shapes: readonly Shape[], axis:
     outShape,
   );
   return record(op, ts, new Tensor(data, outShape), ([g]) =>
-    cutAlong(dtype, g!.data, outShape, axis, shapes).map((block, i) => new Tensor(block, ts[i]!.shape)),
+    isGradEnabled()
+      ? split(
+          g!,
+          shapes.map((s) => s[axis]!),
+          axis,
+        ).map((piece, i) => reshape(piece, ts[i]!.shape))
+      : cutAlong(dtype, g!.data, outShape, axis, shapes).map((block, i) => new Tensor(block, ts[i]!.shape)),
   );
 }
 
@@ -269,16 +280,18 @@ const splitPrimal = (x: Tensor, sizesOrSections: number | readonly number[], axi
     (block, i) => new Tensor(block, shapes[i]!),
   );
   return record('split', [a], outputs, (grads) => [
-    new Tensor(
-      joinAlong(
-        a.dtype,
-        grads.map((g) => g.data),
-        shapes,
-        ax,
-        a.shape,
-      ),
-      a.shape,
-    ),
+    isGradEnabled()
+      ? concat(grads, ax)
+      : new Tensor(
+          joinAlong(
+            a.dtype,
+            grads.map((g) => g.data),
+            shapes,
+            ax,
+            a.shape,
+          ),
+          a.shape,
+        ),
   ]);
 };
 
@@ -308,9 +321,17 @@ const slicePrimal = (x: Tensor, starts: readonly number[], stops: readonly numbe
   const shape = a.shape.map((n, ax) => Math.max(0, clamp(stops[ax] ?? n, n) - begin[ax]!));
   const origin = shape.map(() => 0);
   const data = copyBox(a.data, a.shape, begin, allocate(a.dtype, sizeOf(shape)), shape, origin, shape);
-  return record('slice', [a], new Tensor(data, shape), ([g]) => [
-    new Tensor(copyBox(g!.data, shape, origin, allocate(a.dtype, a.size), a.shape, begin, shape), a.shape),
-  ]);
+  return record('slice', [a], new Tensor(data, shape), ([g]) => {
+    if (isGradEnabled()) {
+      // The slice's flat positions in a: copyBox of the positions themselves.
+      const positions = Float64Array.from({ length: a.size }, (_, i) => i);
+      const at = copyBox(positions, a.shape, begin, new Float64Array(sizeOf(shape)), shape, origin, shape);
+      return [scatter('slice', g!, Int32Array.from(at), a.shape)];
+    }
+    return [
+      new Tensor(copyBox(g!.data, shape, origin, allocate(a.dtype, a.size), a.shape, begin, shape), a.shape),
+    ];
+  });
 };
 
 /** numpy's broadcast_to. d = g, which the engine sums back over the broadcast axes */
@@ -364,7 +385,9 @@ const indexSelectPrimal = (x: Tensor, axis: number, indices: Tensor | readonly n
   if (bad >= 0) throw badIndex('indexSelect', index.data[bad]!, `[${bad}]`, ax, length);
   const out = new Tensor(takeInto(a.data, offsets, allocate(a.dtype, offsets.length)), shape);
   return record('indexSelect', [a, index], out, ([g]) => [
-    new Tensor(scatterAdd(g!.data, offsets, allocate(a.dtype, a.size)), a.shape),
+    isGradEnabled()
+      ? scatter('indexSelect', g!, offsets, a.shape)
+      : new Tensor(scatterAdd(g!.data, offsets, allocate(a.dtype, a.size)), a.shape),
     null,
   ]);
 };
@@ -395,10 +418,27 @@ const gatherPrimal = (x: Tensor, axis: number, indices: Tensor): Tensor => {
   if (bad >= 0) throw badIndex('gather', index.data[bad]!, position(bad, index.shape), ax, a.shape[ax]!);
   const out = new Tensor(takeInto(a.data, offsets, allocate(a.dtype, offsets.length)), index.shape);
   return record('gather', [a, index], out, ([g]) => [
-    new Tensor(scatterAdd(g!.data, offsets, allocate(a.dtype, a.size)), a.shape),
+    isGradEnabled()
+      ? scatter('gather', g!, offsets, a.shape)
+      : new Tensor(scatterAdd(g!.data, offsets, allocate(a.dtype, a.size)), a.shape),
     null,
   ]);
 };
+
+/**
+ * g's values added into zeros of shape at the flat offsets (repeats accumulate), recorded: the vjp of
+ * a gather, slice or indexSelect, as a linear op whose own vjp is `take` (its transpose).
+ */
+function scatter(op: string, g: Tensor, offsets: Int32Array, shape: Shape): Tensor {
+  const out = new Tensor(scatterAdd(g.data, offsets, allocate(g.dtype, sizeOf(shape))), shape);
+  return record(`${op}.backward`, [g], out, ([gg]) => [take(op, gg!, offsets, g.shape)]);
+}
+
+/** x's values at the flat offsets, as shape, recorded: the transpose of scatter (and its vjp). */
+function take(op: string, x: Tensor, offsets: Int32Array, shape: Shape): Tensor {
+  const out = new Tensor(takeInto(x.data, offsets, allocate(x.dtype, offsets.length)), shape);
+  return record(op, [x], out, ([g]) => [scatter(op, g!, offsets, x.shape)]);
+}
 
 // The ops, each with its jvp rule (see elementwise.ts). Every one is linear: its tangent is the op
 // itself over the tangents (zeros for an input without one; the indices are not differentiated).
