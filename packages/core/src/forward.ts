@@ -3,7 +3,10 @@
 // branch (`depth === 0`); the tangents live in one WeakMap per level, so nothing outlives its call.
 import { DTypeError } from './dtype.js';
 import { fmt, ShapeError, sameShape } from './shape.js';
-import { Tensor } from './tensor.js';
+// Types only: forward.ts must not import tensor.ts at runtime. The ops call differentiable as they load,
+// and with no runtime imports but these two leaves, this module has always finished loading by then
+// (tensor.ts → tape.ts → forward.ts would otherwise be a cycle that can leave it half-loaded).
+import type { Tensor } from './tensor.js';
 
 /** One jvp call's tangents, keyed by the tensors they belong to. A tensor absent has a zero tangent. */
 interface Level {
@@ -53,24 +56,24 @@ export type Differentiable<F extends OpFn> = F & { readonly opName: string; read
 
 /**
  * Makes impl an op of the registry: outside every jvp it is impl, behind one branch; inside, the
- * tangents of its arguments go through jvp. Ops take at most three arguments.
+ * tangents of its arguments go through jvp. Ops take at most four arguments.
  */
 export function differentiable<F extends OpFn>(
   opName: string,
   impl: F,
   jvp: NoInfer<JvpRule<F>>,
 ): Differentiable<F> {
-  const op = (a?: unknown, b?: unknown, c?: unknown): Primal =>
+  const op = (a?: unknown, b?: unknown, c?: unknown, d?: unknown): Tensor | Tensor[] =>
     depth === 0
-      ? impl(a, b, c)
+      ? impl(a, b, c, d)
       : pushForward(
           opName,
-          [a, b, c],
-          () => impl(a, b, c),
+          [a, b, c, d],
+          () => impl(a, b, c, d),
           (tangents, out) =>
             jvp(
               tangents as unknown as Tangents<Parameters<F>>,
-              [a, b, c] as Parameters<F>,
+              [a, b, c, d] as Parameters<F>,
               out as ReturnType<F>,
             ),
         );
@@ -78,11 +81,10 @@ export function differentiable<F extends OpFn>(
   return Object.assign(op as F, { opName, jvp });
 }
 
+/** A tensor argument's tangent, or a list's; anything else has none (WeakMap.get of a number is undefined). */
 function tangentOf(level: Level, arg: unknown): Tensor | null | (Tensor | null)[] {
-  if (arg instanceof Tensor) return level.tangents.get(arg) ?? null;
-  if (Array.isArray(arg))
-    return arg.map((a) => (a instanceof Tensor ? (level.tangents.get(a) ?? null) : null));
-  return null;
+  if (Array.isArray(arg)) return arg.map((a) => level.tangents.get(a) ?? null);
+  return level.tangents.get(arg as Tensor) ?? null;
 }
 
 const present = (t: Tensor | null | (Tensor | null)[]): boolean =>
@@ -135,7 +137,9 @@ function attach(op: string, level: Level, out: Primal, tangent: Primal): void {
   for (let i = 0; i < outs.length; i++) {
     const o = outs[i]!;
     const t = tangents[i];
-    if (!(t instanceof Tensor)) throw new TypeError(`jvp: '${op}' returned ${String(t)} as tangent ${i}`);
+    if (typeof t !== 'object' || t === null || !('dtype' in t)) {
+      throw new TypeError(`jvp: '${op}' returned ${String(t)} as tangent ${i}`);
+    }
     if (t.dtype !== o.dtype) {
       throw new DTypeError(`jvp: '${op}' returned a ${t.dtype} tangent for its ${o.dtype} output ${i}`);
     }
@@ -154,6 +158,17 @@ export function hasTangent(tensors: readonly Tensor[]): boolean {
     for (const t of tensors) if (levels[k]!.tangents.has(t)) return true;
   }
   return false;
+}
+
+/**
+ * @internal Gives `to` the tangents that `from` has at every level visible now: for a fresh leaf that
+ * stands for an argument (grad called inside a jvp), so that the argument's tangents reach its grad.
+ */
+export function shareTangents(from: Tensor, to: Tensor): void {
+  for (let k = 0; k < depth; k++) {
+    const t = levels[k]!.tangents.get(from);
+    if (t) levels[k]!.tangents.set(to, t);
+  }
 }
 
 /**

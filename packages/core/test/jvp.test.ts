@@ -5,23 +5,33 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   add,
+  concat,
   customOp,
   DTypeError,
+  div,
   exp,
+  gather,
   grad,
+  hvp,
   jacobian,
   jvp,
   linearize,
   logSumExp,
   matmul,
+  mean,
   mul,
+  pow,
+  reshape,
   ShapeError,
   sigmoid,
+  slice,
   split,
+  sub,
   sum,
   type Tensor,
   tanh,
   tensor,
+  transpose,
 } from '../src/index.js';
 import { expectClose, F64 } from './close.js';
 
@@ -118,6 +128,75 @@ describe('grad and jvp compose (reverse over forward)', () => {
     jvp(tanh, [x], [f64([1, 1])]);
     const g = grad((x: Tensor) => sum(tanh(x)))(x);
     expectClose(g, { shape: [2], values: [0.1, 0.2].map((v) => 1 - Math.tanh(v) ** 2) }, F64);
+  });
+});
+
+describe('jvp of grad (forward over reverse)', () => {
+  // A loss through many ops' vjps: matmul, tanh, sigmoid, logSumExp, gather and slice (scatter/take),
+  // transpose, concat, mean, pow, div.
+  const w = f64([0.5, -1, 2, 0.25, 1.5, -0.75, 0.3, 0.9, -0.4, 1.1, -0.6, 0.2], [4, 3]);
+  const index = tensor([[2, 0, 1]], { dtype: 'float64' });
+  const f = (x: Tensor) => {
+    const h = tanh(matmul(w, x)); // [4, 3]
+    const s = sigmoid(transpose(h)); // [3, 4]
+    const picked = gather(s, 1, reshape(index, [3, 1])); // [3, 1]
+    const both = concat([slice(h, [1], [3]), pow(transpose(picked), 2)], 0); // [3, 3]
+    return add(mean(logSumExp(both, { axis: 1 })), sum(div(both, 3)));
+  };
+  const x = f64([0.2, -0.4, 0.9, 0.1, 0.5, -0.3, -0.7, 0.8, 0.05], [3, 3]);
+  const v = f64([1, 0.5, -2, 0.3, -0.1, 0.7, 0.2, -0.9, 0.4], [3, 3]);
+
+  it('gives H·v: equal to hvp (reverse over reverse) and to central differences of the gradient', () => {
+    const [g, hv] = jvp(grad(f), [x], [v]);
+    expectClose(g, { shape: [3, 3], values: Array.from(grad(f)(x).data) }, F64, 'gradient');
+    const [byReverse] = hvp(f, [x], [v]);
+    expectClose(hv, { shape: [3, 3], values: Array.from(byReverse!.data) }, { atol: 1e-12, rtol: 1e-10 });
+    const eps = 1e-6;
+    const at = (s: number) =>
+      grad(f)(
+        f64(
+          Array.from(x.data, (xi, i) => xi + s * v.data[i]!),
+          [3, 3],
+        ),
+      );
+    const [up, down] = [at(eps), at(-eps)];
+    const numeric = Array.from(up.data, (u, i) => (u - down.data[i]!) / (2 * eps));
+    expectClose(hv, { shape: [3, 3], values: numeric }, { atol: 1e-7, rtol: 1e-6 });
+  });
+
+  it('of log-sum-exp is the closed form p⊙v − p·⟨p, v⟩ per row', () => {
+    const c = fixture.logSumExp!;
+    const [xs, vs] = [load(c.x!), load(c.v!)];
+    const [, hv] = jvp(
+      grad((x: Tensor) => sum(logSumExp(x, { axis: 1 }))),
+      [xs],
+      [vs],
+    );
+    const want = Array.from(xs.data, (_, i) => {
+      const row = Math.floor(i / 4);
+      const xr = Array.from(xs.data.slice(row * 4, row * 4 + 4));
+      const lse = Math.log(xr.reduce((a, b) => a + Math.exp(b), 0));
+      const p = xr.map((b) => Math.exp(b - lse));
+      const pv = p.reduce((a, pi, k) => a + pi * vs.data[row * 4 + k]!, 0);
+      return p[i % 4]! * (vs.data[i]! - pv);
+    });
+    expectClose(hv, { shape: [3, 4], values: want }, { atol: 1e-14, rtol: 1e-12 });
+  });
+
+  it('goes through a customOp by its reference, and names one it cannot differentiate', () => {
+    const fused = (extra: object) =>
+      customOp<null>({
+        name: 'fusedTanh',
+        forward: ([x]) => ({ outputs: tanh(x!), residuals: null }),
+        backward: ([g], _, [x]) => [mul(g!, sub(1, mul(tanh(x!), tanh(x!))))],
+        ...extra,
+      });
+    const withReference = fused({ reference: (x: Tensor) => tanh(x) });
+    const loss = (op: typeof withReference) => (x: Tensor) => sum(mul(op(x) as Tensor, x));
+    const [, hv] = jvp(grad(loss(withReference)), [x], [v]);
+    const [want] = hvp((x: Tensor) => sum(mul(tanh(x), x)), [x], [v]);
+    expectClose(hv, { shape: [3, 3], values: Array.from(want!.data) }, F64);
+    expect(() => jvp(grad(loss(fused({}))), [x], [v])).toThrow("'fusedTanh'");
   });
 });
 

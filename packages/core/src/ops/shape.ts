@@ -121,8 +121,8 @@ function permuteAs(op: string, x: Tensor, axes: readonly number[]): Tensor {
   order.forEach((ax, i) => {
     inverse[ax] = i;
   });
-  // d = g permuted by the inverse permutation
-  return record(op, [x], new Tensor(data, shape), ([g]) => [permuteAs(op, g!, inverse)]);
+  // d = g permuted by the inverse permutation (by the registry's permute, which carries tangents)
+  return record(op, [x], new Tensor(data, shape), ([g]) => [permute(g!, inverse)]);
 }
 
 /** Reorders the axes: the result's axis i is x's axis axes[i] (negatives allowed). */
@@ -429,16 +429,25 @@ const gatherPrimal = (x: Tensor, axis: number, indices: Tensor): Tensor => {
  * g's values added into zeros of shape at the flat offsets (repeats accumulate), recorded: the vjp of
  * a gather, slice or indexSelect, as a linear op whose own vjp is `take` (its transpose).
  */
-function scatter(op: string, g: Tensor, offsets: Int32Array, shape: Shape): Tensor {
-  const out = new Tensor(scatterAdd(g.data, offsets, allocate(g.dtype, sizeOf(shape))), shape);
-  return record(`${op}.backward`, [g], out, ([gg]) => [take(op, gg!, offsets, g.shape)]);
-}
+const scatter = differentiable(
+  'scatter',
+  (op: string, g: Tensor, offsets: Int32Array, shape: Shape): Tensor => {
+    const out = new Tensor(scatterAdd(g.data, offsets, allocate(g.dtype, sizeOf(shape))), shape);
+    return record(`${op}.backward`, [g], out, ([gg]) => [take(op, gg!, offsets, g.shape)]);
+  },
+  // linear: the tangent is scattered the same way
+  ([, t], [op, , offsets, shape]): Tensor => scatter(op, t!, offsets, shape),
+);
 
 /** x's values at the flat offsets, as shape, recorded: the transpose of scatter (and its vjp). */
-function take(op: string, x: Tensor, offsets: Int32Array, shape: Shape): Tensor {
-  const out = new Tensor(takeInto(x.data, offsets, allocate(x.dtype, offsets.length)), shape);
-  return record(op, [x], out, ([g]) => [scatter(op, g!, offsets, x.shape)]);
-}
+const take = differentiable(
+  'take',
+  (op: string, x: Tensor, offsets: Int32Array, shape: Shape): Tensor => {
+    const out = new Tensor(takeInto(x.data, offsets, allocate(x.dtype, offsets.length)), shape);
+    return record(op, [x], out, ([g]) => [scatter(op, g!, offsets, x.shape)]);
+  },
+  ([, t], [op, , offsets, shape]): Tensor => take(op, t!, offsets, shape),
+);
 
 // The ops, each with its jvp rule (see elementwise.ts). Every one is linear: its tangent is the op
 // itself over the tangents (zeros for an input without one; the indices are not differentiated).
