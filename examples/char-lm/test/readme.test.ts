@@ -67,6 +67,34 @@ describe('README snippets', () => {
     }
   });
 
+  it('forward mode: J·v, linearize and jacobian agree with (1 − y²)·W, and jvp of grad with hvp', async () => {
+    type Printed = [number[], number[], number[], number[][], number[], number[]];
+    const [y, dy, linearized, J, hv, hvByReverse] = (await printed('forward'))[0] as Printed;
+    const W = [
+      [1, -2],
+      [0.5, 0.3],
+      [-1, 0.8],
+    ];
+    const x = [0.1, -0.2];
+    W.forEach(([a, b], i) => {
+      const yi = Math.tanh(a! * x[0]! + b! * x[1]!);
+      expect(y![i]).toBeCloseTo(yi, 15);
+      expect(dy![i]).toBeCloseTo((1 - yi * yi) * a!, 15);
+      expect(linearized![i]).toBeCloseTo(dy![i]!, 15);
+      expect(J![i]).toEqual([expect.closeTo((1 - yi * yi) * a!, 15), expect.closeTo((1 - yi * yi) * b!, 15)]);
+    });
+    // H = Wᵀ diag(-2y(1 - y²)) W, applied to v = e₀
+    const curvature = W.map(([a, b]) => {
+      const yi = Math.tanh(a! * x[0]! + b! * x[1]!);
+      return -2 * yi * (1 - yi * yi);
+    });
+    for (let j = 0; j < 2; j++) {
+      const want = W.reduce((s, row, i) => s + row[j]! * curvature[i]! * row[0]!, 0);
+      expect(hv![j]).toBeCloseTo(want, 14);
+      expect(hvByReverse![j]).toBeCloseTo(want, 14);
+    }
+  });
+
   it('checkpoints: saved and loaded under torch.nn.LSTM’s parameter names', async () => {
     const [names] = (await printed('checkpoint'))[0]!;
     expect(names).toEqual(

@@ -4,11 +4,12 @@
 // customOp's backward must itself be differentiable: declared so, or through its reference.
 
 import { markLibraryCode } from './callSite.js';
+import { hasTangent, isForwardActive, pushForward } from './forward.js';
 import { standIn } from './grad.js';
 import { disposedError } from './memory/tidy.js';
 import { isGradEnabled, setGradEnabled } from './mode.js';
 import { needsGrad, nextSeq, record, runBackward } from './tape.js';
-import { Tensor } from './tensor.js';
+import { Tensor, zerosLike } from './tensor.js';
 
 // Where this module's code starts, so that its frames are known for core's in any bundle (callSite.ts).
 const codeStart = new Error();
@@ -28,6 +29,16 @@ export interface CustomOpSpec<R> {
   backward(outputGrads: readonly Tensor[], residuals: R, inputs: readonly Tensor[]): (Tensor | null)[];
   /** The same forward built from core ops; gradcheck holds the hand-written backward against its tape grad. */
   reference?: (...inputs: Tensor[]) => Tensor | Tensor[];
+  /**
+   * Forward mode: the tangent of each output (null: zero) from the inputs' tangents (null: zero), written
+   * in core ops so that it is itself differentiable. Without it, forward mode runs `reference` instead of
+   * the fused forward (and a jvp through an op with neither is an error naming it).
+   */
+  jvp?: (
+    inputs: readonly Tensor[],
+    tangents: readonly (Tensor | null)[],
+    outputs: readonly Tensor[],
+  ) => readonly (Tensor | null)[];
   /**
    * Whether backward is written in core ops of `inputs` and the output grads (no kernels, no scratch),
    * so that a graph-building backward can record it and differentiate it again. Residuals are then
@@ -58,6 +69,11 @@ export function customOp<R>(spec: CustomOpSpec<R>): CustomOp<R> {
       if (!(inputs[i] instanceof Tensor)) throw new TypeError(`${spec.name}: input ${i} is not a Tensor`);
       if (inputs[i]!.isDisposed) throw disposedError(`${spec.name}: input `, inputs[i]!);
     }
+    // Under a jvp, with a tangent to carry: the op's jvp rule, else its reference (forward.ts).
+    if (isForwardActive() && hasTangent(inputs)) return throughTangents(spec, inputs, () => run(inputs));
+    return run(inputs);
+  };
+  const run = (inputs: Tensor[]): Tensor | Tensor[] => {
     const recording = needsGrad(inputs);
     const previous = setGradEnabled(false);
     let forward: ReturnType<CustomOpSpec<R>['forward']>;
@@ -84,6 +100,37 @@ export function customOp<R>(spec: CustomOpSpec<R>): CustomOp<R> {
     );
   };
   return Object.assign(apply, { opName: spec.name, spec, reference: spec.reference });
+}
+
+/** A customOp under a jvp whose inputs carry tangents: its jvp rule over the fused forward, else its reference. */
+function throughTangents<R>(
+  spec: CustomOpSpec<R>,
+  inputs: Tensor[],
+  run: () => Tensor | Tensor[],
+): Tensor | Tensor[] {
+  const rule = spec.jvp;
+  if (rule) {
+    // An output that is an input must be a tensor of its own, or its tangent would become the input's.
+    const fresh = () => {
+      const out = run();
+      const list = (Array.isArray(out) ? out : [out]).map((t) => (inputs.includes(t) ? t.detach() : t));
+      return Array.isArray(out) ? list : list[0]!;
+    };
+    return pushForward(spec.name, inputs, fresh, (tangents, out) => {
+      const outs = Array.isArray(out) ? out : [out];
+      const given = rule(inputs, tangents as (Tensor | null)[], outs);
+      if (!Array.isArray(given) || given.length !== outs.length) {
+        throw new Error(`jvp: customOp '${spec.name}': its jvp must return one tangent (or null) per output`);
+      }
+      const full = outs.map((o, i) => given[i] ?? zerosLike(o));
+      return Array.isArray(out) ? full : full[0]!;
+    });
+  }
+  if (spec.reference) return spec.reference(...inputs);
+  throw new Error(
+    `jvp: customOp '${spec.name}' has neither a jvp rule nor a reference, so forward mode cannot go through ` +
+      'it; give its spec a jvp (in core ops) or a reference',
+  );
 }
 
 /** The input grads of a customOp in a graph-building pass: grads that can be differentiated again. */

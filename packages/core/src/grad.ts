@@ -3,8 +3,10 @@
 // they record f all the same, and their pass walks only what f recorded (closed-over tensors are
 // constants), so it neither reads nor frees a graph outside f. Nested (grad(grad(f)), a vjp inside a
 // function that grad differentiates), the inner pass builds a graph that the outer one walks.
+
 import { markLibraryCode } from './callSite.js';
 import { DTypeError } from './dtype.js';
+import { differentiable, isForwardActive, shareTangents } from './forward.js';
 import { enterHigherOrder, exitHigherOrder, isHigherOrder, setGradEnabled } from './mode.js';
 import { add, astype, mul } from './ops/elementwise.js';
 import { sum } from './ops/reduce.js';
@@ -48,8 +50,11 @@ interface Trace {
  * An argument's stand-in for a nested grad: its identity, recorded, so that the outer grad's pass reaches
  * the argument through it while the inner pass (which starts after it) stops there and returns its grad.
  */
-export const standIn = (x: Tensor): Tensor =>
-  record('argument', [x], new Tensor(x.data, x.shape), ([g]) => [g!]);
+export const standIn = differentiable(
+  'argument',
+  (x: Tensor): Tensor => record('argument', [x], new Tensor(x.data, x.shape), ([g]) => [g!]),
+  ([t]): Tensor => t!, // an identity: under a jvp, it carries its argument's tangent
+);
 
 /**
  * Calls f on fresh leaves for the chosen arguments, with recording on whatever the caller's mode (a
@@ -61,6 +66,8 @@ function trace(f: Fn, args: unknown[], indices: readonly number[]): Trace {
   const leaves: Tensor[] = [];
   const callArgs = args.slice();
   const nested = isHigherOrder();
+  // Inside a jvp the leaves carry their arguments' tangents (a stand-in carries them by its jvp rule).
+  const forward = isForwardActive();
   let stops: Set<Tensor> | null = null;
   for (const i of indices) {
     const arg = args[i] as Tensor;
@@ -71,6 +78,7 @@ function trace(f: Fn, args: unknown[], indices: readonly number[]): Trace {
       stops.add(leaf);
     } else {
       leaf = new Tensor(arg.data, arg.shape, true);
+      if (forward) shareTangents(arg, leaf);
     }
     leaves.push(leaf);
     callArgs[i] = leaf;
@@ -95,7 +103,9 @@ function trace(f: Fn, args: unknown[], indices: readonly number[]): Trace {
  */
 function pullback({ value, leaves, stops, since }: Trace, seed: Tensor, retainGraph: boolean): Tensor[] {
   if (!value.requiresGrad) return leaves.map((l) => zerosLike(l));
-  const createGraph = isHigherOrder();
+  // Inside a jvp too, so that the vjps run as recorded ops and carry tangents: jvp of grad (forward
+  // over reverse) gives a Hessian-vector product.
+  const createGraph = isHigherOrder() || isForwardActive();
   const grads = runBackward(
     [value],
     [seed],
@@ -107,8 +117,9 @@ function pullback({ value, leaves, stops, since }: Trace, seed: Tensor, retainGr
   return leaves.map((l) => grads.get(l) ?? zerosLike(l));
 }
 
-/** The value a transformation hands back: cut from f's graph, unless an outer grad differentiates it. */
-const handedValue = ({ value }: Trace): Tensor => (isHigherOrder() ? value : value.detach());
+/** The value a transformation hands back: cut from f's graph, unless an outer grad or jvp differentiates it. */
+const handedValue = ({ value }: Trace): Tensor =>
+  isHigherOrder() || isForwardActive() ? value : value.detach();
 
 /** One grad for a single argnum, a list for a list (so `grad(f)(x)` is typed as a Tensor). */
 export type GradsOf<O extends GradOptions> = O extends { argnums: readonly number[] } ? Tensor[] : Tensor;

@@ -4,7 +4,9 @@
 export { AnomalyError, detectAnomaly, isAnomalyEnabled, setDetectAnomaly } from './anomaly.js';
 export { type CustomOp, type CustomOpSpec, customOp } from './custom.js';
 export { type DType, DTypeError, type TypedArray } from './dtype.js';
+export type { Differentiable, JvpRule, OpFn, Tangents } from './forward.js';
 export { type GradOptions, type GradsOf, grad, hessian, hvp, valueAndGrad, vjp } from './grad.js';
+export { type JacobianOptions, type JvpOutputs, jacobian, jvp, linearize } from './jvp.js';
 export { emptyPool, keep, type MemoryInfo, memory, tidy } from './memory/index.js';
 export { isGradEnabled, noGrad } from './mode.js';
 export * from './ops/elementwise.js';

@@ -4,6 +4,7 @@
 import { anomalyEnabled, checkedBackward, checkForward, checkSeed } from './anomaly.js';
 import { markLibraryCode } from './callSite.js';
 import { type DType, DTypeError } from './dtype.js';
+import { hasTangent, isForwardActive } from './forward.js';
 import { addInto } from './kernels/elementwise.js';
 import { sumToShape } from './kernels/reduce.js';
 import { allocate } from './memory/pool.js';
@@ -72,6 +73,11 @@ export function record<T extends Tensor | Tensor[]>(
 ): T {
   // Anomaly mode checks every op's outputs, recorded or not; off, this is the one branch it costs.
   const origin = anomalyEnabled ? checkForward(op, inputs, outputs) : null;
+  // The registry's ops run their primals with forward mode out of sight (forward.ts), so an op
+  // recorded while a jvp is visible has no jvp rule: refuse it rather than drop its tangents.
+  if (isForwardActive() && hasTangent(inputs)) {
+    throw new Error(`jvp: '${op}' has no jvp rule, so forward mode cannot go through it`);
+  }
   if (!needsGrad(inputs)) return outputs;
   const list = Array.isArray(outputs) ? outputs : [outputs];
   // Only the shapes and dtypes of the outputs: the node must not keep an unused output's values alive.

@@ -54,6 +54,7 @@ export {
   witnessFloor,
   witnessFraction,
 } from './judgement.js';
+export { checkJvp, JvpCheckError, type JvpCheckOptions } from './jvpcheck.js';
 export {
   checkOverride,
   checkOverrideAt,
@@ -75,4 +76,4 @@ export {
   runProperty,
   type ShrinkOutcome,
 } from './property.js';
-export { type GradgradSpec, type OpSpec, specs } from './specs.js';
+export { type GradgradSpec, type JvpCheck, jvpChecks, type OpSpec, specs } from './specs.js';

@@ -391,3 +391,56 @@ export const specs: Record<OpName, OpSpec> = {
     },
   ),
 };
+
+/**
+ * How forward mode is checked for each op (gradcheck's test/jvp.test.ts): jvp against the vjp by the
+ * transpose identity ⟨u, J·v⟩ = ⟨Jᵀu, v⟩, and against central differences, at the spec's arguments and
+ * tolerances. Typed by OpName, so an op without a jvp check is a compile error. Empty: the defaults.
+ */
+export interface JvpCheck {
+  /** Relative tolerance of the transpose identity (default 1e-10, for float64). */
+  transposeTolerance?: number;
+  /** Why this op's check is not the default. */
+  why?: string;
+}
+
+export const jvpChecks: Record<OpName, JvpCheck> = {
+  add: {},
+  sub: {},
+  mul: {},
+  div: {},
+  neg: {},
+  exp: {},
+  log: {},
+  sqrt: {},
+  pow: {},
+  tanh: {},
+  sigmoid: {},
+  relu: {},
+  abs: {},
+  maximum: {},
+  minimum: {},
+  clip: {},
+  where: {},
+  astype: { transposeTolerance: 1e-6, why: 'the output, u and J·v are float32' },
+  matmul: {},
+  sum: {},
+  mean: {},
+  max: {},
+  min: {},
+  logSumExp: {},
+  softmax: {},
+  logSoftmax: {},
+  reshape: {},
+  permute: {},
+  transpose: {},
+  concat: {},
+  stack: {},
+  slice: {},
+  split: {},
+  squeeze: {},
+  unsqueeze: {},
+  broadcastTo: {},
+  indexSelect: {},
+  gather: {},
+};

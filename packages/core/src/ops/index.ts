@@ -1,5 +1,6 @@
 // The op registry: every differentiable core op, by name. gradcheck's spec table is typed
-// against OpName, so an op added here without a gradient spec is a compile error there.
+// against OpName, so an op added here without a gradient spec is a compile error there; an op
+// added here without a jvp rule (made by `differentiable`) is a compile error here.
 import {
   abs,
   add,
@@ -76,6 +77,6 @@ export const ops = {
   broadcastTo,
   indexSelect,
   gather,
-} as const;
+} as const satisfies Record<string, { readonly jvp: unknown }>; // an op without a jvp rule fails here
 
 export type OpName = keyof typeof ops;

@@ -5,6 +5,7 @@
 import { gemm } from '../backend/choose.js';
 import { markLibraryCode } from '../callSite.js';
 import type { TypedArray } from '../dtype.js';
+import { differentiable } from '../forward.js';
 import { sumToShape } from '../kernels/reduce.js';
 import { allocate } from '../memory/pool.js';
 import { isGradEnabled } from '../mode.js';
@@ -19,6 +20,7 @@ import {
 } from '../shape.js';
 import { record } from '../tape.js';
 import { Tensor } from '../tensor.js';
+import { add } from './elementwise.js';
 import { reshape, squeeze, transpose } from './shape.js';
 import { operands } from './util.js';
 
@@ -84,7 +86,7 @@ const asBatched = (data: TypedArray, shape: Shape): Batched => ({
   cols: shape[shape.length - 1]!,
 });
 
-export function matmul(x: Tensor, y: Tensor): Tensor {
+const matmulPrimal = (x: Tensor, y: Tensor): Tensor => {
   const [a, b] = operands('matmul', x, y) as [Tensor, Tensor];
   if (a.rank === 0 || b.rank === 0) {
     throw new ShapeError(
@@ -131,7 +133,7 @@ export function matmul(x: Tensor, y: Tensor): Tensor {
     };
     return [reduce(da, aShape, a.shape), reduce(db, bShape, b.shape)];
   });
-}
+};
 
 /** x with its last two axes swapped (a recorded op). */
 function swapLast(x: Tensor): Tensor {
@@ -150,5 +152,13 @@ function recordedGrads(a: Tensor, aShape: Shape, b: Tensor, bShape: Shape, g: Te
   const db = matmul(swapLast(reshape(a, aShape)), g);
   return [a.rank === 1 ? squeeze(da, -2) : da, b.rank === 1 ? squeeze(db, -1) : db];
 }
+
+/** numpy's matmul: 2-D, batched with broadcast leading dims, 1-D operands promoted. dt = ta·b + a·tb */
+export const matmul = differentiable(
+  'matmul',
+  matmulPrimal,
+  ([ta, tb], [a, b]): Tensor =>
+    ta && tb ? add(matmul(ta, b), matmul(a, tb)) : ta ? matmul(ta, b) : matmul(a, tb!),
+);
 
 markLibraryCode(codeStart, new Error()); // and where it ends

@@ -1,7 +1,9 @@
 // Reductions over axes (number or list, negative allowed, keepDims), and softmax / logSoftmax.
 // A vjp that spreads g back with a kernel (expand) spreads it with recorded ops when recording is on
 // (a graph-building backward), so that the grad can be differentiated again.
+
 import { markLibraryCode } from '../callSite.js';
+import { differentiable } from '../forward.js';
 import { broadcastInto } from '../kernels/elementwise.js';
 import { reduceAxes } from '../kernels/reduce.js';
 import { allocate } from '../memory/pool.js';
@@ -52,7 +54,7 @@ const spread = (g: Tensor, p: Plan, shape: Shape): Tensor => broadcastTo(reshape
 const input = (op: string, x: TensorLike): Tensor => operands(op, x)[0]!;
 
 // d sum = g broadcast back
-export function sum(x: TensorLike, options: ReduceOptions = {}): Tensor {
+const sumPrimal = (x: TensorLike, options: ReduceOptions = {}): Tensor => {
   const a = input('sum', x);
   const p = plan('sum', a, options);
   return record(
@@ -61,10 +63,10 @@ export function sum(x: TensorLike, options: ReduceOptions = {}): Tensor {
     fold(a, p, 0, (s, v) => s + v),
     ([g]) => [isGradEnabled() ? spread(g!, p, a.shape) : expand(g!, p, a.shape)],
   );
-}
+};
 
 // d mean = g / n broadcast back
-export function mean(x: TensorLike, options: ReduceOptions = {}): Tensor {
+const meanPrimal = (x: TensorLike, options: ReduceOptions = {}): Tensor => {
   const a = input('mean', x);
   const p = plan('mean', a, options);
   const n = p.axes.reduce((k, ax) => k * a.shape[ax]!, 1);
@@ -81,7 +83,7 @@ export function mean(x: TensorLike, options: ReduceOptions = {}): Tensor {
           a.shape,
         ),
   ]);
-}
+};
 
 /** max/min: the grad is shared evenly among the elements that tie for the extreme (PyTorch's amax). */
 function extreme(op: 'max' | 'min', x: TensorLike, options: ReduceOptions): Tensor {
@@ -111,11 +113,11 @@ function extreme(op: 'max' | 'min', x: TensorLike, options: ReduceOptions): Tens
     ];
   });
 }
-export const max = (x: TensorLike, options: ReduceOptions = {}): Tensor => extreme('max', x, options);
-export const min = (x: TensorLike, options: ReduceOptions = {}): Tensor => extreme('min', x, options);
+const maxPrimal = (x: TensorLike, options: ReduceOptions = {}): Tensor => extreme('max', x, options);
+const minPrimal = (x: TensorLike, options: ReduceOptions = {}): Tensor => extreme('min', x, options);
 
 /** log Σ exp(x), shifted by the max so that logits near 1e4 stay finite. d = g·softmax(x) */
-export function logSumExp(x: TensorLike, options: ReduceOptions = {}): Tensor {
+const logSumExpPrimal = (x: TensorLike, options: ReduceOptions = {}): Tensor => {
   const a = input('logSumExp', x);
   const p = plan('logSumExp', a, options);
   const m = fold(a, p, -Infinity, (s, v) => Math.max(v, s));
@@ -128,10 +130,10 @@ export function logSumExp(x: TensorLike, options: ReduceOptions = {}): Tensor {
     const soft = zipTensors('logSumExp', a, expand(out, p, a.shape), (v, l) => Math.exp(v - l));
     return [mul(soft, expand(g!, p, a.shape))];
   });
-}
+};
 
 /** exp(x - logSumExp(x)) along axis (default last). d = y·(g - Σ g·y) */
-export function softmax(x: TensorLike, axis = -1): Tensor {
+const softmaxPrimal = (x: TensorLike, axis = -1): Tensor => {
   const a = input('softmax', x);
   const ax = normalizeAxis('softmax', axis, a.rank);
   const out = exp(logSoftmaxForward(a, ax));
@@ -139,21 +141,67 @@ export function softmax(x: TensorLike, axis = -1): Tensor {
     const gy = mul(g!, out);
     return [sub(gy, mul(out, sum(gy, { axis: ax, keepDims: true })))];
   });
-}
+};
 
 /** x - logSumExp(x) along axis (default last). d = g - softmax(x)·Σ g */
-export function logSoftmax(x: TensorLike, axis = -1): Tensor {
+const logSoftmaxPrimal = (x: TensorLike, axis = -1): Tensor => {
   const a = input('logSoftmax', x);
   const ax = normalizeAxis('logSoftmax', axis, a.rank);
   const out = logSoftmaxForward(a, ax);
   return record('logSoftmax', [a], out, ([g]) => [
     sub(g!, mul(exp(out), sum(g!, { axis: ax, keepDims: true }))),
   ]);
-}
+};
 
 function logSoftmaxForward(a: Tensor, axis: number): Tensor {
   const lse = logSumExp(a.detach(), { axis, keepDims: true });
   return zipTensors('logSoftmax', a, lse, (v, l) => v - l);
 }
+
+// The ops, each with its jvp rule (see elementwise.ts).
+
+/** For max and min: 1 where x holds the extreme it was reduced to, and how many tie for it (constants). */
+function ties(op: 'max' | 'min', x: TensorLike, options: ReduceOptions, out: Tensor) {
+  const a = input(op, x);
+  const p = plan(op, a, options);
+  const hit = zipTensors(op, a, expand(out, p, a.shape), (v, m) => (v === m ? 1 : 0));
+  return { hit, count: fold(hit, p, 0, (s, v) => s + v) };
+}
+
+/** Σ x over axes (all by default). dt = Σ t */
+export const sum = differentiable('sum', sumPrimal, ([t], [, options]): Tensor => sum(t!, options));
+/** The mean over axes (all by default). dt = mean t */
+export const mean = differentiable('mean', meanPrimal, ([t], [, options]): Tensor => mean(t!, options));
+/** The largest value over axes. dt = the mean of t over the elements that tie for the maximum */
+export const max = differentiable('max', maxPrimal, ([t], [x, options = {}], out): Tensor => {
+  const { hit, count } = ties('max', x, options, out);
+  return div(sum(mul(t!, hit), options), count);
+});
+/** The smallest value over axes. dt = the mean of t over the elements that tie for the minimum */
+export const min = differentiable('min', minPrimal, ([t], [x, options = {}], out): Tensor => {
+  const { hit, count } = ties('min', x, options, out);
+  return div(sum(mul(t!, hit), options), count);
+});
+/** log Σ exp(x) over axes, stable for large x. dt = Σ t·softmax(x) */
+export const logSumExp = differentiable(
+  'logSumExp',
+  logSumExpPrimal,
+  ([t], [x, options = {}], out): Tensor => {
+    const kept = plan('logSumExp', input('logSumExp', x), options).kept;
+    return sum(mul(t!, exp(sub(x, reshape(out, kept)))), options);
+  },
+);
+/** exp(x - logSumExp(x)) along axis (default last). dt = y·(t - Σ y·t) */
+export const softmax = differentiable(
+  'softmax',
+  softmaxPrimal,
+  ([t], [, axis = -1], y): Tensor => mul(y, sub(t!, sum(mul(y, t!), { axis, keepDims: true }))),
+);
+/** x - logSumExp(x) along axis (default last). dt = t - Σ softmax(x)·t */
+export const logSoftmax = differentiable(
+  'logSoftmax',
+  logSoftmaxPrimal,
+  ([t], [, axis = -1], y): Tensor => sub(t!, sum(mul(exp(y), t!), { axis, keepDims: true })),
+);
 
 markLibraryCode(codeStart, new Error()); // and where it ends

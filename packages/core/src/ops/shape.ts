@@ -4,6 +4,7 @@
 // graph-building backward): the gathers and slice scatter through `scatter`, whose vjp is `take`.
 import { markLibraryCode } from '../callSite.js';
 import { type DType, DTypeError, type TypedArray } from '../dtype.js';
+import { differentiable } from '../forward.js';
 import { broadcastInto } from '../kernels/elementwise.js';
 import {
   copyBox,
@@ -29,7 +30,7 @@ import {
   stridesOf,
 } from '../shape.js';
 import { record } from '../tape.js';
-import { Tensor, tensor } from '../tensor.js';
+import { Tensor, tensor, zerosLike } from '../tensor.js';
 
 // Where this module's code starts, so that its frames are known for core's in any bundle (callSite.ts).
 const codeStart = new Error();
@@ -47,7 +48,7 @@ function view(op: string, x: Tensor, shape: Shape): Tensor {
 }
 
 /** numpy's reshape: the same elements in row-major order; one -1 is inferred from the rest. */
-export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+const reshapePrimal = (x: Tensor, shape: readonly number[]): Tensor => {
   const a = need('reshape', x);
   if (!Array.isArray(shape)) throw new ShapeError(`reshape: shape must be an array, got ${String(shape)}`);
   // One pass, no closures: reshape sits in every model's hot path, usually with nothing to infer.
@@ -69,10 +70,10 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const inferred = shape.slice();
   inferred[unknown] = a.size / known;
   return view('reshape', a, inferred);
-}
+};
 
 /** Removes the given size-1 axes (default: every size-1 axis). */
-export function squeeze(x: Tensor, axis?: number | readonly number[]): Tensor {
+const squeezePrimal = (x: Tensor, axis?: number | readonly number[]): Tensor => {
   const a = need('squeeze', x);
   const axes =
     axis === undefined
@@ -88,7 +89,7 @@ export function squeeze(x: Tensor, axis?: number | readonly number[]): Tensor {
     a,
     a.shape.filter((_, i) => !axes.includes(i)),
   );
-}
+};
 
 /** An axis position in [-(rank+1), rank] for a new axis (unsqueeze, stack), normalised. */
 function newAxis(op: string, axis: number, shape: Shape): number {
@@ -104,10 +105,10 @@ function newAxis(op: string, axis: number, shape: Shape): number {
 const withAxis = (shape: Shape, axis: number): number[] => [...shape.slice(0, axis), 1, ...shape.slice(axis)];
 
 /** Inserts a size-1 axis at `axis` (negative counts from the end of the result). */
-export function unsqueeze(x: Tensor, axis: number): Tensor {
+const unsqueezePrimal = (x: Tensor, axis: number): Tensor => {
   const a = need('unsqueeze', x);
   return view('unsqueeze', a, withAxis(a.shape, newAxis('unsqueeze', axis, a.shape)));
-}
+};
 
 function permuteAs(op: string, x: Tensor, axes: readonly number[]): Tensor {
   if (!Array.isArray(axes) || axes.length !== x.rank) {
@@ -124,19 +125,19 @@ function permuteAs(op: string, x: Tensor, axes: readonly number[]): Tensor {
   order.forEach((ax, i) => {
     inverse[ax] = i;
   });
-  // d = g permuted by the inverse permutation
-  return record(op, [x], new Tensor(data, shape), ([g]) => [permuteAs(op, g!, inverse)]);
+  // d = g permuted by the inverse permutation (by the registry's permute, which carries tangents)
+  return record(op, [x], new Tensor(data, shape), ([g]) => [permute(g!, inverse)]);
 }
 
 /** Reorders the axes: the result's axis i is x's axis axes[i] (negatives allowed). */
-export const permute = (x: Tensor, axes: readonly number[]): Tensor =>
+const permutePrimal = (x: Tensor, axes: readonly number[]): Tensor =>
   permuteAs('permute', need('permute', x), axes);
 
 /** numpy's transpose: permute, with all axes reversed by default. */
-export function transpose(x: Tensor, axes?: readonly number[]): Tensor {
+const transposePrimal = (x: Tensor, axes?: readonly number[]): Tensor => {
   const a = need('transpose', x);
   return permuteAs('transpose', a, axes ?? a.shape.map((_, i) => a.rank - 1 - i));
-}
+};
 
 /** Lays blocks of the given shapes side by side along axis into a fresh buffer of outShape. */
 function joinAlong(
@@ -209,7 +210,7 @@ function join(op: string, ts: readonly Tensor[], shapes: readonly Shape[], axis:
 }
 
 /** numpy's concatenate: shapes must match except along axis. */
-export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
+const concatPrimal = (tensors: readonly Tensor[], axis = 0): Tensor => {
   const ts = pieces('concat', tensors);
   const first = ts[0]!.shape;
   const ax = normalizeAxis('concat', axis, first.length);
@@ -226,10 +227,10 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
     ts.map((t) => t.shape),
     ax,
   );
-}
+};
 
 /** numpy's stack: equal shapes, joined along a new axis. */
-export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
+const stackPrimal = (tensors: readonly Tensor[], axis = 0): Tensor => {
   const ts = pieces('stack', tensors);
   const first = ts[0]!.shape;
   ts.forEach((t, i) => {
@@ -246,7 +247,7 @@ export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
     ts.map((t) => withAxis(t.shape, ax)),
     ax,
   );
-}
+};
 
 /**
  * torch.split with explicit sizes, or numpy.split with a section count: `sizes` (non-negative,
@@ -254,7 +255,7 @@ export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
  * sizes, not cut indices; a number k gives k equal pieces (the length must divide by k).
  * d = the pieces' grads joined back along axis
  */
-export function split(x: Tensor, sizesOrSections: number | readonly number[], axis = 0): Tensor[] {
+const splitPrimal = (x: Tensor, sizesOrSections: number | readonly number[], axis = 0): Tensor[] => {
   const a = need('split', x);
   const ax = normalizeAxis('split', axis, a.rank);
   const length = a.shape[ax]!;
@@ -296,14 +297,14 @@ export function split(x: Tensor, sizesOrSections: number | readonly number[], ax
           a.shape,
         ),
   ]);
-}
+};
 
 /**
  * x[starts[0]:stops[0], starts[1]:stops[1], ...] with step 1. Missing entries take the whole
  * axis; negatives count from the end; out-of-range bounds are clamped, as in numpy's basic
  * slicing. d = g scattered into zeros at the slice
  */
-export function slice(x: Tensor, starts: readonly number[], stops: readonly number[]): Tensor {
+const slicePrimal = (x: Tensor, starts: readonly number[], stops: readonly number[]): Tensor => {
   const a = need('slice', x);
   for (const [name, list] of [
     ['starts', starts],
@@ -335,10 +336,10 @@ export function slice(x: Tensor, starts: readonly number[], stops: readonly numb
       new Tensor(copyBox(g!.data, shape, origin, allocate(a.dtype, a.size), a.shape, begin, shape), a.shape),
     ];
   });
-}
+};
 
 /** numpy's broadcast_to. d = g, which the engine sums back over the broadcast axes */
-export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
+const broadcastToPrimal = (x: Tensor, shape: readonly number[]): Tensor => {
   const a = need('broadcastTo', x);
   const target = checkShape('broadcastTo', shape, a.dtype);
   let fits = target.length >= a.rank;
@@ -350,7 +351,7 @@ export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
   if (!fits) throw new ShapeError(`broadcastTo: cannot broadcast ${fmt(a.shape)} to ${fmt(target)}`);
   const data = broadcastInto(a.data, a.shape, allocate(a.dtype, sizeOf(target)), target);
   return record('broadcastTo', [a], new Tensor(data, target), ([g]) => [g!]);
-}
+};
 
 /** The multi-index of flat position i in shape, for error messages. */
 function position(i: number, shape: Shape): string {
@@ -368,7 +369,7 @@ function badIndex(op: string, value: number, at: string, axis: number, length: n
  * torch.index_select: the entries of x at `indices` (1-D, integer-valued, in [0, size)) along axis.
  * Negative indices are refused, as torch does. d = g scatter-added back (repeats accumulate)
  */
-export function indexSelect(x: Tensor, axis: number, indices: Tensor | readonly number[]): Tensor {
+const indexSelectPrimal = (x: Tensor, axis: number, indices: Tensor | readonly number[]): Tensor => {
   const a = need('indexSelect', x);
   const ax = normalizeAxis('indexSelect', axis, a.rank);
   if (!(indices instanceof Tensor) && !Array.isArray(indices)) {
@@ -393,14 +394,14 @@ export function indexSelect(x: Tensor, axis: number, indices: Tensor | readonly 
       : new Tensor(scatterAdd(g!.data, offsets, allocate(a.dtype, a.size)), a.shape),
     null,
   ]);
-}
+};
 
 /**
  * torch.gather: out[i][j] = x[i][indices[i][j]] for axis 1 (likewise for any axis). indices has
  * x's rank, is no larger than x off the axis, and is integer-valued in [0, size). The result has
  * the shape of indices. d = g scatter-added back (repeats accumulate)
  */
-export function gather(x: Tensor, axis: number, indices: Tensor): Tensor {
+const gatherPrimal = (x: Tensor, axis: number, indices: Tensor): Tensor => {
   const a = need('gather', x);
   const index = need('gather', indices);
   const ax = normalizeAxis('gather', axis, a.rank);
@@ -426,21 +427,104 @@ export function gather(x: Tensor, axis: number, indices: Tensor): Tensor {
       : new Tensor(scatterAdd(g!.data, offsets, allocate(a.dtype, a.size)), a.shape),
     null,
   ]);
-}
+};
 
 /**
  * g's values added into zeros of shape at the flat offsets (repeats accumulate), recorded: the vjp of
  * a gather, slice or indexSelect, as a linear op whose own vjp is `take` (its transpose).
  */
-function scatter(op: string, g: Tensor, offsets: Int32Array, shape: Shape): Tensor {
-  const out = new Tensor(scatterAdd(g.data, offsets, allocate(g.dtype, sizeOf(shape))), shape);
-  return record(`${op}.backward`, [g], out, ([gg]) => [take(op, gg!, offsets, g.shape)]);
-}
+const scatter = differentiable(
+  'scatter',
+  (op: string, g: Tensor, offsets: Int32Array, shape: Shape): Tensor => {
+    const out = new Tensor(scatterAdd(g.data, offsets, allocate(g.dtype, sizeOf(shape))), shape);
+    return record(`${op}.backward`, [g], out, ([gg]) => [take(op, gg!, offsets, g.shape)]);
+  },
+  // linear: the tangent is scattered the same way
+  ([, t], [op, , offsets, shape]): Tensor => scatter(op, t!, offsets, shape),
+);
 
 /** x's values at the flat offsets, as shape, recorded: the transpose of scatter (and its vjp). */
-function take(op: string, x: Tensor, offsets: Int32Array, shape: Shape): Tensor {
-  const out = new Tensor(takeInto(x.data, offsets, allocate(x.dtype, offsets.length)), shape);
-  return record(op, [x], out, ([g]) => [scatter(op, g!, offsets, x.shape)]);
-}
+const take = differentiable(
+  'take',
+  (op: string, x: Tensor, offsets: Int32Array, shape: Shape): Tensor => {
+    const out = new Tensor(takeInto(x.data, offsets, allocate(x.dtype, offsets.length)), shape);
+    return record(op, [x], out, ([g]) => [scatter(op, g!, offsets, x.shape)]);
+  },
+  ([, t], [op, , offsets, shape]): Tensor => take(op, t!, offsets, shape),
+);
+
+// The ops, each with its jvp rule (see elementwise.ts). Every one is linear: its tangent is the op
+// itself over the tangents (zeros for an input without one; the indices are not differentiated).
+
+/** numpy's reshape: the same elements in row-major order; one -1 is inferred from the rest. */
+export const reshape = differentiable(
+  'reshape',
+  reshapePrimal,
+  ([t], [, shape]): Tensor => reshape(t!, shape),
+);
+/** Removes the given size-1 axes (default: every size-1 axis). */
+export const squeeze = differentiable('squeeze', squeezePrimal, ([t], [, axis]): Tensor => squeeze(t!, axis));
+/** Inserts a size-1 axis at `axis` (negative counts from the end of the result). */
+export const unsqueeze = differentiable(
+  'unsqueeze',
+  unsqueezePrimal,
+  ([t], [, axis]): Tensor => unsqueeze(t!, axis),
+);
+/** Reorders the axes: the result's axis i is x's axis axes[i] (negatives allowed). */
+export const permute = differentiable('permute', permutePrimal, ([t], [, axes]): Tensor => permute(t!, axes));
+/** numpy's transpose: permute, with all axes reversed by default. */
+export const transpose = differentiable(
+  'transpose',
+  transposePrimal,
+  ([t], [, axes]): Tensor => transpose(t!, axes),
+);
+/** numpy's concatenate: shapes must match except along axis. */
+export const concat = differentiable(
+  'concat',
+  concatPrimal,
+  ([ts], [tensors, axis]): Tensor =>
+    concat(
+      ts.map((t, i) => t ?? zerosLike(tensors[i]!)),
+      axis,
+    ),
+);
+/** numpy's stack: equal shapes, joined along a new axis. */
+export const stack = differentiable(
+  'stack',
+  stackPrimal,
+  ([ts], [tensors, axis]): Tensor =>
+    stack(
+      ts.map((t, i) => t ?? zerosLike(tensors[i]!)),
+      axis,
+    ),
+);
+/** Pieces along axis: torch.split's sizes, or numpy.split's section count (see splitPrimal). */
+export const split = differentiable('split', splitPrimal, ([t], [, sizes, axis]): Tensor[] =>
+  split(t!, sizes, axis),
+);
+/** numpy's basic slicing x[starts[0]:stops[0], ...] with step 1 (see slicePrimal). */
+export const slice = differentiable(
+  'slice',
+  slicePrimal,
+  ([t], [, starts, stops]): Tensor => slice(t!, starts, stops),
+);
+/** numpy's broadcast_to. */
+export const broadcastTo = differentiable(
+  'broadcastTo',
+  broadcastToPrimal,
+  ([t], [, shape]): Tensor => broadcastTo(t!, shape),
+);
+/** torch.index_select along axis (see indexSelectPrimal). */
+export const indexSelect = differentiable(
+  'indexSelect',
+  indexSelectPrimal,
+  ([t], [, axis, indices], out): Tensor => (t ? indexSelect(t, axis, indices) : zerosLike(out)),
+);
+/** torch.gather along axis (see gatherPrimal). */
+export const gather = differentiable(
+  'gather',
+  gatherPrimal,
+  ([t], [, axis, indices], out): Tensor => (t ? gather(t, axis, indices) : zerosLike(out)),
+);
 
 markLibraryCode(codeStart, new Error()); // and where it ends
