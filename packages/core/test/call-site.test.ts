@@ -203,7 +203,9 @@ describe("marks: the ranges of core's modules in this runtime", () => {
     expect(ranges.map((r) => r.file.replace(/.*\/src\//, '')).sort()).toEqual([
       'anomaly.ts',
       'custom.ts',
+      'forward.ts',
       'grad.ts',
+      'jvp.ts',
       'memory/tidy.ts',
       'mode.ts',
       'ops/elementwise.ts',
