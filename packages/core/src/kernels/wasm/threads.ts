@@ -221,7 +221,7 @@ type WorkerThreads = {
 interface WebWorker {
   postMessage(message: unknown): void;
   terminate(): void;
-  addEventListener(event: 'error', listener: () => void): void;
+  addEventListener(event: 'error', listener: (event: { preventDefault(): void }) => void): void;
 }
 type WebWorkerClass = new (url: string, options: { type: 'module'; name: string }) => WebWorker;
 /** The globals of a browser or Deno that this file uses (the project's lib declares no DOM). */
@@ -309,7 +309,11 @@ function spawnWeb(WebWorker: WebWorkerClass): Spawn {
     }
     const handle = new WebWorker(webWorkerUrl, { type: 'module', name: `tapegrad kernels ${index}` });
     // An uncaught error in a Web Worker is its death here: it serves no more jobs (no exit event exists).
-    handle.addEventListener('error', left);
+    // The pool handles it: not reported again as an uncaught error of this thread.
+    handle.addEventListener('error', (event) => {
+      event.preventDefault();
+      left();
+    });
     try {
       // Throws (DataCloneError) where the shared memory may not be posted: a page not cross-origin isolated.
       handle.postMessage(place);
