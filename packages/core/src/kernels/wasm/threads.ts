@@ -392,15 +392,21 @@ let live: Worker[] = [];
  * why: no shared wasm memory, no workers, a browser page that is not cross-origin isolated, or a
  * browser's main thread, which may not block while workers run). The count asked for is kept, so a
  * later getThreads still says 1 there. The default is the machine's cores, at most 2 (what has been
- * measured). Workers start on first use; one that dies is replaced at the next call (which runs on
- * fewer threads until the new one is ready); one that fails to start (the runtime refuses it) leaves
- * every call on one thread from then on, as getThreads then says.
+ * measured). Workers start here (for the default, at the first big call) and serve once ready; await
+ * threadsReady before timing, and in a Web Worker before any synchronous loop of calls: Web Workers
+ * start only once the thread that made them yields to its event loop, and calls until then run on the
+ * threads ready. One that dies is replaced at the next call (which runs on fewer threads until the new
+ * one is ready); one that fails to start (the runtime refuses it) leaves every call on one thread from
+ * then on, as getThreads then says.
  */
 export function setThreads(count: number): number {
   if (!Number.isInteger(count) || count < 1 || count > MAX_THREADS) {
     throw new RangeError(`setThreads: count must be an integer from 1 to ${MAX_THREADS}, got ${count}`);
   }
   wanted = count;
+  // Start them now rather than at the first big call: a Web Worker starts only once the thread that made
+  // it yields to its event loop, which a synchronous training loop begun after this call never does.
+  readyWorkers();
   return getThreads();
 }
 
