@@ -4,7 +4,8 @@
 // iteration on the built packages) runs on both: imported here, bundled by esbuild for the page. After
 // a warm-up, every round runs a block of iterations of each of the four, in an order that turns each
 // round, so that a drift of the machine falls on all of them; the table gives the median of every
-// iteration timed, and the range of the rounds' medians.
+// iteration timed, the range of the rounds' medians, and each time over Node's one-thread time in the
+// same round (the median of those ratios).
 // Run with Node's tsx loader (the root script does): node --import tsx bench/browser.mjs [--rounds 7]
 // [--iterations 15] [--warmup 20]. Needs Debian's chromium at /usr/bin/chromium (no browser download).
 import { execFileSync } from 'node:child_process';
@@ -132,12 +133,17 @@ try {
   // Other work on the machine takes cores from both threads' runs: say how busy it was.
   console.log(`load average (1 min): ${loadBefore.toFixed(2)} before, ${loadavg()[0].toFixed(2)} after`);
   console.log('');
-  console.log("| runtime | threads | median ms | rounds' medians, ms | loss |");
-  console.log('|---|---|---|---|---|');
+  // Paired: the median over rounds of a time over Node's one-thread time in the same round, blocks
+  // seconds apart, where the machine's drift between minutes does not enter.
+  const base = contestants[0];
+  console.log("| runtime | threads | median ms | rounds' medians, ms | over Node 1 thread, paired | loss |");
+  console.log('|---|---|---|---|---|---|');
   for (const c of contestants) {
     const range = `${fixed(Math.min(...c.roundMedians))}–${fixed(Math.max(...c.roundMedians))}`;
+    const paired = median(c.roundMedians.map((ms, r) => ms / base.roundMedians[r])).toFixed(2);
+    const losses = [...c.losses].join(', ');
     console.log(
-      `| ${c.runtime} | ${c.threads} | ${fixed(median(c.times))} | ${range} | ${[...c.losses].join(', ')} |`,
+      `| ${c.runtime} | ${c.threads} | ${fixed(median(c.times))} | ${range} | ${paired} | ${losses} |`,
     );
   }
 } finally {
