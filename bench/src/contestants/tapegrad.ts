@@ -36,7 +36,15 @@ interface Variant {
 // `source` condition, so it measures dist/ (what users install), as the peers run from their npm
 // builds; tsx's transform of the sources wraps every closure it creates in a naming call (lstm-small
 // took 17% longer from source).
-const loaded = import.meta.resolve('@tapegrad/core').endsWith('.ts') ? 'from source' : 'the built package';
+// In a browser bundle (bench/browser.mjs) the bare name does not resolve, and esbuild has inlined the
+// built package.
+const loaded = (() => {
+  try {
+    return import.meta.resolve('@tapegrad/core').endsWith('.ts') ? 'from source' : 'the built package';
+  } catch {
+    return 'the built package, bundled';
+  }
+})();
 
 function tapegrad({ name, backend, threads }: Variant): Contestant {
   const threadNote = () => {

@@ -66,6 +66,8 @@ interface Instance {
   kernels: Kernels;
   /** Handed to workers as they are: they share the compiled (and tiered-up) code, not recompile it. */
   modules: Modules;
+  /** Whether the memory is shared (see survivesGrowth). */
+  shared: boolean;
 }
 
 // undefined: not loaded yet; null: this runtime has no WebAssembly or no SIMD.
@@ -107,7 +109,6 @@ function load(): Instance | null {
   instance = null;
   const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
   if (!wasm) return null;
-  // Shared where the runtime has SharedArrayBuffer (Node; browsers only when cross-origin isolated).
   // One set of bytes per module is shipped (the ordinary memory's); the shared form is made from it.
   const compile = (base64: string, shared: boolean) =>
     new wasm.Module(shared ? withSharedMemory(bytesOf(base64), MAX_PAGES) : bytesOf(base64));
@@ -118,6 +119,8 @@ function load(): Instance | null {
       return null;
     }
   };
+  // Shared where the runtime allows it (Node; browsers even without cross-origin isolation, though
+  // only an isolated page may post the memory to a worker), else ordinary.
   const attempts = [
     () => ({
       memory: new wasm.Memory({ initial: 1, maximum: MAX_PAGES, shared: true }),
@@ -133,7 +136,8 @@ function load(): Instance | null {
       const { memory, modules } = attempt();
       // Synchronous compilation and instantiation (sgemm's 2 KB pass every runtime's limit).
       const kernels = instantiate(wasm, memory, modules, scratchOf(0));
-      instance = { memory, heap: new Float32Array(memory.buffer), kernels, modules };
+      const shared = survivesGrowth(memory);
+      instance = { memory, heap: new Float32Array(memory.buffer), kernels, modules, shared };
       buffers.add(memory.buffer);
       return instance;
     } catch {
@@ -153,12 +157,25 @@ export function recurrentWasmAvailable(): boolean {
   return load()?.modules.recurrent != null;
 }
 
-/** The memory and the compiled modules, for worker threads; null unless the memory is shared. */
+/**
+ * Whether views of the memory survive its growth, as a shared memory's do (growing an ordinary one
+ * detaches its buffer, even by 0 pages). Asked of the memory itself, not of the global
+ * SharedArrayBuffer: a browser page that is not cross-origin isolated has no such global, yet its
+ * wasm memory may be shared, and resident buffers then need no copies.
+ */
+function survivesGrowth(memory: WasmMemory): boolean {
+  const before = memory.buffer;
+  memory.grow(0);
+  return before.byteLength > 0;
+}
+
+/**
+ * The memory and the compiled modules, for resident buffers and worker threads; null unless the memory
+ * is shared (whether a worker may be handed it is threads.ts's question).
+ */
 export function sharedModule(): { memory: WasmMemory; modules: Modules } | null {
   const wasm = load();
-  return wasm && typeof SharedArrayBuffer !== 'undefined' && wasm.memory.buffer instanceof SharedArrayBuffer
-    ? wasm
-    : null;
+  return wasm?.shared ? wasm : null;
 }
 
 /** Grows the memory to hold `floats` floats; returns the current view. */

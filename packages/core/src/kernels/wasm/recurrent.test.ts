@@ -492,5 +492,9 @@ describe.runIf(wasmAvailable())('worker threads', () => {
     expect(() => setThreads(0)).toThrow(/setThreads: count must be an integer from 1 to 8, got 0/);
     expect(() => setThreads(1.5)).toThrow(RangeError);
     expect(getThreads()).toBe(1);
+    // Where workers run (Node, a shared memory), the count asked for is the count in use.
+    expect(setThreads(3)).toBe(3);
+    expect(getThreads()).toBe(3);
+    expect(setThreads(1)).toBe(1);
   });
 });

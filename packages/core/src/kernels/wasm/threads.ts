@@ -1,10 +1,16 @@
-// Worker threads that run the wasm kernels beside the main thread on the shared memory (Node's
-// worker_threads; elsewhere everything stays on one thread). A split call hands each worker one job
-// through 128 control bytes in the memory (a kernel and its arguments), runs its own part, then waits
-// for theirs: no messages, no copies, one handshake per call. A queue job instead lists many calls
-// (chunks) in wasm memory, and every thread takes the next one until none is left, so a thread that
-// starts late or runs slower (the main one copies operands; a VM's cores are not always equal) takes
-// fewer and none waits long for another.
+// Worker threads that run the wasm kernels beside the calling thread on the shared memory: Node's
+// worker_threads, or Web Workers (a browser, Deno) where the memory may be posted to one (a browser
+// page must be cross-origin isolated). A split call hands each worker one job through 128 control
+// bytes in the memory (a kernel and its arguments), runs its own part, then waits for theirs: no
+// messages, no copies, one handshake per call. A queue job instead lists many calls (chunks) in wasm
+// memory, and every thread takes the next one until none is left, so a thread that starts late or
+// runs slower (the main one copies operands; a VM's cores are not always equal) takes fewer and none
+// waits long for another.
+// The calling thread must be allowed to block (Atomics.wait), as Node's threads and Web Workers are
+// and a browser page's main thread is not. There everything runs on one thread rather than spinning
+// for the workers: a page trains in a Web Worker anyway (a long step on the main thread freezes the
+// page), a spinning main thread could not learn of a worker's death (events wait for it to yield),
+// and Web Workers start only once the main thread yields, which a page's synchronous calls never do.
 // A worker that dies (process.exit or an uncaught error in it, terminate(), out of memory) fails the
 // call it was running with an error that names it and the kernel, and leaves the pool; a later call
 // starts another in its place (see waitLong for how a thread blocked in the wait learns of it).
@@ -17,6 +23,7 @@ import {
   MAX_THREADS,
   scratchOf,
   sharedModule,
+  type WasmMemory,
 } from './module.js';
 
 /** A kernel call for one thread. */
@@ -25,11 +32,12 @@ export interface Job {
   args: number[];
 }
 
-// Control words (Int32) of one worker: the main thread posts job n by writing it and setting POSTED to
-// n; the worker runs it and sets DONE to n (STATUS 1 if it threw). READY is 1 once it has instantiated,
-// EXITED once it ran its exit handler (process.exit, an uncaught error), EXIT_CODE then its code.
-// PROBED counts the liveness probes posted to its port (it drains them). DIE is a test hook (dieAtNextJob).
-// QUEUE is 1 for a queue job: ARGS then holds [chunks, table, counter, apackIndex, apack] (see runQueue).
+// Control words (Int32) of one worker: the calling thread posts job n by writing it and setting POSTED
+// to n; the worker runs it and sets DONE to n (STATUS 1 if it threw). READY is 1 once it has
+// instantiated, EXITED once it ran its exit handler (process.exit, an uncaught error), EXIT_CODE then
+// its code. PROBED counts the liveness probes posted to its port (Node's; it drains them). DIE is a
+// test hook (dieAtNextJob). QUEUE is 1 for a queue job: ARGS then holds [chunks, table, counter,
+// apackIndex, apack] (see runQueue).
 const POSTED = 0;
 const DONE = 1;
 const STATUS = 2;
@@ -48,28 +56,24 @@ const SPINS = 1_000_000;
 /** Millisecond slices of a long wait between two probes of the worker's life (see waitLong). */
 const PROBE_SLICES = 20;
 
-/** The worker's program (CommonJS, run with eval): instantiate, then serve jobs until the process ends. */
-const workerSource = `
-const { workerData, receiveMessageOnPort } = require('node:worker_threads');
-const { memory, modules, scratch, control, names, port } = workerData;
+// The worker's program, in three parts: each runtime's own start (it receives the memory, the compiled
+// modules and its place), then instantiation and the job loop, the same on both. A worker source
+// defines memory, modules, scratch, control and names, exit(code) (leave as process.exit does) and
+// drain() (drop the liveness probes on its port, if it has one), then runs these.
+const instantiateSource = `
 const words = new Int32Array(memory.buffer, control, 32);
 // As module.ts's instantiate, on this thread's scratch tile.
 const make = (module, env) => new WebAssembly.Instance(module, { env: { memory, scratch, ...env } }).exports;
 const gemm = make(modules.sgemm, {});
 const kernels = { ...gemm, ...(modules.recurrent ? make(modules.recurrent, { sgemmPacked: gemm.sgemmPacked }) : {}) };
-// An exit this thread runs (process.exit, an uncaught error) is told at once, with its code, and wakes a
-// main thread waiting for a job; a stop from outside (terminate, out of memory) runs nothing here, and the
-// main thread learns of it from the port below closing.
-process.on('exit', (code) => {
-  words[${EXIT_CODE}] = code;
-  Atomics.store(words, ${READY}, ${EXITED});
-  Atomics.notify(words, ${DONE});
-});
-while (receiveMessageOnPort(port) !== undefined);
+`;
+
+const loopSource = `
+drain();
 Atomics.store(words, ${READY}, 1);
 // The loop allocates nothing (one reused argument list per count, the memory's view made again only
 // after it grew), so this thread's heap never fills and V8 never stops it for a collection mid-job while
-// the main thread waits on its chunk (it did collect, now and then, in lstm-big runs: bench/README).
+// the calling thread waits on its chunk (it did collect, now and then, in lstm-big runs: bench/README).
 const argLists = [];
 const argList = (argc) => (argLists[argc] ??= new Array(argc).fill(0));
 let heap = new Int32Array(memory.buffer);
@@ -84,7 +88,7 @@ for (;;) {
   seen = Atomics.load(words, ${POSTED});
   // The test hook: exit with that code, or (-1) stall until terminated.
   const die = words[${DIE}];
-  if (die > 0) process.exit(die);
+  if (die > 0) exit(die);
   while (die < 0);
   try {
     const kernel = kernels[names[words[${KERNEL}]]];
@@ -111,14 +115,59 @@ for (;;) {
   } catch {
     words[${STATUS}] = 1;
   }
-  // The main thread's probes of this thread's life wait unread on the port: drop them, or they pile up.
+  // The calling thread's probes of this thread's life wait unread on the port: drop them, or they pile up.
   if (words[${PROBED}] !== drained) {
     drained = words[${PROBED}];
-    while (receiveMessageOnPort(port) !== undefined);
+    drain();
   }
   Atomics.store(words, ${DONE}, seen);
   Atomics.notify(words, ${DONE});
 }
+`;
+
+/** Node's worker (CommonJS, run with eval): its place comes as workerData. */
+const nodeWorkerSource = `
+const { workerData, receiveMessageOnPort } = require('node:worker_threads');
+const { memory, modules, scratch, control, names, port } = workerData;
+const drain = () => { while (receiveMessageOnPort(port) !== undefined); };
+const exit = (code) => process.exit(code);
+${instantiateSource}
+// An exit this thread runs (process.exit, an uncaught error) is told at once, with its code, and wakes a
+// calling thread waiting for a job; a stop from outside (terminate, out of memory) runs nothing here, and
+// the calling thread learns of it from the port below closing.
+process.on('exit', (code) => {
+  words[${EXIT_CODE}] = code;
+  Atomics.store(words, ${READY}, ${EXITED});
+  Atomics.notify(words, ${DONE});
+});
+${loopSource}
+`;
+
+/**
+ * A Web Worker (a module script from a Blob URL, self-contained): its place comes in the first message,
+ * the shared memory and the compiled modules included (posting them is what cross-origin isolation
+ * allows). It never returns to its event loop once serving.
+ */
+const webWorkerSource = `
+self.onmessageerror = () => {
+  throw new Error('tapegrad kernels worker: the wasm memory or modules could not be received');
+};
+self.onmessage = ({ data }) => {
+  self.onmessage = null;
+  const { memory, modules, scratch, control, names } = data;
+  const drain = () => {};
+  ${instantiateSource}
+  // A Web Worker has no exit handler, and the calling thread, blocked in its wait, sees no event: an
+  // exit (the test hook) is told in the control words, as Node's handler does, then the worker closes.
+  const exit = (code) => {
+    words[${EXIT_CODE}] = code;
+    Atomics.store(words, ${READY}, ${EXITED});
+    Atomics.notify(words, ${DONE});
+    self.close();
+    throw new Error('tapegrad kernels worker: exit ' + code);
+  };
+  ${loopSource}
+};
 `;
 
 interface Worker {
@@ -126,18 +175,30 @@ interface Worker {
   posted: number;
   /** Its number among the threads (1, 2, …): its control words and scratch tile, and its name in errors. */
   index: number;
-  /** Node's id of its thread, kept for errors (the handle forgets it once the thread has exited). */
-  threadId: number;
-  handle: NodeWorker;
-  /** This thread's end of a channel whose other end the worker holds (see isGone). */
-  port: Port;
-  /** Probes posted to the port so far (PROBED tells the worker, which drains them). */
-  probes: number;
+  /** Its thread as errors name it: `thread 12` (Node's id, kept: the handle forgets it once the thread has exited), or `a Web Worker`. */
+  thread: string;
+  /** Stops it (if it has not stopped already). */
+  terminate(): void;
+  /** How it went, if a stop that ran nothing of its own can be seen from here (see isGone); else null. */
+  probe(): string | null;
+  /** Lets go of what watching it took. */
+  close(): void;
   /** Out of the pool: it died, or never started. */
   gone: boolean;
   /** Test hook (dieAtNextJob): terminate it once a job of its has kept this thread waiting. */
   terminateWhenWaited: boolean;
 }
+
+/** What a worker receives: the memory, the modules, its scratch tile and control words, the kernel names. */
+interface Place {
+  memory: WasmMemory;
+  modules: object;
+  scratch: number;
+  control: number;
+  names: readonly string[];
+}
+/** Starts worker `index` at `place` (throws where the runtime refuses); `left` runs once it errs or exits. */
+type Spawn = (index: number, place: Place, words: Int32Array, left: () => void) => Worker;
 
 interface Port {
   postMessage(value: unknown): unknown;
@@ -157,6 +218,21 @@ type WorkerThreads = {
   ) => NodeWorker;
   MessageChannel: new () => { port1: Port; port2: Port };
 };
+interface WebWorker {
+  postMessage(message: unknown): void;
+  terminate(): void;
+  addEventListener(event: 'error', listener: (event: { preventDefault(): void }) => void): void;
+}
+type WebWorkerClass = new (url: string, options: { type: 'module'; name: string }) => WebWorker;
+/** The globals of a browser or Deno that this file uses (the project's lib declares no DOM). */
+type WebGlobals = {
+  Worker?: WebWorkerClass;
+  Blob?: new (parts: string[], options: { type: string }) => object;
+  URL: { createObjectURL?(blob: object): string };
+  crossOriginIsolated?: boolean;
+  navigator?: { hardwareConcurrency?: number };
+};
+const web = globalThis as unknown as WebGlobals;
 
 /** Node's worker_threads when this runtime has them (process.getBuiltinModule: Node ≥ 20.16), else null. */
 function workerThreads(): WorkerThreads | null {
@@ -164,57 +240,14 @@ function workerThreads(): WorkerThreads | null {
   return (process?.getBuiltinModule?.('node:worker_threads') as WorkerThreads | undefined) ?? null;
 }
 
-/** The machine's cores as Node reports them, or 1. */
+/** The machine's cores as Node or the browser reports them, or 1. */
 function cores(): number {
   const os = (
     globalThis as { process?: { getBuiltinModule?: (name: string) => unknown } }
   ).process?.getBuiltinModule?.('node:os') as { availableParallelism?: () => number } | undefined;
-  return os?.availableParallelism?.() ?? 1;
+  return os?.availableParallelism?.() ?? web.navigator?.hardwareConcurrency ?? 1;
 }
 
-let wanted = Math.min(2, cores());
-/**
- * The pool by index (1 up): a worker, 'failed' for one that never started (its place stays empty: the
- * next would fail too), or empty (never filled, or its worker died: the next start fills it again).
- */
-const slots: (Worker | 'failed' | undefined)[] = [];
-/** Places of slots filled (by a worker or 'failed'). */
-let filled = 0;
-/** The workers in the pool (started or starting), by index; their jobs run here when they are gone. */
-let live: Worker[] = [];
-
-/**
- * How many threads the wasm kernels may use, the calling one included (1 turns workers off). The
- * default is the machine's cores, at most 2 (what has been measured). Workers start on first use; one
- * that dies is replaced at the next call (which runs on fewer threads until the new one is ready).
- */
-export function setThreads(count: number): void {
-  if (!Number.isInteger(count) || count < 1 || count > MAX_THREADS) {
-    throw new RangeError(`setThreads: count must be an integer from 1 to ${MAX_THREADS}, got ${count}`);
-  }
-  wanted = count;
-}
-
-/** The count setThreads asked for (threadsAvailable says how many are ready now). */
-export function getThreads(): number {
-  return wanted;
-}
-
-/** readyWorkers' answer, one array reused (a kernel call reads it at once and keeps none of it). */
-const ready: Worker[] = [];
-
-/** Starts workers up to the wanted count where the runtime allows; returns those ready to take jobs. */
-function readyWorkers(): readonly Worker[] {
-  if (filled + 1 < wanted) start();
-  ready.length = 0;
-  for (const worker of live) {
-    if (ready.length + 1 >= wanted) break;
-    if (Atomics.load(worker.words, READY) === 1) ready.push(worker);
-  }
-  return ready;
-}
-
-let unavailable = false;
 /**
  * Whether posting to a port says if its channel still has another end (true while it has): Node 20's
  * postMessage returns that, though its documentation does not promise it. Learnt on the first channel,
@@ -222,71 +255,222 @@ let unavailable = false;
  */
 let probesWork: boolean | null = null;
 
-function start(): void {
-  if (unavailable) return;
-  const threads = workerThreads();
-  const shared = sharedModule();
-  if (!threads || !shared) {
-    unavailable = true;
-    return;
-  }
-  for (let index = 1; filled + 1 < wanted && index < MAX_THREADS; index++) {
-    if (slots[index] !== undefined) continue;
-    const words = new Int32Array(shared.memory.buffer, controlOf(index), 32);
-    words.fill(0);
-    let handle: NodeWorker;
+function spawnNode(threads: WorkerThreads): Spawn {
+  return (index, place, words, left) => {
     const { port1: port, port2: theirs } = new threads.MessageChannel();
     // A port never keeps the process alive either (it takes no 'message' listener; only probes use it).
     port.unref();
     probesWork ??= port.postMessage(null) === true;
+    let handle: NodeWorker;
     try {
-      handle = new threads.Worker(workerSource, {
+      handle = new threads.Worker(nodeWorkerSource, {
         eval: true,
-        workerData: {
-          memory: shared.memory,
-          modules: shared.modules,
-          scratch: scratchOf(index),
-          control: controlOf(index),
-          names: kernelNames,
-          port: theirs,
-        },
+        workerData: { ...place, port: theirs },
         transferList: [theirs],
       });
-    } catch {
-      // A runtime that has worker_threads but refuses this one (a sandbox): stay on one thread.
+    } catch (error) {
       port.close();
-      unavailable = true;
-      return;
+      throw error;
     }
-    const worker: Worker = {
-      words,
-      posted: 0,
-      index,
-      threadId: handle.threadId,
-      handle,
-      port,
-      probes: 0,
-      gone: false,
-      terminateWhenWaited: false,
-    };
     // The pool never keeps the process alive. Node tells of an exit here only when this thread is free
     // (a wait for the worker's job learns of it by itself, see waitLong).
     handle.unref();
-    const leave = () => {
-      if (worker.gone) return;
-      if (Atomics.load(words, READY) === 0) {
-        worker.gone = true;
-        slots[index] = 'failed';
-        live = live.filter((w) => w !== worker);
-        worker.port.close();
-      } else drop(worker);
+    handle.on('error', left);
+    handle.on('exit', left);
+    let probes = 0;
+    return {
+      words,
+      posted: 0,
+      index,
+      thread: `thread ${handle.threadId}`,
+      terminate: () => void handle.terminate(),
+      probe() {
+        if (!probesWork) return null;
+        // Posting returns false once the worker's end has closed (undefined once this end has too),
+        // which its thread does as it stops, whatever stopped it.
+        const open = port.postMessage(null) === true;
+        Atomics.store(words, PROBED, ++probes);
+        return open ? null : 'stopped (terminated, or out of memory)';
+      },
+      close: () => port.close(),
+      gone: false,
+      terminateWhenWaited: false,
     };
-    handle.on('error', leave);
-    handle.on('exit', leave);
-    slots[index] = worker;
-    filled++;
-    live = slots.filter((w): w is Worker => typeof w === 'object');
+  };
+}
+
+let webWorkerUrl: string | undefined;
+
+function spawnWeb(WebWorker: WebWorkerClass): Spawn {
+  return (index, place, words, left) => {
+    if (webWorkerUrl === undefined) {
+      const blob = new web.Blob!([webWorkerSource], { type: 'text/javascript' });
+      webWorkerUrl = web.URL.createObjectURL!(blob);
+    }
+    const handle = new WebWorker(webWorkerUrl, { type: 'module', name: `tapegrad kernels ${index}` });
+    // An uncaught error in a Web Worker is its death here: it serves no more jobs (no exit event exists).
+    // The pool handles it: not reported again as an uncaught error of this thread.
+    handle.addEventListener('error', (event) => {
+      event.preventDefault();
+      left();
+    });
+    try {
+      // Throws (DataCloneError) where the shared memory may not be posted: a page not cross-origin isolated.
+      handle.postMessage(place);
+    } catch (error) {
+      handle.terminate();
+      throw error;
+    }
+    // A Web Worker can be stopped only by its handle, which stays here, or by the page's end (and one
+    // out of memory takes the page's process with it): a stop is seen by whoever made it.
+    let terminated = false;
+    return {
+      words,
+      posted: 0,
+      index,
+      thread: 'a Web Worker',
+      terminate() {
+        terminated = true;
+        handle.terminate();
+      },
+      probe: () => (terminated ? 'stopped (terminated)' : null),
+      close() {},
+      gone: false,
+      terminateWhenWaited: false,
+    };
+  };
+}
+
+/** Whether this thread may block in Atomics.wait (a browser page's main thread may not: it throws). */
+function mayBlock(memory: WasmMemory): boolean {
+  const word = new Int32Array(memory.buffer, controlOf(0), 1);
+  try {
+    // A value the word does not hold: returns at once where waiting is allowed.
+    Atomics.wait(word, 0, Atomics.load(word, 0) + 1, 0);
+    return true;
+  } catch {
+    return false;
   }
+}
+
+/** How this runtime starts workers, or why it cannot (decided once, on first need). */
+let spawner: Spawn | string | undefined;
+
+function findSpawner(): Spawn | string {
+  const shared = sharedModule();
+  if (!shared) return 'the wasm memory is not shared in this runtime';
+  const threads = workerThreads();
+  if (threads) return spawnNode(threads);
+  if (!web.Worker || !web.Blob || !web.URL.createObjectURL) return 'this runtime has no worker threads';
+  if (web.crossOriginIsolated === false) {
+    return 'the page is not cross-origin isolated (Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp), so its wasm memory may not be posted to a Web Worker';
+  }
+  if (!mayBlock(shared.memory)) {
+    return "this thread may not block (a browser page's main thread): call the kernels from a Web Worker to use more threads";
+  }
+  return spawnWeb(web.Worker);
+}
+
+/** Why workers cannot start here, set when one failed to start: the runtime refused it. */
+let refused: string | null = null;
+
+/** Why kernel calls run on one thread here whatever setThreads asks, or null where workers can run. */
+export function singleThreadReason(): string | null {
+  spawner ??= findSpawner();
+  return typeof spawner === 'string' ? spawner : refused;
+}
+
+let wanted = Math.min(2, cores());
+/** The pool by index (1 up): a worker, or empty (never filled, or its worker died: the next start fills it). */
+const slots: (Worker | undefined)[] = [];
+/** The workers in the pool (started or starting), by index; their jobs run here when they are gone. */
+let live: Worker[] = [];
+
+/**
+ * Sets how many threads the wasm kernels may use, the calling one included (1 turns workers off), and
+ * returns how many they will use: `count`, or 1 where workers cannot run (singleThreadReason says
+ * why: no shared wasm memory, no workers, a browser page that is not cross-origin isolated, or a
+ * browser's main thread, which may not block while workers run). The count asked for is kept, so a
+ * later getThreads still says 1 there. The default is the machine's cores, at most 2 (what has been
+ * measured). Workers start here (for the default, at the first big call) and serve once ready; await
+ * threadsReady before timing, and in a Web Worker before any synchronous loop of calls: Web Workers
+ * start only once the thread that made them yields to its event loop, and calls until then run on the
+ * threads ready. One that dies is replaced at the next call (which runs on fewer threads until the new
+ * one is ready); one that fails to start (the runtime refuses it) leaves every call on one thread from
+ * then on, as getThreads then says.
+ */
+export function setThreads(count: number): number {
+  if (!Number.isInteger(count) || count < 1 || count > MAX_THREADS) {
+    throw new RangeError(`setThreads: count must be an integer from 1 to ${MAX_THREADS}, got ${count}`);
+  }
+  wanted = count;
+  // Start them now rather than at the first big call: a Web Worker starts only once the thread that made
+  // it yields to its event loop, which a synchronous training loop begun after this call never does.
+  readyWorkers();
+  return getThreads();
+}
+
+/**
+ * How many threads kernel calls will use: the count setThreads asked for, or 1 where workers cannot run
+ * (see setThreads; singleThreadReason says why). Workers still starting are counted: threadsReady
+ * resolves once they serve.
+ */
+export function getThreads(): number {
+  return wanted === 1 || singleThreadReason() !== null ? 1 : wanted;
+}
+
+/** readyWorkers' answer, one array reused (a kernel call reads it at once and keeps none of it). */
+const ready: Worker[] = [];
+
+/** Starts workers up to the wanted count where the runtime allows; returns those ready to take jobs. */
+function readyWorkers(): readonly Worker[] {
+  ready.length = 0;
+  if (singleThreadReason() !== null) return ready;
+  if (live.length + 1 < wanted) start(spawner as Spawn);
+  for (const worker of live) {
+    if (ready.length + 1 >= wanted) break;
+    if (Atomics.load(worker.words, READY) === 1) ready.push(worker);
+  }
+  return ready;
+}
+
+function start(spawn: Spawn): void {
+  const shared = sharedModule()!;
+  for (let index = 1; live.length + 1 < wanted && index < MAX_THREADS; index++) {
+    if (slots[index] !== undefined) continue;
+    const words = new Int32Array(shared.memory.buffer, controlOf(index), 32);
+    words.fill(0);
+    const place = {
+      memory: shared.memory,
+      modules: shared.modules,
+      scratch: scratchOf(index),
+      control: controlOf(index),
+      names: kernelNames,
+    };
+    let worker: Worker | undefined;
+    try {
+      worker = spawn(index, place, words, () => worker && leave(worker));
+    } catch (error) {
+      // A runtime that has workers but refuses this one (a sandbox, a page whose memory may not be
+      // posted): stay on one thread.
+      refused = `a worker thread could not start here: ${String(error)}`;
+      return;
+    }
+    slots[index] = worker;
+    live = slots.filter((w): w is Worker => w !== undefined);
+  }
+}
+
+/**
+ * A worker erred or exited. One that never got ready could not start (its script or memory refused):
+ * the next would fail too, so every call stays on one thread. One that served leaves the pool.
+ */
+function leave(worker: Worker): void {
+  if (worker.gone) return;
+  if (Atomics.load(worker.words, READY) === 0) {
+    refused = `worker ${worker.index} (${worker.thread}) failed to start`;
+  }
+  drop(worker);
 }
 
 /** Takes a worker that died out of the pool (its place empty, for the next start to fill). */
@@ -294,18 +478,17 @@ function drop(worker: Worker): void {
   if (worker.gone) return;
   worker.gone = true;
   slots[worker.index] = undefined;
-  filled--;
   live = live.filter((w) => w !== worker);
-  worker.port.close();
-  // It has stopped or is stopping; this only makes sure (a worker that has exited resolves it at once).
-  void worker.handle.terminate();
+  worker.close();
+  // It has stopped or is stopping; this only makes sure (a worker that has exited ends at once).
+  worker.terminate();
 }
 
 /**
  * Test hook, not part of the API: the worker `index` (1, 2, …, as errors name it) dies at its next
- * job, by process.exit(code) on its thread, or ('terminate') by stalling there until the main thread,
- * having waited past its spinning, terminates it: no code of the worker's runs as it goes. Returns
- * false when there is no such worker.
+ * job, by exiting with `code` on its thread (process.exit; a Web Worker records the code and closes),
+ * or ('terminate') by stalling there until the calling thread, having waited past its spinning,
+ * terminates it: no code of the worker's runs as it goes. Returns false when there is no such worker.
  * @internal
  */
 export function dieAtNextJob(index: number, how: number | 'terminate'): boolean {
@@ -313,7 +496,7 @@ export function dieAtNextJob(index: number, how: number | 'terminate'): boolean 
     throw new RangeError(`dieAtNextJob: how must be 'terminate' or an exit code above 0, got ${how}`);
   }
   const worker = slots[index];
-  if (typeof worker !== 'object') return false;
+  if (worker === undefined) return false;
   worker.terminateWhenWaited = how === 'terminate';
   Atomics.store(worker.words, DIE, how === 'terminate' ? -1 : how);
   return true;
@@ -478,7 +661,7 @@ function waitFor(posted: readonly [Worker, Job][]): string | null {
     }
     if (death !== null) {
       failure ??=
-        `kernels: worker ${worker.index} (thread ${worker.threadId}) ${death} while running ${job.kernel}, ` +
+        `kernels: worker ${worker.index} (${worker.thread}) ${death} while running ${job.kernel}, ` +
         'so this call is incomplete; the worker has left the pool, and the next call starts another';
       continue;
     }
@@ -490,17 +673,18 @@ function waitFor(posted: readonly [Worker, Job][]): string | null {
 
 /**
  * The wait for a job that outlasted the spinning: sleeps in slices of a millisecond, and between them
- * asks whether the worker still lives. No event can say so: Node delivers a worker's 'exit' on this
- * thread's event loop, which waits for this wait. An exit the worker runs itself sets EXITED in its
- * control words (and wakes this thread); a stop it runs nothing of (terminate, out of memory) closes
- * the port it holds, which a post on this end tells at once (see isGone). Returns null once the job is
+ * asks whether the worker still lives. No event can say so: Node delivers a worker's 'exit' (a browser
+ * a Web Worker's 'error') on this thread's event loop, which waits for this wait. An exit the worker
+ * runs itself sets EXITED in its control words (and wakes this thread); a stop it runs nothing of
+ * (terminate, out of memory) closes the port a Node worker holds, which a post on this end tells at
+ * once (see Worker.probe). Returns null once the job is
  * done, else how the worker went; it then leaves the pool.
  */
 function waitLong(worker: Worker): string | null {
   const { words } = worker;
   if (worker.terminateWhenWaited) {
     worker.terminateWhenWaited = false;
-    void worker.handle.terminate();
+    worker.terminate();
   }
   for (let slice = 1; Atomics.load(words, DONE) !== worker.posted; slice++) {
     Atomics.wait(words, DONE, Atomics.load(words, DONE), 1);
@@ -516,14 +700,9 @@ function waitLong(worker: Worker): string | null {
 
 /** How the worker went ('exited (code 3)'), or null while it lives. */
 function isGone(worker: Worker): string | null {
-  const { words, port } = worker;
+  const { words } = worker;
   if (Atomics.load(words, READY) === EXITED) return `exited (code ${words[EXIT_CODE]})`;
-  if (!probesWork) return null;
-  // Posting returns false once the worker's end has closed (undefined once this end has too), which
-  // its thread does as it stops, whatever stopped it.
-  const open = port.postMessage(null) === true;
-  Atomics.store(words, PROBED, ++worker.probes);
-  return open ? null : 'stopped (terminated, or out of memory)';
+  return worker.probe();
 }
 
 /**

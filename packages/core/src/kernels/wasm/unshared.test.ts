@@ -8,14 +8,17 @@ import { gemmJs } from '../matmul.js';
 import { workspaceBuffer } from '../workspace.js';
 import { loadLikeABrowser, residentOffset, sharedModule, wasmAvailable } from './module.js';
 import { gemmWasm } from './sgemm.js';
-import { setThreads, threadsAvailable, threadsReady } from './threads.js';
+import { getThreads, setThreads, singleThreadReason, threadsAvailable, threadsReady } from './threads.js';
 
 loadLikeABrowser({ shared: false });
 
 it('runs on one thread with copies, growing the memory as it goes', async () => {
   expect(wasmAvailable()).toBe(true);
   expect(sharedModule()).toBeNull();
-  setThreads(2);
+  // Asked for 2, it keeps 1 and says so: in what it returns, in getThreads, and why.
+  expect(setThreads(2)).toBe(1);
+  expect(getThreads()).toBe(1);
+  expect(singleThreadReason()).toMatch(/the wasm memory is not shared/);
   await threadsReady();
   expect(threadsAvailable()).toBe(1);
   expect(residentOffset(workspaceBuffer('float32', 64))).toBe(-1);
