@@ -4,8 +4,7 @@ import { anomalyEnabled, checkedBackward, checkForward, checkSeed } from './anom
 import { type DType, DTypeError } from './dtype.js';
 import { addInto } from './kernels/elementwise.js';
 import { sumToShape } from './kernels/reduce.js';
-import { allocate } from './memory/pool.js';
-import { beginPass, endPass, inBackwardPass, isScratch } from './memory/scratch.js';
+import { allocate, beginPass, endPass, inBackwardPass, isScratch } from './memory/arena.js';
 import { disposedError } from './memory/tidy.js';
 import { isGradEnabled, setGradEnabled } from './mode.js';
 import { broadcastShapes, fmt, type Shape, ShapeError, sameShape, sizeOf } from './shape.js';

@@ -2,7 +2,7 @@
 // back over broadcast axes, so no rule here has to.
 import { type DType, DTypeError, isDType } from '../dtype.js';
 import { type Binary, broadcastInto, stableSigmoid, type Unary } from '../kernels/elementwise.js';
-import { allocate } from '../memory/pool.js';
+import { allocate } from '../memory/arena.js';
 import { broadcastShapes, checkBytes } from '../shape.js';
 import { record } from '../tape.js';
 import { Tensor } from '../tensor.js';

@@ -4,7 +4,7 @@
 import { gemm } from '../backend/choose.js';
 import type { TypedArray } from '../dtype.js';
 import { sumToShape } from '../kernels/reduce.js';
-import { allocate } from '../memory/pool.js';
+import { allocate } from '../memory/arena.js';
 import {
   broadcastShapes,
   broadcastStrides,

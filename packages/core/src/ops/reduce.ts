@@ -1,7 +1,7 @@
 // Reductions over axes (number or list, negative allowed, keepDims), and softmax / logSoftmax.
 import { broadcastInto } from '../kernels/elementwise.js';
 import { reduceAxes } from '../kernels/reduce.js';
-import { allocate } from '../memory/pool.js';
+import { allocate } from '../memory/arena.js';
 import { normalizeAxes, normalizeAxis, type Shape, ShapeError, sizeOf } from '../shape.js';
 import { record } from '../tape.js';
 import { Tensor } from '../tensor.js';

@@ -10,7 +10,7 @@ import {
   selectOffsets,
   takeInto,
 } from '../kernels/shape.js';
-import { allocate } from '../memory/pool.js';
+import { allocate } from '../memory/arena.js';
 import {
   broadcastShapes,
   checkBytes,
