@@ -18,7 +18,7 @@ export {
   type GraphArena,
   graphArena,
   type Lifetime,
-} from './memory/index.js';
+} from './memory/arena.js';
 export { savedValuesFreed } from './tape.js';
 export { replaceLeafData } from './tensor.js';
 

@@ -1,14 +1,6 @@
 // Core's memory: one allocator (allocator.ts) that lends buffers through arenas of explicit lifetime
 // (arena.ts: a kernel call, a backward pass, a graph's saved values, a tidy scope), and tidy (tidy.ts).
-// Core's modules import the file they need; its entry points import from here.
+// The root entry point takes what users need from here; the kernels subpath takes the arenas from
+// arena.ts, and core's modules import the file they need.
 export { emptyPool, poisonRecycled } from './allocator.js';
-export {
-  type Arena,
-  allocate,
-  backwardScratch,
-  callArena,
-  type GraphArena,
-  graphArena,
-  type Lifetime,
-} from './arena.js';
 export { keep, type MemoryInfo, memory, tidy } from './tidy.js';
