@@ -31,9 +31,9 @@ export const scopes = {
   },
   // tape.ts's reverse pass: collecting the nodes, accumulating and fitting grads, delivering output
   // grads, runBackward, seedFor, backward (recording left out; grad mode lives in mode.ts), and the
-  // backward scratch the pass lends and takes back (memory/scratch.ts).
+  // backward scratch the pass lends and takes back (memory/arena.ts: the Arena class and the pass arenas).
   tape: {
-    mutate: [`${core}/tape.ts:79-317`, `${core}/memory/scratch.ts:27-82`],
+    mutate: [`${core}/tape.ts:79-317`, `${core}/memory/arena.ts:41-165`],
     tests: [
       'packages/core/test/tape.test.ts',
       'packages/core/test/grad-api.test.ts',
@@ -41,6 +41,7 @@ export const scopes = {
       'packages/core/test/custom.test.ts',
       'packages/core/test/errors.test.ts',
       'packages/core/test/scratch.test.ts',
+      'packages/core/test/arena.test.ts',
       'packages/core/test/ops-grad.test.ts',
       'packages/core/test/error-families.test.ts',
       'packages/core/test/anomaly.test.ts',

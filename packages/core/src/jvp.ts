@@ -4,7 +4,7 @@ import { markLibraryCode } from './callSite.js';
 import { DTypeError } from './dtype.js';
 import { withLevel } from './forward.js';
 import { type GradOptions, type GradsOf, vjp } from './grad.js';
-import { allocate } from './memory/pool.js';
+import { allocate } from './memory/arena.js';
 import { reshape, stack } from './ops/shape.js';
 import { fmt, ShapeError, sameShape } from './shape.js';
 import { Tensor, zeros, zerosLike } from './tensor.js';

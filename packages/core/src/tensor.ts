@@ -1,7 +1,7 @@
 // Tensor: an immutable, contiguous, row-major typed array with a shape, plus the factories.
 import { markLibraryCode } from './callSite.js';
 import { type DType, DTypeError, dtypeOf, isDType, type TypedArray } from './dtype.js';
-import { allocate } from './memory/pool.js';
+import { allocate } from './memory/arena.js';
 import { disposedError, keep, track } from './memory/tidy.js';
 import { checkBytes, checkShape, fmt, type Shape, ShapeError, sameShape, sizeOf } from './shape.js';
 import type { Node } from './tape.js';

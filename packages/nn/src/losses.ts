@@ -25,7 +25,6 @@ import {
 import * as kernels from '@tapegrad/core/kernels';
 import { allocate, markLibraryCode } from '@tapegrad/core/kernels';
 import { type Dims, linear, linearGrads, linearInto, linearOp } from './linear.js';
-import { acquire, lend, type Workspace } from './workspaces.js';
 
 // Where this module's code starts, so that anomaly mode knows its frames for nn's (markLibraryCode).
 const codeStart = new Error();
@@ -382,7 +381,7 @@ interface LinearCrossEntropyResiduals {
    * [logits, softmax(logits) - onehot(targets)], each [N, C], lent to the graph (null when nothing is
    * recorded). The backward scales its results, never these values, so a second backward reads them again.
    */
-  workspace: Workspace | null;
+  saved: kernels.GraphArena | null;
 }
 
 function linearCrossEntropyOpOf(reduction: Reduction): CustomOp<LinearCrossEntropyResiduals> {
@@ -394,10 +393,11 @@ function linearCrossEntropyOpOf(reduction: Reduction): CustomOp<LinearCrossEntro
       const dims = { rows, inFeatures, outFeatures: weight!.shape[0]! };
       const indices = classIndicesOf(targets!);
       const size = rows * dims.outFeatures;
-      // The logits and softmax - onehot are never tensors: they stay in a workspace that the next
-      // iteration reuses, in the wasm kernels' memory for float32 (no copies in or out of it).
-      const workspace = acquire(x!.dtype, needsGrad ? [size, size] : [size]);
-      const [logits, dLogits] = workspace.buffers as [TypedArray, TypedArray | undefined];
+      // The logits and softmax - onehot are never tensors: they stay in a graph arena whose buffers the
+      // next iteration reuses, in the wasm kernels' memory for float32 (no copies in or out of it).
+      const saved = kernels.graphArena('linearCrossEntropy');
+      const logits = saved.take(x!.dtype, size, { zeroed: false });
+      const dLogits = needsGrad ? saved.take(x!.dtype, size, { zeroed: false }) : undefined;
       linearInto(logits, dims, x!, weight!, bias);
       const classes = dims.outFeatures;
       const probabilities = dLogits ?? null;
@@ -412,14 +412,14 @@ function linearCrossEntropyOpOf(reduction: Reduction): CustomOp<LinearCrossEntro
       const loss = allocate(x!.dtype, 1);
       loss[0] = reduction === 'mean' ? total / rows : total;
       const output = new Tensor(loss, SCALAR);
-      lend(workspace, [output], needsGrad);
-      return { outputs: output, residuals: { dims, workspace: needsGrad ? workspace : null } };
+      saved.lendTo([output], needsGrad);
+      return { outputs: output, residuals: { dims, saved: needsGrad ? saved : null } };
     },
     // d logits = (softmax - onehot)·g, over N for 'mean', and linear's grads from it, the scale applied
     // to those (smaller) results so that the saved values stay as they are
-    backward([g], { dims, workspace }, [x, weight, , bias]) {
+    backward([g], { dims, saved }, [x, weight, , bias]) {
       const scale = g!.data[0]! / (reduction === 'mean' ? dims.rows : 1);
-      const [dx, dWeight, dBias] = linearGrads(workspace!.buffers[1]!, dims, x!, weight!, bias, scale);
+      const [dx, dWeight, dBias] = linearGrads(saved!.buffers[1]!, dims, x!, weight!, bias, scale);
       return bias ? [dx ?? null, dWeight ?? null, null, dBias ?? null] : [dx ?? null, dWeight ?? null, null];
     },
     reference: (x, weight, targets, bias) =>
@@ -436,7 +436,7 @@ export const linearCrossEntropyOps: Readonly<Record<Reduction, CustomOp<LinearCr
 /**
  * crossEntropy(linear(x, weight, bias), targets) as one op, for a classifier head: x [N, in], weight
  * [C, in], bias [C] or null, targets N class indices in [0, C). The logits [N, C] never become a tensor:
- * they and softmax - onehot stay in a workspace reused across iterations (in the wasm kernels' memory for
+ * they and softmax - onehot stay in a graph arena whose buffers are reused across iterations (in the wasm kernels' memory for
  * float32), so a training step neither allocates them nor copies them in and out of the kernels. The value
  * and grads are the composition's (its reference); use the composition when the logits themselves are wanted.
  */

@@ -94,7 +94,10 @@ async function report(where: Report['where']): Promise<Report> {
   return {
     where,
     crossOriginIsolated: (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true,
-    residentBuffers: residentOffset(kernels.workspaceBuffer('float32', 64)) >= 0,
+    residentBuffers: kernels.callArena(
+      'browser test',
+      (arena) => residentOffset(arena.take('float32', 64)) >= 0,
+    ),
     setThreads: asked,
     getThreads: kernels.getThreads(),
     singleThreadReason: kernels.singleThreadReason(),

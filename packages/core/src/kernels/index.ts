@@ -58,4 +58,3 @@ export { addInto, broadcastInto, map, zipBroadcast } from './elementwise.js';
 export { reduceAxes, sumToShape } from './reduce.js';
 export { copyBox, gatherOffsets, permuteInto, scatterAdd, selectOffsets, takeInto } from './shape.js';
 export { getThreads, setThreads, singleThreadReason, threadsReady } from './wasm/threads.js';
-export { workspaceBuffer } from './workspace.js';

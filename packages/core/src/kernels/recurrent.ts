@@ -21,6 +21,7 @@ import type {
 } from '../backend/backend.js';
 import { gemm } from '../backend/choose.js';
 import type { TypedArray } from '../dtype.js';
+import { type Arena, callArena } from '../memory/arena.js';
 import { expFloat32, stableSigmoid as sigmoid } from './elementwise.js';
 import { sumRowsJs } from './reduce.js';
 
@@ -105,18 +106,20 @@ function rnnDerivative(
  */
 export function lstmGatesForward(args: LstmGatesForwardArgs): void {
   const { gates, biasIh, biasHh, c, cNext, hNext, tanhCNext } = args;
-  lstmForwardAt(gates, 0, sumBiases(biasIh, biasHh), c, 0, cNext, hNext, tanhCNext, 0, args);
+  callArena('lstmGatesForward', (arena) =>
+    lstmForwardAt(gates, 0, sumBiases(arena, biasIh, biasHh), c, 0, cNext, hNext, tanhCNext, 0, args),
+  );
 }
 
-/** Grown as needed and reused: the sums are read only within the call that wrote them. */
-let biasSums = new Float64Array(0);
-
-/** biasIh + biasHh in float64, added once per call rather than once per row; biasSums itself. */
-function sumBiases(biasIh: TypedArray, biasHh: TypedArray): Float64Array {
+/**
+ * biasIh + biasHh in float64, added once per call rather than once per row, in the call's arena: the
+ * sums are read only within the call that wrote them, and the next call takes the same buffer.
+ */
+function sumBiases(arena: Arena, biasIh: TypedArray, biasHh: TypedArray): Float64Array {
   const n = biasIh.length;
-  if (biasSums.length < n) biasSums = new Float64Array(n);
-  for (let k = 0; k < n; k++) biasSums[k] = biasIh[k]! + biasHh[k]!;
-  return biasSums;
+  const sums = arena.take('float64', n, { zeroed: false }) as Float64Array;
+  for (let k = 0; k < n; k++) sums[k] = biasIh[k]! + biasHh[k]!;
+  return sums;
 }
 
 /**
@@ -386,9 +389,15 @@ export function rnnSequenceBackward(args: RnnSequenceBackwardArgs): void {
 
 /** lstmSequenceForward in JS. */
 export function lstmSequenceForward(args: LstmSequenceForwardArgs): void {
-  const { gates, weightHh, biasIh, biasHh, h0, c0, output, cells, tanhCells, steps, batch, hidden: H } = args;
+  callArena('lstmSequenceForward', (arena) =>
+    lstmSequenceForwardWith(sumBiases(arena, args.biasIh, args.biasHh), args),
+  );
+}
+
+/** lstmSequenceForward with bias = biasIh + biasHh (sumBiases). */
+function lstmSequenceForwardWith(bias: Float64Array, args: LstmSequenceForwardArgs): void {
+  const { gates, weightHh, h0, c0, output, cells, tanhCells, steps, batch, hidden: H } = args;
   const block = batch * H;
-  const bias = sumBiases(biasIh, biasHh);
   const recurrent = stepGemm(h0, weightHh, gates, batch, 4 * H, H);
   recurrent.transB = true;
   recurrent.accumulate = true;

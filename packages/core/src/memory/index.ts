@@ -1,5 +1,6 @@
-// Core's memory: allocate and the buffer pool (pool.ts), tidy scopes (tidy.ts) and backward scratch
-// (scratch.ts). Core's modules import the file they need; its entry points import from here.
-export { allocate, emptyPool, poisonRecycled } from './pool.js';
-export { backwardScratch } from './scratch.js';
+// Core's memory: one allocator (allocator.ts) that lends buffers through arenas of explicit lifetime
+// (arena.ts: a kernel call, a backward pass, a graph's saved values, a tidy scope), and tidy (tidy.ts).
+// The root entry point takes what users need from here; the kernels subpath takes the arenas from
+// arena.ts, and core's modules import the file they need.
+export { emptyPool, poisonRecycled } from './allocator.js';
 export { keep, type MemoryInfo, memory, tidy } from './tidy.js';

@@ -1,5 +1,6 @@
 // Buffer recycling: tidy(fn) disposes the tensors fn made and did not return (tfjs's tidy), and hands
-// their buffers to the pool (pool.ts) that later allocations of the same length take from. Without it,
+// their buffers to the allocator (allocator.ts) that later allocations of the same length take from: a
+// scope is an arena (arena.ts) whose lifetime is fn's run. Without it,
 // a buffer goes back to the system only when V8 collects its last view, in bulk and seconds late, and
 // the C allocator then maps fresh pages for the next ones: the page faults cost a training step more
 // time and peak memory than the pool's bookkeeping does (see bench/README, "Measurements behind design
@@ -8,21 +9,16 @@ import { markLibraryCode } from '../callSite.js';
 import type { TypedArray } from '../dtype.js';
 import type { Node } from '../tape.js';
 import { Tensor } from '../tensor.js';
-import { type AllocationOwner, dropOlderThan, poolState, release, setAllocationOwner } from './pool.js';
+import { forgetFreedBefore, freeState, giveBack, nextEpoch } from './allocator.js';
+import { ScopeArena, setScope } from './arena.js';
 
 // Where this module's code starts, so that its frames are known for core's in any bundle (callSite.ts).
 const codeStart = new Error();
 
-/** tidy scopes ended so far: a buffer freed before a scope began and not taken by its end is dropped. */
-let clock = 0;
-
-interface Scope extends AllocationOwner {
-  /** The clock when the scope began. */
-  began: number;
+/** A tidy scope: its arena, and the tensors it may dispose. */
+class Scope extends ScopeArena {
   /** Every tensor constructed while the scope was innermost. */
-  tensors: Tensor[];
-  /** The buffers `allocate` made while the scope was innermost (only those ever go to the pool). */
-  allocated: Set<ArrayBufferLike> | null;
+  readonly tensors: Tensor[] = [];
 }
 
 let current: Scope | null = null;
@@ -84,7 +80,7 @@ const isThenable = (value: unknown): boolean =>
  * Runs fn, then disposes every tensor it made that its result does not hold (in arrays and plain
  * objects, at any depth) and that was not kept, as TensorFlow.js's tidy does: reading a disposed
  * tensor throws. The buffers that `allocate` made inside fn and that only disposed tensors viewed go
- * to a pool, and the next ops take them instead of fresh memory: wrap each training step in tidy.
+ * back to the allocator, and the next ops take them instead of fresh memory: wrap each training step in tidy.
  *
  * - Parameters, tensors assigned as a `.grad` and keep()'s tensors are never disposed.
  * - While a graph recorded inside fn that no backward has freed leads to a tensor that survives (the
@@ -94,24 +90,24 @@ const isThenable = (value: unknown): boolean =>
  * - A typed array read from a disposed tensor's `data` before the end of fn is no longer yours: its
  *   buffer may be refilled by the next op.
  * - The scope holds every tensor fn makes until it ends: wrap each step of a loop, not the loop.
- * - Free buffers that a whole outermost scope did not take are dropped at its end, so the pool holds
+ * - Free buffers that a whole outermost scope did not take are dropped at its end, so the allocator holds
  *   about one step's buffers, however the shapes vary from step to step.
  * - If fn throws, nothing is disposed. fn must be synchronous.
  */
 export function tidy<T>(fn: () => T): T {
   if (typeof fn !== 'function') throw new TypeError(`tidy: expected a function to run, got ${describe(fn)}`);
-  const scope: Scope = { began: clock, tensors: [], allocated: null };
+  const scope = new Scope(nextEpoch());
   const outer = current;
   depth++;
   current = scope;
-  setAllocationOwner(scope);
+  setScope(scope);
   let result: T;
   try {
     result = fn();
   } finally {
     depth--;
     current = outer;
-    setAllocationOwner(outer);
+    setScope(outer);
   }
   if (isThenable(result)) {
     throw new TypeError(
@@ -140,7 +136,7 @@ export function tidy<T>(fn: () => T): T {
     if (allocated !== null && data.byteLength > 64) {
       const buffer = data.buffer;
       if (allocated.has(buffer) && !alive.has(buffer)) {
-        // Once per buffer, whole (a tensor may view part of it): the pool lends whole buffers.
+        // Once per buffer, whole (a tensor may view part of it): the allocator lends whole buffers.
         allocated.delete(buffer);
         free.push(data.byteLength === buffer.byteLength ? data : wholeOf(data));
       }
@@ -149,10 +145,9 @@ export function tidy<T>(fn: () => T): T {
   }
   // What was free when an outermost scope (a training step) began and is still free, the step did not
   // need: the shapes have moved on (a new sequence length, say), so it goes to the garbage collector
-  // rather than wait. The pool holds about one step's buffers.
-  clock++;
-  if (outer === null) dropOlderThan(scope.began);
-  for (const data of free) release(data, clock);
+  // rather than wait. The allocator holds about one step's free buffers.
+  if (outer === null) forgetFreedBefore(scope.began);
+  for (const data of free) giveBack(data, 'tensor');
   if (outer !== null) {
     // What this scope kept belongs to the enclosing one now, as do the buffers it made.
     const members = new Set(tensors);
@@ -192,18 +187,18 @@ function wholeOf(data: TypedArray): TypedArray {
 }
 
 export interface MemoryInfo {
-  /** Buffers waiting in the pool, and their bytes. */
+  /** Free buffers waiting in the allocator (for tensors, and for arenas' scratch and saved values), and their bytes. */
   pooledBuffers: number;
   pooledBytes: number;
-  /** Allocations served from the pool since the process started. */
+  /** Buffers handed out again by the allocator since the process started. */
   recycled: number;
   /** tidy scopes open now. */
   scopes: number;
 }
 
-/** The pool's state (tf.memory's counterpart). */
+/** The allocator's state (tf.memory's counterpart). */
 export function memory(): MemoryInfo {
-  return { ...poolState(), scopes: depth };
+  return { ...freeState(), scopes: depth };
 }
 
 markLibraryCode(codeStart, new Error()); // and where it ends

@@ -6,7 +6,7 @@ import { markLibraryCode } from '../callSite.js';
 import { type DType, DTypeError, isDType } from '../dtype.js';
 import { differentiable } from '../forward.js';
 import { type Binary, broadcastInto, stableSigmoid, type Unary } from '../kernels/elementwise.js';
-import { allocate } from '../memory/pool.js';
+import { allocate } from '../memory/arena.js';
 import { isGradEnabled } from '../mode.js';
 import { broadcastShapes, checkBytes, sameShape } from '../shape.js';
 import { record } from '../tape.js';

@@ -7,7 +7,7 @@ import { markLibraryCode } from '../callSite.js';
 import type { TypedArray } from '../dtype.js';
 import { differentiable } from '../forward.js';
 import { sumToShape } from '../kernels/reduce.js';
-import { allocate } from '../memory/pool.js';
+import { allocate } from '../memory/arena.js';
 import { isGradEnabled } from '../mode.js';
 import {
   broadcastShapes,

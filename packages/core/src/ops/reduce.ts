@@ -6,7 +6,7 @@ import { markLibraryCode } from '../callSite.js';
 import { differentiable } from '../forward.js';
 import { broadcastInto } from '../kernels/elementwise.js';
 import { reduceAxes } from '../kernels/reduce.js';
-import { allocate } from '../memory/pool.js';
+import { allocate } from '../memory/arena.js';
 import { isGradEnabled } from '../mode.js';
 import { normalizeAxes, normalizeAxis, type Shape, ShapeError, sizeOf } from '../shape.js';
 import { record } from '../tape.js';

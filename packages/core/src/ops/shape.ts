@@ -14,7 +14,7 @@ import {
   selectOffsets,
   takeInto,
 } from '../kernels/shape.js';
-import { allocate } from '../memory/pool.js';
+import { allocate } from '../memory/arena.js';
 import { isGradEnabled } from '../mode.js';
 import {
   broadcastShapes,

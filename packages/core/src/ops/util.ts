@@ -1,7 +1,7 @@
 // What every op needs: scalars lifted to tensors, dtype agreement, fresh outputs.
 import { type DType, DTypeError } from '../dtype.js';
 import { type Binary, map, type Unary, zipBroadcast } from '../kernels/elementwise.js';
-import { allocate } from '../memory/pool.js';
+import { allocate } from '../memory/arena.js';
 import { disposedError } from '../memory/tidy.js';
 import { broadcastShapes, checkBytes, type Shape, sizeOf } from '../shape.js';
 import { Tensor } from '../tensor.js';

@@ -15,7 +15,6 @@ import {
 } from '@tapegrad/core';
 import * as kernels from '@tapegrad/core/kernels';
 import { allocate, markLibraryCode } from '@tapegrad/core/kernels';
-import { acquire, lend, type Workspace } from '../workspaces.js';
 import { type Carving, carve, carving, freshGrad, gradSize, passedGrad, toTensor } from './common.js';
 import { gruCellReference } from './gru.js';
 import { lstmCellReference } from './lstm.js';
@@ -75,24 +74,23 @@ function checkSequence(
 }
 
 /**
- * Scratch that lives within one forward or backward call (they never nest): one growing buffer per
- * role and dtype, so backward through time allocates nothing but the grads it returns.
+ * Buffers of these sizes from `arena`, not zeroed: every caller here writes each value before it reads
+ * one. A call arena's scratch (the backward's gate grads, say) goes back when the call returns, so
+ * backward through time allocates nothing but the grads it returns; a graph arena's saved values when
+ * the graph's backward has run.
  */
-const scratchBuffers: Record<DType, Map<string, TypedArray>> = { float32: new Map(), float64: new Map() };
-
-function scratch(role: string, dtype: DType, size: number): TypedArray {
-  const buffers = scratchBuffers[dtype];
-  let held = buffers.get(role);
-  if (!held || held.length < size) {
-    held = kernels.workspaceBuffer(dtype, size);
-    buffers.set(role, held);
-  }
-  return held.length === size ? held : held.subarray(0, size);
-}
+const takeAll = <const Sizes extends readonly number[]>(
+  arena: kernels.Arena,
+  dtype: DType,
+  sizes: Sizes,
+): { -readonly [K in keyof Sizes]: TypedArray } =>
+  sizes.map((size) => arena.take(dtype, size, { zeroed: false })) as {
+    -readonly [K in keyof Sizes]: TypedArray;
+  };
 
 /**
  * A tensor of the last [B, H] step block of a [T·B, H] buffer: a view of the output's own buffer (never
- * written again), else a copy into `copy` (the buffer may be a reused workspace).
+ * written again), else a copy into `copy` (the buffer may be a graph arena's, reused once the graph is freed).
  */
 function lastStep(data: TypedArray, s: SequenceShape, copy?: TypedArray): Tensor {
   const block = s.batch * s.hidden;
@@ -168,9 +166,14 @@ function projectionGrads(
  * alone was a small product of its own, whose fixed costs outweighed the copy; the paired runs that
  * showed it are in bench/README).
  */
-function previousStates(s: SequenceShape, h0: Tensor, output: TypedArray): TypedArray {
+function previousStates(
+  s: SequenceShape,
+  h0: Tensor,
+  output: TypedArray,
+  scratch: kernels.Arena,
+): TypedArray {
   const block = s.batch * s.hidden;
-  const previous = scratch('previousStates', h0.dtype, s.steps * block);
+  const previous = scratch.take(h0.dtype, s.steps * block, { zeroed: false });
   previous.set(h0.data);
   previous.set(output.subarray(0, (s.steps - 1) * block), block);
   return previous;
@@ -246,38 +249,41 @@ function rnnSequenceOp(nonlinearity: RnnNonlinearity): CustomOp<RnnResiduals | n
         residuals: needsGrad ? { shape, output } : null,
       };
     },
-    backward([gradOutput, gradHN], residuals, inputs) {
-      const { shape, output } = residuals!;
-      const [x, h0, weightIh, weightHh, biasIh, biasHh] = inputs as RnnInputs;
-      const { steps, batch, hidden } = shape;
-      const dGates = scratch('dGates', x.dtype, steps * batch * hidden);
-      const dh = scratch('dh', x.dtype, batch * hidden);
-      const dBias = scratch('dBias', x.dtype, hidden);
-      dh.set(gradHN!.data);
-      kernels.rnnSequenceBackward({
-        gradOutput: gradOutput!.data,
-        output,
-        weightHh: weightHh.data,
-        dGates,
-        dh,
-        dBias,
-        steps,
-        batch,
-        hidden,
-        nonlinearity,
-      });
-      const params = paramGradCarving(inputs, true);
-      const previous = () => previousStates(shape, h0, output);
-      const d = projectionGrads(shape, x, previous, weightIh, weightHh, dGates, dGates, params);
-      // db_ih = db_hh = Σ_{t,b} dGates
-      return [
-        d.dx,
-        copyGrad(h0, dh, params),
-        d.dWeightIh,
-        d.dWeightHh,
-        ...sharedBiasGrads(biasIh, biasHh, dBias, params),
-      ];
-    },
+    backward: ([gradOutput, gradHN], residuals, inputs) =>
+      kernels.callArena(`${name} backward`, (scratch) => {
+        const { shape, output } = residuals!;
+        const [x, h0, weightIh, weightHh, biasIh, biasHh] = inputs as RnnInputs;
+        const { steps, batch, hidden } = shape;
+        const [dGates, dh, dBias] = takeAll(scratch, x.dtype, [
+          steps * batch * hidden,
+          batch * hidden,
+          hidden,
+        ]);
+        dh.set(gradHN!.data);
+        kernels.rnnSequenceBackward({
+          gradOutput: gradOutput!.data,
+          output,
+          weightHh: weightHh.data,
+          dGates,
+          dh,
+          dBias,
+          steps,
+          batch,
+          hidden,
+          nonlinearity,
+        });
+        const params = paramGradCarving(inputs, true);
+        const previous = () => previousStates(shape, h0, output, scratch);
+        const d = projectionGrads(shape, x, previous, weightIh, weightHh, dGates, dGates, params);
+        // db_ih = db_hh = Σ_{t,b} dGates
+        return [
+          d.dx,
+          copyGrad(h0, dh, params),
+          d.dWeightIh,
+          d.dWeightHh,
+          ...sharedBiasGrads(biasIh, biasHh, dBias, params),
+        ];
+      }),
     reference: (x, h0, weightIh, weightHh, biasIh, biasHh) =>
       unrolled(x!, [h0!], (xt, [h]) => [
         rnnCellReference(xt, h!, weightIh!, weightHh!, biasIh!, biasHh!, { nonlinearity }),
@@ -321,8 +327,8 @@ const LSTM_NAMES = ['x', 'h0', 'c0', 'weightIh', 'weightHh', 'biasIh', 'biasHh']
 
 interface LstmResiduals {
   shape: SequenceShape;
-  /** LstmBuffers. */
-  workspace: Workspace;
+  /** Holds LstmBuffers, lent to the graph. */
+  saved: kernels.GraphArena;
 }
 
 /** gates i, f, g, o [T·B, 4H], c_t [T·B, H], tanh c_t [T·B, H], h_0 .. h_T [(T+1)·B, H]. */
@@ -337,9 +343,10 @@ export const lstmSequenceOp: CustomOp<LstmResiduals | null> = customOp<LstmResid
     const { steps, batch, hidden, width } = shape;
     const rows = steps * batch;
     const block = batch * hidden;
-    const workspace = acquire(x.dtype, [rows * width, rows * hidden, rows * hidden, rows * hidden + block]);
-    const [gates, cells, tanhCells, states] = workspace.buffers as LstmBuffers;
-    // The states h_0 .. h_T back to back in the workspace, made there by the kernel (in place in wasm
+    const saved = kernels.graphArena('lstmSequence');
+    const sizes = [rows * width, rows * hidden, rows * hidden, rows * hidden + block] as const;
+    const [gates, cells, tanhCells, states]: LstmBuffers = takeAll(saved, x.dtype, sizes);
+    // The states h_0 .. h_T back to back in the graph arena, made there by the kernel (in place in wasm
     // memory), so the backward's dW_hh reads h_{t-1} of every step where it is, not from a copy.
     states.set(h0.data);
     const hs = states.subarray(block);
@@ -367,48 +374,47 @@ export const lstmSequenceOp: CustomOp<LstmResiduals | null> = customOp<LstmResid
       lastStep(output, shape),
       lastStep(cells, shape, carve(outputs, batch * hidden)),
     ];
-    lend(workspace, results, needsGrad);
-    return { outputs: results, residuals: needsGrad ? { shape, workspace } : null };
+    saved.lendTo(results, needsGrad);
+    return { outputs: results, residuals: needsGrad ? { shape, saved } : null };
   },
-  backward([gradOutput, gradHN, gradCN], residuals, inputs) {
-    const { shape, workspace } = residuals!;
-    const [gates, cells, tanhCells, states] = workspace.buffers as LstmBuffers;
-    const [x, h0, c0, weightIh, weightHh, biasIh, biasHh] = inputs as LstmInputs;
-    const { steps, batch, hidden, width } = shape;
-    const dGates = scratch('dGates', x.dtype, steps * batch * width);
-    const dh = scratch('dh', x.dtype, batch * hidden);
-    const dc = scratch('dc', x.dtype, batch * hidden);
-    const dBias = scratch('dBias', x.dtype, width);
-    dh.set(gradHN!.data);
-    dc.set(gradCN!.data);
-    kernels.lstmSequenceBackward({
-      gradOutput: gradOutput!.data,
-      gates,
-      c0: c0.data,
-      cells,
-      tanhCells,
-      weightHh: weightHh.data,
-      dGates,
-      dh,
-      dc,
-      dBias,
-      steps,
-      batch,
-      hidden,
-    });
-    const params = paramGradCarving(inputs, true);
-    const previous = () => states.subarray(0, steps * batch * hidden);
-    const d = projectionGrads(shape, x, previous, weightIh, weightHh, dGates, dGates, params);
-    // dh0, dc0: the carries after step 0; db_ih = db_hh = Σ_{t,b} dGates
-    return [
-      d.dx,
-      copyGrad(h0, dh, params),
-      copyGrad(c0, dc, params),
-      d.dWeightIh,
-      d.dWeightHh,
-      ...sharedBiasGrads(biasIh, biasHh, dBias, params),
-    ];
-  },
+  backward: ([gradOutput, gradHN, gradCN], residuals, inputs) =>
+    kernels.callArena('lstmSequence backward', (scratch) => {
+      const { shape, saved } = residuals!;
+      const [gates, cells, tanhCells, states] = saved.buffers as LstmBuffers;
+      const [x, h0, c0, weightIh, weightHh, biasIh, biasHh] = inputs as LstmInputs;
+      const { steps, batch, hidden, width } = shape;
+      const block = batch * hidden;
+      const [dGates, dh, dc, dBias] = takeAll(scratch, x.dtype, [steps * batch * width, block, block, width]);
+      dh.set(gradHN!.data);
+      dc.set(gradCN!.data);
+      kernels.lstmSequenceBackward({
+        gradOutput: gradOutput!.data,
+        gates,
+        c0: c0.data,
+        cells,
+        tanhCells,
+        weightHh: weightHh.data,
+        dGates,
+        dh,
+        dc,
+        dBias,
+        steps,
+        batch,
+        hidden,
+      });
+      const params = paramGradCarving(inputs, true);
+      const previous = () => states.subarray(0, steps * batch * hidden);
+      const d = projectionGrads(shape, x, previous, weightIh, weightHh, dGates, dGates, params);
+      // dh0, dc0: the carries after step 0; db_ih = db_hh = Σ_{t,b} dGates
+      return [
+        d.dx,
+        copyGrad(h0, dh, params),
+        copyGrad(c0, dc, params),
+        d.dWeightIh,
+        d.dWeightHh,
+        ...sharedBiasGrads(biasIh, biasHh, dBias, params),
+      ];
+    }),
   reference: (x, h0, c0, weightIh, weightHh, biasIh, biasHh) =>
     unrolled(x!, [h0!, c0!], (xt, [h, c]) =>
       lstmCellReference(xt, h!, c!, weightIh!, weightHh!, biasIh!, biasHh!),
@@ -431,8 +437,8 @@ export function lstmSequence(
 interface GruResiduals {
   shape: SequenceShape;
   output: TypedArray;
-  /** [gates r, z, n [T·B, 3H], W_hn h_{t-1} + b_hn [T·B, H]]. */
-  workspace: Workspace;
+  /** Holds [gates r, z, n [T·B, 3H], W_hn h_{t-1} + b_hn [T·B, H]], lent to the graph. */
+  saved: kernels.GraphArena;
 }
 
 /** The GRU over a sequence, a customOp of (x, h0, weightIh, weightHh, biasIh, biasHh) → [output, hN]. */
@@ -443,68 +449,68 @@ export const gruSequenceOp: CustomOp<GruResiduals | null> = customOp<GruResidual
     const [x, h0, weightIh, weightHh, biasIh, biasHh] = inputs as RnnInputs;
     const { steps, batch, hidden, width } = shape;
     const rows = steps * batch;
-    const workspace = acquire(x.dtype, [rows * width, rows * hidden]);
-    const [gates, hiddenN] = workspace.buffers as [TypedArray, TypedArray];
-    const hiddenGates = scratch('hiddenGates', x.dtype, batch * width);
+    const saved = kernels.graphArena('gruSequence');
+    const [gates, hiddenN] = takeAll(saved, x.dtype, [rows * width, rows * hidden]);
     const output = allocate(x.dtype, rows * hidden, { zero: false }); // every step written whole
     projectInputs(shape, x, weightIh, gates);
-    kernels.gruSequenceForward({
-      gates,
-      hiddenGates,
-      weightHh: weightHh.data,
-      biasIh: biasIh.data,
-      biasHh: biasHh.data,
-      h0: h0.data,
-      output,
-      hiddenN,
-      steps,
-      batch,
-      hidden,
-    });
+    kernels.callArena('gruSequence', (scratch) =>
+      kernels.gruSequenceForward({
+        gates,
+        hiddenGates: scratch.take(x.dtype, batch * width, { zeroed: false }),
+        weightHh: weightHh.data,
+        biasIh: biasIh.data,
+        biasHh: biasHh.data,
+        h0: h0.data,
+        output,
+        hiddenN,
+        steps,
+        batch,
+        hidden,
+      }),
+    );
     const outputs = [toTensor(output, [steps, batch, hidden]), lastStep(output, shape)];
-    lend(workspace, outputs, needsGrad);
-    return { outputs, residuals: needsGrad ? { shape, output, workspace } : null };
+    saved.lendTo(outputs, needsGrad);
+    return { outputs, residuals: needsGrad ? { shape, output, saved } : null };
   },
-  backward([gradOutput, gradHN], residuals, inputs) {
-    const { shape, output, workspace } = residuals!;
-    const [gates, hiddenN] = workspace.buffers as [TypedArray, TypedArray];
-    const [x, h0, weightIh, weightHh, biasIh, biasHh] = inputs as RnnInputs;
-    const { steps, batch, hidden, width } = shape;
-    const dInputGates = scratch('dGates', x.dtype, steps * batch * width);
-    const dHiddenGates = scratch('dHiddenGates', x.dtype, steps * batch * width);
-    const dh = scratch('dh', x.dtype, batch * hidden);
-    const dBiasIh = scratch('dBias', x.dtype, width);
-    const dBiasHh = scratch('dBiasHh', x.dtype, width);
-    dh.set(gradHN!.data);
-    kernels.gruSequenceBackward({
-      gradOutput: gradOutput!.data,
-      gates,
-      hiddenN,
-      h0: h0.data,
-      output,
-      weightHh: weightHh.data,
-      dInputGates,
-      dHiddenGates,
-      dh,
-      dBiasIh,
-      dBiasHh,
-      steps,
-      batch,
-      hidden,
-    });
-    const params = paramGradCarving(inputs, false);
-    const previous = () => previousStates(shape, h0, output);
-    const d = projectionGrads(shape, x, previous, weightIh, weightHh, dInputGates, dHiddenGates, params);
-    // db_ih = Σ_{t,b} dGates_ih, db_hh = Σ_{t,b} dGates_hh
-    return [
-      d.dx,
-      copyGrad(h0, dh, params),
-      d.dWeightIh,
-      d.dWeightHh,
-      copyGrad(biasIh, dBiasIh, params),
-      copyGrad(biasHh, dBiasHh, params),
-    ];
-  },
+  backward: ([gradOutput, gradHN], residuals, inputs) =>
+    kernels.callArena('gruSequence backward', (scratch) => {
+      const { shape, output, saved } = residuals!;
+      const [gates, hiddenN] = saved.buffers as [TypedArray, TypedArray];
+      const [x, h0, weightIh, weightHh, biasIh, biasHh] = inputs as RnnInputs;
+      const { steps, batch, hidden, width } = shape;
+      const gateGrads = steps * batch * width;
+      const sizes = [gateGrads, gateGrads, batch * hidden, width, width] as const;
+      const [dInputGates, dHiddenGates, dh, dBiasIh, dBiasHh] = takeAll(scratch, x.dtype, sizes);
+      dh.set(gradHN!.data);
+      kernels.gruSequenceBackward({
+        gradOutput: gradOutput!.data,
+        gates,
+        hiddenN,
+        h0: h0.data,
+        output,
+        weightHh: weightHh.data,
+        dInputGates,
+        dHiddenGates,
+        dh,
+        dBiasIh,
+        dBiasHh,
+        steps,
+        batch,
+        hidden,
+      });
+      const params = paramGradCarving(inputs, false);
+      const previous = () => previousStates(shape, h0, output, scratch);
+      const d = projectionGrads(shape, x, previous, weightIh, weightHh, dInputGates, dHiddenGates, params);
+      // db_ih = Σ_{t,b} dGates_ih, db_hh = Σ_{t,b} dGates_hh
+      return [
+        d.dx,
+        copyGrad(h0, dh, params),
+        d.dWeightIh,
+        d.dWeightHh,
+        copyGrad(biasIh, dBiasIh, params),
+        copyGrad(biasHh, dBiasHh, params),
+      ];
+    }),
   reference: (x, h0, weightIh, weightHh, biasIh, biasHh) =>
     unrolled(x!, [h0!], (xt, [h]) => [gruCellReference(xt, h!, weightIh!, weightHh!, biasIh!, biasHh!)]),
 });

@@ -199,25 +199,22 @@ function reserve(wasm: Instance, floats: number): Float32Array {
   return wasm.heap;
 }
 
-// Resident buffers: regions of the shared memory that outlive a call (nn's saved activations and
-// scratch), so kernels read and write them in place instead of copying. They sit below `top`; a call's
-// own operands are laid out above it. Free regions are kept sorted by address and merged.
+// Resident regions: parts of the shared memory that outlive a call (arrays the allocator places here,
+// memory/allocator.ts), so kernels read and write them in place instead of copying. They sit below
+// `top`; a call's own operands are laid out above it. This is the raw bookkeeping only: the allocator
+// decides what is resident and when a region is freed. Free regions are kept sorted by address and merged.
 let top = RESERVED_FLOATS;
 const free: { at: number; size: number }[] = [];
 /** Every buffer the memory has had (growing a shared memory gives a new one; old views stay valid). */
 const buffers = new WeakSet<object>();
-/** Frees a resident region once its array is collected. */
-const regions =
-  typeof FinalizationRegistry === 'undefined'
-    ? null
-    : new FinalizationRegistry<{ at: number; size: number }>(({ at, size }) => release(at, size));
 
 const aligned = (floats: number) => Math.ceil(floats / 16) * 16;
 
-function release(at: number, size: number): void {
+/** Frees the region of `size` floats at float offset `at` that takeRegion gave. */
+export function freeRegion(at: number, size: number): void {
   let i = free.findIndex((region) => region.at > at);
   if (i < 0) i = free.length;
-  free.splice(i, 0, { at, size });
+  free.splice(i, 0, { at, size: aligned(size) });
   // Merge with the following region, then with the preceding one.
   const region = free[i]!;
   const next = free[i + 1];
@@ -238,23 +235,18 @@ function release(at: number, size: number): void {
   }
 }
 
-/** For tests: the free regions and the top of the resident buffers (floats). */
+/** For tests: the free regions and the top of the resident regions (floats). */
 export const residentState = () => ({ top, free: free.map((region) => ({ ...region })) });
 
-/** For tests: frees a resident array's region now, as its collection would. */
-export function releaseResident(view: Float32Array): void {
-  regions?.unregister(view);
-  release(view.byteOffset / 4, aligned(view.length));
-}
+/** Whether regions can be resident here: the memory is shared, so views of it survive its growth. */
+export const residentAvailable = (): boolean => sharedModule() !== null;
 
 /**
- * A zero-filled float32 array that lives in the kernels' wasm memory, where kernels use it without
- * copying; null where the memory is not shared (its views would not survive its growth). The region is
- * freed when the array itself is collected, so views of it (subarray) must not outlive it.
+ * A zero-filled view of a fresh region of `size` floats (size ≥ 1; residentAvailable() must hold),
+ * the first free one that fits, else above the others. Its owner frees it with freeRegion.
  */
-export function residentFloat32(size: number): Float32Array | null {
-  const wasm = load();
-  if (!wasm || !regions || !sharedModule() || size === 0) return null;
+export function takeRegion(size: number): Float32Array {
+  const wasm = load()!;
   const floats = aligned(size);
   const fit = free.findIndex((region) => region.size >= floats);
   let at: number;
@@ -270,9 +262,7 @@ export function residentFloat32(size: number): Float32Array | null {
   }
   const heap = reserve(wasm, top);
   heap.fill(0, at, at + size);
-  const view = new Float32Array(heap.buffer, at * 4, size);
-  regions.register(view, { at, size: floats });
-  return view;
+  return new Float32Array(heap.buffer, at * 4, size);
 }
 
 /** The float offset of `data` in wasm memory if it is resident (or a view of a resident array), else -1. */

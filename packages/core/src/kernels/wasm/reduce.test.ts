@@ -2,9 +2,10 @@
 // rows added in the same order, so the sums agree to the bit, NaN, ±Inf and -0 included.
 import { afterEach, describe, expect, it } from 'vitest';
 import { setBackend } from '../../backend/choose.js';
+import { residentFloat32 } from '../../memory/allocator.js';
 import { RandomState } from '../../rng.js';
 import { sumToShape } from '../reduce.js';
-import { recurrentWasmAvailable, residentFloat32, sharedModule } from './module.js';
+import { recurrentWasmAvailable, sharedModule } from './module.js';
 
 afterEach(() => setBackend('auto'));
 

@@ -3,10 +3,11 @@
 // exactly with the same kernels on ordinary arrays.
 import { describe, expect, it } from 'vitest';
 import { lstmSequenceBackward, lstmSequenceForward } from '../../backend/choose.js';
+import { releaseResident, residentFloat32 } from '../../memory/allocator.js';
+import { callArena } from '../../memory/arena.js';
 import { RandomState } from '../../rng.js';
 import { gemmJs } from '../matmul.js';
-import { workspaceBuffer } from '../workspace.js';
-import { releaseResident, residentFloat32, residentOffset, residentState, sharedModule } from './module.js';
+import { residentOffset, residentState, sharedModule } from './module.js';
 import { gemmWasm } from './sgemm.js';
 
 const random = (rng: RandomState, n: number) => Float32Array.from(rng.randn(n).data);
@@ -30,12 +31,12 @@ describe.runIf(sharedModule() !== null)('resident buffers', () => {
     expect(residentState()).toEqual(start);
   });
 
-  it('ordinary arrays and float64 are not resident; workspaceBuffer gives resident float32', () => {
+  it('ordinary arrays and float64 are not resident; an arena gives resident float32', () => {
     expect(residentOffset(new Float32Array(8))).toBe(-1);
-    expect(residentOffset(workspaceBuffer('float64', 8))).toBe(-1);
-    const resident = workspaceBuffer('float32', 8) as Float32Array;
-    expect(residentOffset(resident)).toBeGreaterThanOrEqual(0);
-    releaseResident(resident);
+    callArena('resident test', (arena) => {
+      expect(residentOffset(arena.take('float64', 8))).toBe(-1);
+      expect(residentOffset(arena.take('float32', 8))).toBeGreaterThanOrEqual(0);
+    });
   });
 
   it('gemm reads resident operands and writes a resident C in place, as with copies', () => {

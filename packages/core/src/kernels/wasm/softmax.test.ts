@@ -3,8 +3,9 @@
 // giving the one-thread result exactly.
 import { describe, expect, it } from 'vitest';
 import { softmaxCrossEntropy } from '../../backend/choose.js';
+import { residentFloat32 } from '../../memory/allocator.js';
 import { RandomState } from '../../rng.js';
-import { residentFloat32, sharedModule, wasmAvailable } from './module.js';
+import { sharedModule, wasmAvailable } from './module.js';
 import { softmaxCrossEntropyWasm } from './softmax.js';
 import { setThreads, threadsReady } from './threads.js';
 

@@ -3,9 +3,9 @@
 // same results as the JS loops. Its own file: the memory is chosen once per process.
 import { expect, it } from 'vitest';
 import { lstmSequenceForward } from '../../backend/choose.js';
+import { callArena } from '../../memory/arena.js';
 import { RandomState } from '../../rng.js';
 import { gemmJs } from '../matmul.js';
-import { workspaceBuffer } from '../workspace.js';
 import { loadLikeABrowser, residentOffset, sharedModule, wasmAvailable } from './module.js';
 import { gemmWasm } from './sgemm.js';
 import { getThreads, setThreads, singleThreadReason, threadsAvailable, threadsReady } from './threads.js';
@@ -21,7 +21,7 @@ it('runs on one thread with copies, growing the memory as it goes', async () => 
   expect(singleThreadReason()).toMatch(/the wasm memory is not shared/);
   await threadsReady();
   expect(threadsAvailable()).toBe(1);
-  expect(residentOffset(workspaceBuffer('float32', 64))).toBe(-1);
+  callArena('unshared test', (arena) => expect(residentOffset(arena.take('float32', 64))).toBe(-1));
   const rng = new RandomState(3);
   // Sizes that grow the memory between calls (a view taken before a growth is detached).
   for (const size of [16, 300, 700]) {
