@@ -127,15 +127,26 @@ export function giveBack(data: TypedArray, place: Place): void {
 export function forgetFreedBefore(since: number): void {
   for (const place of places) {
     if (freeBytes[place] === 0) continue;
-    for (const byLength of Object.values(free[place])) {
-      for (const [length, entries] of byLength) {
-        const recent = entries.filter((entry) => entry.epoch >= since);
-        if (recent.length === entries.length) continue;
-        for (const entry of entries) if (entry.epoch < since) freeBytes[place] -= entry.data.byteLength;
-        if (recent.length === 0) byLength.delete(length);
-        else byLength.set(length, recent);
-      }
+    forgetIn(free[place].float32, place, since);
+    forgetIn(free[place].float64, place, since);
+  }
+}
+
+/**
+ * forgetFreedBefore over one dtype's lists. Each list is in the order its buffers were freed (giveBack
+ * pushes, takeBuffer pops the last), so its epochs ascend and the old ones are a prefix: a list whose
+ * first is recent is left as it is, and nothing is allocated (this runs at the end of every tidy).
+ */
+function forgetIn(byLength: Map<number, Free[]>, place: Place, since: number): void {
+  for (const [length, entries] of byLength) {
+    if (entries.length === 0 || entries[0]!.epoch >= since) continue;
+    let old = 0;
+    while (old < entries.length && entries[old]!.epoch < since) {
+      freeBytes[place] -= entries[old]!.data.byteLength;
+      old++;
     }
+    if (old === entries.length) byLength.delete(length);
+    else entries.splice(0, old);
   }
 }
 

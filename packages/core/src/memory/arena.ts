@@ -43,16 +43,19 @@ export class Arena {
   protected readonly held: TypedArray[] = [];
   private readonly places: Place[] = [];
   private open = true;
-  /** The arena as its errors name it. */
-  private readonly who: string;
 
   constructor(
     /** Who the arena is for (an op's name), named in its errors. */
     readonly name: string,
     /** What the buffers live for: when they go back to the allocator. */
     readonly lifetime: Lifetime,
-  ) {
-    this.who = `${lifetime} arena '${name}'`;
+  ) {}
+
+  /** The arena as its errors name it, made when first asked for (arenas are made on every call). */
+  private whoText: string | undefined;
+  private get who(): string {
+    this.whoText ??= `${this.lifetime} arena '${this.name}'`;
+    return this.whoText;
   }
 
   /** Whether the arena still lends and holds its buffers. */
@@ -70,9 +73,12 @@ export class Arena {
         `${this.who}: asked for ${size} ${String(dtype)} values after it closed (${ENDS[this.lifetime]})`,
       );
     }
-    checkRequest(this.who, dtype, size);
+    // The request's checks, with the arena's name made only for an error (take runs on every call).
+    if (!(Number.isSafeInteger(size) && size >= 0 && size <= MAX_FLOAT64S && isDType(dtype))) {
+      checkRequest(this.who, dtype, size);
+    }
     const place = arenaPlace(dtype);
-    const data = takeBuffer(this.who, dtype, size, place, zeroed);
+    const data = takeBuffer(this.name, dtype, size, place, zeroed); // within MAX_BUFFER_BYTES: checked
     this.held.push(data);
     this.places.push(place);
     return data;
@@ -98,9 +104,9 @@ export class Arena {
     this.open = false;
     // Last taken first: the allocator lends its most recently freed first, so the next arena of the
     // same sizes is given the buffers in the order this one took them.
+    // The lists are left as they are: a closed arena lends nothing and refuses its buffers, and most
+    // arenas (one a call) are garbage once closed.
     for (let i = this.held.length - 1; i >= 0; i--) giveBack(this.held[i]!, this.places[i]!);
-    this.held.length = 0;
-    this.places.length = 0;
   }
 }
 
@@ -229,18 +235,19 @@ export class GraphArena extends Arena {
  * references: a WeakRef keeps its target alive until the running job ends, which in a synchronous
  * training loop is never.
  */
-let lentGraphs: GraphArena[] = [];
+const lentGraphs: GraphArena[] = [];
 /** A few layers' graphs alive at once (each sequence layer and loss lends one per forward). */
 const LENT_GRAPHS_MAX = 16;
 
 /** Closes the lent graph arenas whose saved values the tape has freed. */
 function closeFreedGraphs(): void {
-  if (lentGraphs.length === 0) return;
-  lentGraphs = lentGraphs.filter((arena) => {
-    if (!arena.savedValuesFreed) return true;
-    arena.close();
-    return false;
-  });
+  // Compacted in place: this runs on every forward that saves values.
+  let kept = 0;
+  for (const arena of lentGraphs) {
+    if (arena.savedValuesFreed) arena.close();
+    else lentGraphs[kept++] = arena;
+  }
+  lentGraphs.length = kept;
 }
 
 /**
