@@ -31,10 +31,11 @@ const PROGRESS_EVERY_MS = 100;
 
 const post = (message: FromWorker, transfer: Transferable[] = []) => self.postMessage(message, transfer);
 
-// Cross-origin isolated pages have SharedArrayBuffer, so the kernels may split work over threads
-// (two at most: what has been measured); elsewhere there is no memory to share, so one.
+// Two threads at most (what has been measured). Core runs them only where it can: on a cross-origin
+// isolated page, whose wasm memory may be posted to Web Workers; elsewhere setThreads keeps one, and
+// getThreads (shown on the page) says so.
 const isolated = self.crossOriginIsolated === true;
-kernels.setThreads(isolated ? Math.min(2, navigator.hardwareConcurrency || 1) : 1);
+kernels.setThreads(Math.min(2, navigator.hardwareConcurrency || 1));
 post({ type: 'ready', threads: kernels.getThreads(), isolated });
 
 let run: { session: Session; data: ReturnType<typeof encodeSplit> } | null = null;
