@@ -7,20 +7,12 @@
 // Samples of CPU time on one thread alternate within a round (order rotating), each about `--sample-ms`
 // long; a multiple is the median over rounds of the per-iteration times' ratio in the same round. Prints
 // one line per size.
-import { parseArgs } from 'node:util';
 import { hvp, tidy, valueAndGrad } from '@tapegrad/core';
 import * as kernels from '@tapegrad/core/kernels';
 import { lstmLoss, sizes } from './src/lstm-loss.js';
-import { median, sample } from './src/sampling.js';
+import { median, roundsArgs, sample } from './src/sampling.js';
 
-const { values } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '7' },
-    'sample-ms': { type: 'string', default: '300' },
-  },
-});
-const rounds = Number(values.rounds);
-const sampleMs = Number(values['sample-ms']);
+const { rounds, sampleMs } = roundsArgs();
 // One thread, so that CPU time is the work's own (ab.ts does the same).
 kernels.setThreads(1);
 

@@ -5,19 +5,11 @@
 // under a jvp they run their references (the LSTM unrolled into core ops): the forward through the
 // reference is timed too. Samples alternate within a round (order rotating), each about `--sample-ms`;
 // a multiple is the median over rounds of the per-iteration times' ratio in the same round.
-import { parseArgs } from 'node:util';
 import { grad, hvp, jvp, tidy, valueAndGrad } from '@tapegrad/core';
 import { lstmLoss, sizes } from './src/lstm-loss.js';
-import { median, sample } from './src/sampling.js';
+import { median, roundsArgs, sample } from './src/sampling.js';
 
-const { values } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '7' },
-    'sample-ms': { type: 'string', default: '300' },
-  },
-});
-const rounds = Number(values.rounds);
-const sampleMs = Number(values['sample-ms']);
+const { rounds, sampleMs } = roundsArgs();
 
 for (const size of sizes) {
   const { name, input: I, hidden: H, output: O, batch: B, steps: T } = size;

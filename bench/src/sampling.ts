@@ -1,5 +1,6 @@
 // Timing helpers for the bench's scripts that time in one process (ab.ts, hvp.ts, jvp.ts) and for the
-// harness: one sample of a step, and the median of samples.
+// harness: one sample of a step, the median of samples, and the command line of hvp.ts and jvp.ts.
+import { parseArgs } from 'node:util';
 
 export interface SampleOptions {
   /**
@@ -33,4 +34,15 @@ export function median(xs: readonly number[]): number {
   const sorted = [...xs].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** `--rounds` (default 7) and `--sample-ms` (default 300) from the command line: hvp.ts's and jvp.ts's. */
+export function roundsArgs(): { rounds: number; sampleMs: number } {
+  const { values } = parseArgs({
+    options: {
+      rounds: { type: 'string', default: '7' },
+      'sample-ms': { type: 'string', default: '300' },
+    },
+  });
+  return { rounds: Number(values.rounds), sampleMs: Number(values['sample-ms']) };
 }
