@@ -7,6 +7,7 @@
 // counted. Prints, per workload, each build's median per iteration and the median of the per-round
 // ratios head / base.
 import { parseArgs } from 'node:util';
+import { median, sample } from './src/sampling.js';
 import { makeProblem, paramNames, workloads } from './src/workloads.js';
 
 const { values } = parseArgs({
@@ -54,24 +55,6 @@ function iteration({ core, nn, kernels }: { core: Module; nn: Module; kernels: M
   return () => core.tidy(() => lossAndGrads(...params)[0].item());
 }
 
-/** CPU milliseconds per iteration of step over about sampleMs (at least two iterations). */
-function sample(step: () => number): number {
-  const start = process.cpuUsage();
-  const wall = performance.now();
-  let n = 0;
-  while (n < 2 || performance.now() - wall < sampleMs) {
-    step();
-    n++;
-  }
-  const used = process.cpuUsage(start);
-  return (used.user + used.system) / 1000 / n;
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
 const builds = { base: await load(values.base), head: await load(values.head) };
 for (const name of values.only.split(',')) {
   const steps = { base: iteration(builds.base, name), head: iteration(builds.head, name) };
@@ -79,12 +62,12 @@ for (const name of values.only.split(',')) {
   if (Math.abs(losses[0]! - losses[1]!) > 1e-3 * Math.abs(losses[0]!)) {
     throw new Error(`ab: ${name}: the builds disagree on the loss (${losses[0]} and ${losses[1]})`);
   }
-  for (const step of [steps.base, steps.head]) sample(step); // warm-up
+  for (const step of [steps.base, steps.head]) sample(step, sampleMs, { min: 2 }); // warm-up
   const times = { base: [] as number[], head: [] as number[] };
   for (let r = 0; r < rounds; r++) {
     // Which goes first alternates, so that neither always follows the other.
     for (const which of r % 2 ? (['head', 'base'] as const) : (['base', 'head'] as const)) {
-      times[which].push(sample(steps[which]));
+      times[which].push(sample(steps[which], sampleMs, { min: 2 }));
     }
   }
   const ratios = times.head.map((h, r) => h / times.base[r]!);

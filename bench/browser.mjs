@@ -9,17 +9,14 @@
 // Run with Node's tsx loader (the root script does): node --import tsx bench/browser.mjs [--rounds 7]
 // [--iterations 15] [--warmup 20]. Needs Debian's chromium at /usr/bin/chromium (no browser download).
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
+import { CHROMIUM, launchChromium, servePage } from '../scripts/chromium.ts';
+import { median } from './src/sampling.ts';
 import { block as nodeBlock } from './src/threads.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const { values } = parseArgs({
   options: {
     rounds: { type: 'string', default: '7' },
@@ -57,38 +54,12 @@ globalThis.block = (threads, iterations) => new Promise((resolve, reject) => {
   worker.postMessage({ threads, iterations });
 });
 </script>`;
-const isolating = {
-  'Cross-Origin-Opener-Policy': 'same-origin',
-  'Cross-Origin-Embedder-Policy': 'require-corp',
-  'Cache-Control': 'no-store',
-};
-const server = createServer((request, response) => {
-  if (request.url === '/') response.writeHead(200, { ...isolating, 'Content-Type': 'text/html' }).end(html);
-  else if (request.url === '/threads.js') {
-    response.writeHead(200, { ...isolating, 'Content-Type': 'text/javascript' }).end(bundle);
-  } else response.writeHead(404, isolating).end();
-});
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-
-const profile = await mkdtemp(join(tmpdir(), 'tapegrad-bench-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: CHROMIUM,
-  headless: true,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
+const { server, url } = await servePage(html, { '/threads.js': bundle });
+const browser = await launchChromium();
 
 try {
-  const page = await context.newPage();
-  await page.goto(`http://127.0.0.1:${server.address().port}/`);
+  const page = await browser.context.newPage();
+  await page.goto(url);
   await page.waitForFunction(() => 'block' in globalThis);
   const browserBlock = (threads, n) => page.evaluate(([t, k]) => globalThis.block(t, k), [threads, n]);
 
@@ -147,15 +118,8 @@ try {
     );
   }
 } finally {
-  await context.close();
+  await browser.close();
   server.close();
-  await rm(profile, { recursive: true, force: true });
-}
-
-function median(xs) {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 function fixed(ms) {

@@ -7,76 +7,18 @@
 // Samples of CPU time on one thread alternate within a round (order rotating), each about `--sample-ms`
 // long; a multiple is the median over rounds of the per-iteration times' ratio in the same round. Prints
 // one line per size.
-import { parseArgs } from 'node:util';
-import { hvp, RandomState, reshape, type Tensor, tensor, tidy, valueAndGrad } from '@tapegrad/core';
+import { hvp, tidy, valueAndGrad } from '@tapegrad/core';
 import * as kernels from '@tapegrad/core/kernels';
-import { linearCrossEntropy, lstmSequence, lstmSequenceOp } from '@tapegrad/nn';
+import { lstmLoss, sizes } from './src/lstm-loss.js';
+import { median, roundsArgs, sample } from './src/sampling.js';
 
-const { values } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '7' },
-    'sample-ms': { type: 'string', default: '300' },
-  },
-});
-const rounds = Number(values.rounds);
-const sampleMs = Number(values['sample-ms']);
+const { rounds, sampleMs } = roundsArgs();
 // One thread, so that CPU time is the work's own (ab.ts does the same).
 kernels.setThreads(1);
 
-interface Size {
-  name: string;
-  input: number;
-  hidden: number;
-  output: number;
-  batch: number;
-  steps: number;
-}
-const sizes: Size[] = [
-  { name: 'lstm-small', input: 3, hidden: 5, output: 2, batch: 10, steps: 4 },
-  { name: 'lstm-mid', input: 16, hidden: 32, output: 16, batch: 16, steps: 20 },
-];
-
-/**
- * CPU milliseconds per iteration of fn over about sampleMs (at least three iterations): on a machine
- * shared with other work, wall time mostly measures the wait for a core.
- */
-function sample(fn: () => void): number {
-  const start = process.cpuUsage();
-  const wall = performance.now();
-  let n = 0;
-  while (n < 3 || performance.now() - wall < sampleMs) {
-    fn();
-    n++;
-  }
-  const used = process.cpuUsage(start);
-  return (used.user + used.system) / 1000 / n;
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
-for (const { name, input: I, hidden: H, output: O, batch: B, steps: T } of sizes) {
-  const rng = new RandomState(0);
-  const draw = (...shape: number[]) => rng.uniform(-0.3, 0.3, shape, { dtype: 'float32' });
-  const params = [draw(4 * H, I), draw(4 * H, H), draw(4 * H), draw(4 * H), draw(O, H), draw(O)];
-  const tangents = params.map((p) => draw(...p.shape));
-  const x = draw(T, B, I);
-  const h0 = tensor(new Float32Array(B * H), { shape: [B, H] });
-  const targets = tensor(
-    Array.from({ length: T * B }, (_, i) => i % O),
-    { dtype: 'float64' },
-  );
-  const lossWith =
-    (sequence: typeof lstmSequence) =>
-    (...p: Tensor[]): Tensor => {
-      const [out] = sequence(x, h0, h0, p[0]!, p[1]!, p[2]!, p[3]!);
-      return linearCrossEntropy(reshape(out!, [T * B, H]), p[4]!, p[5]!, targets, { reduction: 'sum' });
-    };
-  const loss = lossWith(lstmSequence);
-  const unrolled = lossWith((...inputs) => lstmSequenceOp.reference!(...inputs) as [Tensor, Tensor, Tensor]);
-  const argnums = [0, 1, 2, 3, 4, 5];
+for (const size of sizes) {
+  const { name, input: I, hidden: H, output: O, batch: B, steps: T } = size;
+  const { params, tangents, loss, unrolled, argnums } = lstmLoss(size);
   const fused = valueAndGrad(loss, { argnums });
   const reference = valueAndGrad(unrolled, { argnums });
   const steps = [
@@ -90,7 +32,7 @@ for (const { name, input: I, hidden: H, output: O, batch: B, steps: T } of sizes
     // The order rotates, so that none always runs on a machine another has just warmed.
     for (let k = 0; k < 3; k++) {
       const which = (r + k) % 3;
-      times[which]!.push(sample(steps[which]!));
+      times[which]!.push(sample(steps[which]!, sampleMs));
     }
   }
   const [fusedMs, referenceMs, hvpMs] = times as [number[], number[], number[]];

@@ -5,70 +5,15 @@
 // under a jvp they run their references (the LSTM unrolled into core ops): the forward through the
 // reference is timed too. Samples alternate within a round (order rotating), each about `--sample-ms`;
 // a multiple is the median over rounds of the per-iteration times' ratio in the same round.
-import { parseArgs } from 'node:util';
-import {
-  grad,
-  hvp,
-  jvp,
-  RandomState,
-  reshape,
-  type Tensor,
-  tensor,
-  tidy,
-  valueAndGrad,
-} from '@tapegrad/core';
-import { linearCrossEntropy, lstmSequence, lstmSequenceOp } from '@tapegrad/nn';
+import { grad, hvp, jvp, tidy, valueAndGrad } from '@tapegrad/core';
+import { lstmLoss, sizes } from './src/lstm-loss.js';
+import { median, roundsArgs, sample } from './src/sampling.js';
 
-const { values } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '7' },
-    'sample-ms': { type: 'string', default: '300' },
-  },
-});
-const rounds = Number(values.rounds);
-const sampleMs = Number(values['sample-ms']);
+const { rounds, sampleMs } = roundsArgs();
 
-const sizes = [
-  { name: 'lstm-small', input: 3, hidden: 5, output: 2, batch: 10, steps: 4 },
-  { name: 'lstm-mid', input: 16, hidden: 32, output: 16, batch: 16, steps: 20 },
-];
-
-/** Milliseconds per iteration of fn over about sampleMs (at least three iterations). */
-function sample(fn: () => void): number {
-  const start = performance.now();
-  let n = 0;
-  while (n < 3 || performance.now() - start < sampleMs) {
-    fn();
-    n++;
-  }
-  return (performance.now() - start) / n;
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
-for (const { name, input: I, hidden: H, output: O, batch: B, steps: T } of sizes) {
-  const rng = new RandomState(0);
-  const draw = (...shape: number[]) => rng.uniform(-0.3, 0.3, shape, { dtype: 'float32' });
-  const params = [draw(4 * H, I), draw(4 * H, H), draw(4 * H), draw(4 * H), draw(O, H), draw(O)];
-  const tangents = params.map((p) => draw(...p.shape));
-  const x = draw(T, B, I);
-  const h0 = tensor(new Float32Array(B * H), { shape: [B, H] });
-  const targets = tensor(
-    Array.from({ length: T * B }, (_, i) => i % O),
-    { dtype: 'float64' },
-  );
-  const lossWith =
-    (sequence: typeof lstmSequence) =>
-    (...p: Tensor[]): Tensor => {
-      const [out] = sequence(x, h0, h0, p[0]!, p[1]!, p[2]!, p[3]!);
-      return linearCrossEntropy(reshape(out!, [T * B, H]), p[4]!, p[5]!, targets, { reduction: 'sum' });
-    };
-  const loss = lossWith(lstmSequence);
-  const unrolled = lossWith((...inputs) => lstmSequenceOp.reference!(...inputs) as [Tensor, Tensor, Tensor]);
-  const argnums = [0, 1, 2, 3, 4, 5];
+for (const size of sizes) {
+  const { name, input: I, hidden: H, output: O, batch: B, steps: T } = size;
+  const { params, tangents, loss, unrolled, argnums } = lstmLoss(size);
   const gradient = valueAndGrad(loss, { argnums });
   const gradF = grad(loss, { argnums });
   const steps = {
@@ -88,7 +33,8 @@ for (const { name, input: I, hidden: H, output: O, batch: B, steps: T } of sizes
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < names.length; k++) {
       const which = names[(r + k) % names.length]!;
-      times[which].push(sample(steps[which]));
+      // Wall time, this script's measure (hvp.ts and ab.ts take CPU time).
+      times[which].push(sample(steps[which], sampleMs, { clock: 'wall' }));
     }
   }
   const ms = (k: keyof typeof steps) => `${median(times[k]).toFixed(3)} ms`;

@@ -6,6 +6,7 @@ import { RandomState } from '@tapegrad/core';
 import { type Child, startChild } from './child.js';
 import { type Check, compareChecks } from './contestant.js';
 import { tapegradDefault } from './contestants/tapegrad.js';
+import { median } from './sampling.js';
 import type { Memory, Timing } from './worker.js';
 import { flopsPerIteration, makeProblem, type Workload } from './workloads.js';
 
@@ -96,12 +97,6 @@ export function pairedRatio(times: readonly number[], base: readonly number[]): 
   const n = Math.min(times.length, base.length);
   if (n === 0) return null;
   return median(Array.from({ length: n }, (_, i) => times[i]! / base[i]!));
-}
-
-export function median(xs: readonly number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** tapegrad's own check, in this process: what every contestant (tapegrad's workers too) must match. */

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { hasNumpy, startChild } from '../src/child.js';
 import { type Check, compareChecks } from '../src/contestant.js';
 import { jsContestants } from '../src/contestants/index.js';
-import { median, pairedRatio, referenceCheck } from '../src/harness.js';
+import { pairedRatio, referenceCheck } from '../src/harness.js';
+import { median } from '../src/sampling.js';
 import {
   type CellKind,
   flopsPerIteration,

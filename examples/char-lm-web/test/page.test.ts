@@ -3,23 +3,22 @@
 // command line samples and resumes from, resumes (in the page, and from the downloaded file, to the
 // same losses), and the cells' gradient checks all pass.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeSafetensors } from '@tapegrad/nn';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, type Chromium, haveChromium as found, launchChromium } from '../../../scripts/chromium.js';
 import type { RunConfig } from '../../char-lm/src/config.js';
 import { stepsIn } from '../../char-lm/src/store.js';
 import { runMain } from '../../char-lm/test/main.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const found = existsSync(CHROMIUM);
 const missing = `skipped: no ${CHROMIUM} (apt-get install -y chromium; .ci/run installs it when it can)`;
 if (!found) console.warn(`char-lm-web page test ${missing}`);
 const server = new URL('../server.mjs', import.meta.url).pathname;
 const scratch = mkdtempSync(join(tmpdir(), 'char-lm-web-'));
-const running: { server: ChildProcess; browser: BrowserContext }[] = [];
+const running: { server: ChildProcess; browser: Chromium }[] = [];
 
 afterAll(async () => {
   for (const { server, browser } of running) {
@@ -51,23 +50,9 @@ function serve(args: string[]): Promise<{ url: string; process: ChildProcess }> 
 async function open(isolated: boolean): Promise<{ page: Page; problems: string[] }> {
   const { url, process: child } = await serve(isolated ? [] : ['--no-isolation']);
   // A fresh profile each time, and nothing that reaches out to the network on its own.
-  const browser = await chromium.launchPersistentContext(mkdtempSync(join(scratch, 'profile-')), {
-    executablePath: CHROMIUM,
-    headless: true,
-    acceptDownloads: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  const browser = await launchChromium({ acceptDownloads: true });
   running.push({ server: child, browser });
-  const page = browser.pages()[0] ?? (await browser.newPage());
+  const page = browser.context.pages()[0] ?? (await browser.context.newPage());
   const problems: string[] = [];
   page.on('pageerror', (error) => problems.push(error.message));
   page.on('console', (message) => {

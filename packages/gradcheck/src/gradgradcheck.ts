@@ -23,8 +23,15 @@ export interface GradgradcheckOptions extends GradcheckOptions {
 
 type Fn = (...args: unknown[]) => Outputs;
 
-/** The first-order gradient of f as a function of (...inputs, ...gradOutputs), and its arguments. */
-function firstOrder(f: Fn, inputs: readonly unknown[], options: GradgradcheckOptions) {
+/**
+ * What gradcheck is handed for a gradgradcheck: the first-order gradient of f as a function of
+ * (...inputs, ...gradOutputs), those arguments, and the options (gradOutputs' names and nondiff added).
+ */
+function firstOrder(
+  f: Fn,
+  inputs: readonly unknown[],
+  options: GradgradcheckOptions,
+): [gradient: (...all: unknown[]) => Tensor[], args: unknown[], options: GradcheckOptions] {
   const { args, diff } = prepareInputs(inputs, options.nondiff);
   const outputs = evaluate(f, args);
   const rng = new RandomState(options.randomSeed ?? 0);
@@ -64,7 +71,8 @@ function firstOrder(f: Fn, inputs: readonly unknown[], options: GradgradcheckOpt
     ...gradOutputs.map((_, o) => `grad output ${o}`),
   ];
   const nondiff = args.flatMap((_, i) => (diff.includes(i) ? [] : [i]));
-  return { gradient, args: [...args, ...gradOutputs], options: { ...options, nondiff, names } };
+  const { gradOutputs: _, ...rest } = options;
+  return [gradient, [...args, ...gradOutputs], { ...rest, nondiff, names }];
 }
 
 /**
@@ -77,9 +85,7 @@ export function gradgradcheck<A extends readonly unknown[]>(
   inputs: A,
   options: GradgradcheckOptions = {},
 ): GradcheckReport {
-  const { gradient, args, options: checkOptions } = firstOrder(f as unknown as Fn, inputs, options);
-  const { gradOutputs: _, ...rest } = checkOptions;
-  return gradcheck(gradient, args, rest);
+  return gradcheck(...firstOrder(f as unknown as Fn, inputs, options));
 }
 
 /** gradgradcheck that throws a GradcheckError (with the report) when anything fails. */
@@ -88,7 +94,5 @@ export function assertGradgradcheck<A extends readonly unknown[]>(
   inputs: A,
   options: GradgradcheckOptions = {},
 ): GradcheckReport {
-  const { gradient, args, options: checkOptions } = firstOrder(f as unknown as Fn, inputs, options);
-  const { gradOutputs: _, ...rest } = checkOptions;
-  return assertGradcheck(gradient, args, rest);
+  return assertGradcheck(...firstOrder(f as unknown as Fn, inputs, options));
 }

@@ -170,22 +170,36 @@ export function runProperty<A extends readonly unknown[]>(
   );
 }
 
+/**
+ * runProperty of `assert` (assertGradcheck or assertGradgradcheck) on f at every input fast-check draws,
+ * titled `<what> of <f's name>`.
+ */
+function assertProperty<A extends readonly unknown[]>(
+  what: string,
+  assert: (f: (...args: A) => Outputs, inputs: A, options: GradcheckOptions) => unknown,
+  f: (...args: A) => Outputs,
+  inputs: fc.Arbitrary<A>,
+  options: GradcheckOptions & PropertyRunOptions,
+): { numRuns: number; seed: number } {
+  const { numRuns, seed, path, ...gradcheckOptions } = options;
+  const name = (f as { opName?: string }).opName ?? f.name;
+  return runProperty(
+    `${what}${name ? ` of ${name}` : ''}`,
+    inputs,
+    (args) => {
+      assert(f, args, gradcheckOptions);
+    },
+    { numRuns, seed, path, names: options.names },
+  );
+}
+
 /** gradcheck at every input fast-check draws; on failure, throws with the shrunk witness. */
 export function checkGradientsProperty<A extends readonly unknown[]>(
   f: (...args: A) => Outputs,
   inputs: fc.Arbitrary<A>,
   options: GradcheckOptions & PropertyRunOptions = {},
 ): { numRuns: number; seed: number } {
-  const { numRuns, seed, path, ...gradcheckOptions } = options;
-  const name = (f as { opName?: string }).opName ?? f.name;
-  return runProperty(
-    `gradient property${name ? ` of ${name}` : ''}`,
-    inputs,
-    (args) => {
-      assertGradcheck(f, args, gradcheckOptions);
-    },
-    { numRuns, seed, path, names: options.names },
-  );
+  return assertProperty('gradient property', assertGradcheck, f, inputs, options);
 }
 
 /** gradgradcheck (second derivatives) at every input fast-check draws; on failure, throws with the shrunk witness. */
@@ -194,14 +208,5 @@ export function checkGradgradProperty<A extends readonly unknown[]>(
   inputs: fc.Arbitrary<A>,
   options: GradcheckOptions & PropertyRunOptions = {},
 ): { numRuns: number; seed: number } {
-  const { numRuns, seed, path, ...gradcheckOptions } = options;
-  const name = (f as { opName?: string }).opName ?? f.name;
-  return runProperty(
-    `second-order gradient property${name ? ` of ${name}` : ''}`,
-    inputs,
-    (args) => {
-      assertGradgradcheck(f, args, gradcheckOptions);
-    },
-    { numRuns, seed, path, names: options.names },
-  );
+  return assertProperty('second-order gradient property', assertGradgradcheck, f, inputs, options);
 }

@@ -5,44 +5,25 @@
 // one-thread results bit for bit, and a worker killed in mid-call fails that call by name; on the main
 // thread, and on a page that is not isolated, kernel calls stay on one thread and getThreads says 1.
 // Skipped, saying why, where /usr/bin/chromium is missing (.ci/run installs it).
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { type BrowserContext, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CHROMIUM,
+  type Chromium,
+  haveChromium,
+  launchChromium,
+  servePage,
+} from '../../../scripts/chromium.js';
 import type { Report } from './browser-threads-page.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) {
   console.warn(`browser-threads: skipped, no ${CHROMIUM} (apt-get install -y chromium; .ci/run does)`);
 }
 
-/** Serves the page and its bundle, with the isolating headers or without. */
-function serve(bundle: string, isolated: boolean): Promise<Server> {
-  const html = '<!doctype html><meta charset="utf-8"><script type="module" src="/page.js"></script>';
-  const server = createServer((request, response) => {
-    const headers: Record<string, string> = { 'Cache-Control': 'no-store' };
-    if (isolated) {
-      headers['Cross-Origin-Opener-Policy'] = 'same-origin';
-      headers['Cross-Origin-Embedder-Policy'] = 'require-corp';
-    }
-    if (request.url === '/') response.writeHead(200, { ...headers, 'Content-Type': 'text/html' }).end(html);
-    else if (request.url === '/page.js') {
-      response.writeHead(200, { ...headers, 'Content-Type': 'text/javascript' }).end(bundle);
-    } else response.writeHead(404, headers).end();
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
-
 describe.runIf(haveChromium)('wasm threads in Chromium', () => {
-  let context: BrowserContext;
-  let profile: string;
+  let browser: Chromium;
   let bundle: string;
   const servers: Server[] = [];
 
@@ -57,36 +38,22 @@ describe.runIf(haveChromium)('wasm threads in Chromium', () => {
       logLevel: 'silent',
     });
     bundle = built.outputFiles[0]!.text;
-    profile = await mkdtemp(join(tmpdir(), 'tapegrad-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {
-    await context?.close();
+    await browser?.close();
     for (const server of servers) server.close();
-    if (profile) await rm(profile, { recursive: true, force: true });
   });
 
   async function reports(isolated: boolean): Promise<{ main: Report; worker: Report }> {
-    const server = await serve(bundle, isolated);
+    const html = '<!doctype html><meta charset="utf-8"><script type="module" src="/page.js"></script>';
+    const { server, url } = await servePage(html, { '/page.js': bundle }, { isolated });
     servers.push(server);
-    const page = await context.newPage();
+    const page = await browser.context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    await page.goto(url);
     await page.waitForFunction(() => 'threadsReport' in globalThis, undefined, { timeout: 20_000 });
     const result = await page.evaluate(
       () => (globalThis as { threadsReport?: Promise<unknown> }).threadsReport,

@@ -32,6 +32,9 @@ const cellInputs = (gates: number, states: number): Tensor[] => [
   draw(gates * 2),
 ];
 
+/** An LSTM's (cellInputs(4, 2) or sequenceInputs(4, 2)): x, h, c, weightIh, weightHh, biasIh, biasHh. */
+type LstmInputs = [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
+
 /** The same over a sequence of 3 steps: x [3, 2, 3]. */
 const sequenceInputs = (gates: number, states: number): Tensor[] => {
   const [, ...rest] = cellInputs(gates, states);
@@ -107,15 +110,7 @@ function expectNear(got: ArrayLike<number>, want: ArrayLike<number>, atol: numbe
 }
 
 describe('the Hessian of an LSTM step, by differences of its fused gradient', () => {
-  const [x, h, c, weightIh, weightHh, biasIh, biasHh] = cellInputs(4, 2) as [
-    Tensor,
-    Tensor,
-    Tensor,
-    Tensor,
-    Tensor,
-    Tensor,
-    Tensor,
-  ];
+  const [x, h, c, weightIh, weightHh, biasIh, biasHh] = cellInputs(4, 2) as LstmInputs;
   const u = draw(2, 2);
   const w = draw(2, 2);
   // A scalar of both outputs, so that the Hessian mixes h' and c'.
@@ -155,15 +150,7 @@ describe('the Hessian of an LSTM step, by differences of its fused gradient', ()
 });
 
 it('hvp through a whole LSTM sequence matches differences of the fused gradient along v', () => {
-  const [x, h0, c0, weightIh, weightHh, biasIh, biasHh] = sequenceInputs(4, 2) as [
-    Tensor,
-    Tensor,
-    Tensor,
-    Tensor,
-    Tensor,
-    Tensor,
-    Tensor,
-  ];
+  const [x, h0, c0, weightIh, weightHh, biasIh, biasHh] = sequenceInputs(4, 2) as LstmInputs;
   const target = draw(3, 2, 2);
   const loss = (wi: Tensor, wh: Tensor) => {
     const [output] = lstmSequence(x, h0, c0, wi, wh, biasIh, biasHh);
