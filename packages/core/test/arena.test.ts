@@ -15,7 +15,14 @@ import {
   tidy,
   zeros,
 } from '../src/index.js';
-import { backwardScratch, callArena, type GraphArena, graphArena, type Lifetime } from '../src/kernels.js';
+import {
+  backwardScratch,
+  callArena,
+  type GraphArena,
+  graphArena,
+  type Lifetime,
+  poisonRecycled,
+} from '../src/kernels.js';
 import { Arena } from '../src/memory/arena.js';
 
 type TypedArray = Float32Array | Float64Array;
@@ -166,6 +173,56 @@ describe.each(['float32', 'float64'] as DType[])('arenas (%s)', (dtype) => {
     saves(x);
     expect(lastSaved).not.toBe(first);
     sum(y).backward();
+  });
+});
+
+// An arena is lent the buffers of the last closed arena of its name while its asks match (an op asks
+// for the same sizes every step); from the first ask that differs it takes from the free lists, and the
+// rest of that set goes there too.
+describe("an arena's name: the last set of buffers", () => {
+  const same = (a: TypedArray, b: TypedArray) => a.buffer === b.buffer && a.byteOffset === b.byteOffset;
+
+  it('is lent again in the order taken, zeroed unless asked not to', () => {
+    const first = callArena('sets: order', (a) => [a.take('float32', 5), a.take('float64', 3)]);
+    first[0]!.fill(7);
+    first[1]!.fill(7);
+    const again = callArena('sets: order', (a) => [
+      a.take('float32', 5),
+      a.take('float64', 3, { zeroed: false }),
+    ]);
+    expect(same(again[0]!, first[0]!) && same(again[1]!, first[1]!)).toBe(true);
+    expect(Array.from(again[0]!)).toEqual([0, 0, 0, 0, 0]);
+    expect(Array.from(again[1]!)).toEqual([7, 7, 7]);
+  });
+
+  it('poisoned when recycled for a caller that writes every value', () => {
+    callArena('sets: poison', (a) => a.take('float32', 4));
+    poisonRecycled(true);
+    try {
+      const again = callArena('sets: poison', (a) => Array.from(a.take('float32', 4, { zeroed: false })));
+      expect(again.every(Number.isNaN)).toBe(true);
+    } finally {
+      poisonRecycled(false);
+    }
+  });
+
+  it('not to an arena of the name opened while another is open', () => {
+    callArena('sets: nested', (a) => a.take('float64', 6));
+    const [outer, inner] = callArena('sets: nested', (a) => {
+      const o = a.take('float64', 6);
+      return [o, callArena('sets: nested', (b) => b.take('float64', 6))];
+    });
+    expect(same(outer!, inner!)).toBe(false);
+  });
+
+  it('from the first ask that differs, to the free lists (where any arena may take it)', () => {
+    const [a0, a1] = callArena('sets: change', (a) => [a.take('float64', 9), a.take('float64', 11)]);
+    const [b0, b1] = callArena('sets: change', (a) => [a.take('float64', 9), a.take('float64', 12)]);
+    expect(same(b0!, a0!)).toBe(true);
+    expect(same(b1!, a1!)).toBe(false);
+    // a1 went to the free lists: another name asking for its length is lent it.
+    const other = callArena('sets: someone else', (a) => a.take('float64', 11));
+    expect(same(other, a1!)).toBe(true);
   });
 });
 

@@ -31,14 +31,17 @@ const places: readonly Place[] = ['tensor', 'arena', 'wasm'];
 /** The free buffers of one place hold at most this many bytes; a buffer past it goes to the garbage collector. */
 const FREE_MAX_BYTES = 256 * 2 ** 20;
 
-/** A free buffer, and the epoch in which it was freed. */
-interface Free {
-  data: TypedArray;
-  epoch: number;
+/**
+ * The free buffers of one length, in the order they were freed, and the epoch each was freed in (two
+ * arrays, not an object a buffer: a buffer goes back and out on every call of an arena).
+ */
+interface FreeList {
+  data: TypedArray[];
+  epochs: number[];
 }
 
 /** Free buffers by place, dtype and length: a buffer is handed out again only at its exact length. */
-const free: Record<Place, Record<DType, Map<number, Free[]>>> = {
+const free: Record<Place, Record<DType, Map<number, FreeList>>> = {
   tensor: { float32: new Map(), float64: new Map() },
   arena: { float32: new Map(), float64: new Map() },
   wasm: { float32: new Map(), float64: new Map() },
@@ -90,10 +93,16 @@ function refuseTooLarge(who: string, dtype: DType, size: number): void {
  */
 export function takeBuffer(who: string, dtype: DType, size: number, place: Place, zero: boolean): TypedArray {
   refuseTooLarge(who, dtype, size);
-  const entries = free[place][dtype].get(size);
-  if (entries === undefined || entries.length === 0) return fresh(dtype, size, place);
-  const data = entries.pop()!.data;
+  const list = free[place][dtype].get(size);
+  if (list === undefined || list.data.length === 0) return fresh(dtype, size, place);
+  const data = list.data.pop()!;
+  list.epochs.pop();
   freeBytes[place] -= data.byteLength;
+  return lentAgain(data, zero);
+}
+
+/** A buffer that was lent before, lent again: zeroed when `zero`, else as it is (NaN when poisoned). */
+export function lentAgain(data: TypedArray, zero: boolean): TypedArray {
   recycled++;
   if (zero) data.fill(0);
   else if (poison) data.fill(Number.NaN);
@@ -116,10 +125,12 @@ export function giveBack(data: TypedArray, place: Place): void {
   const bytes = data.byteLength;
   if (freeBytes[place] + bytes > FREE_MAX_BYTES) return;
   const byLength = free[place][dtypeOf(data)];
-  const entry = { data, epoch };
-  const entries = byLength.get(data.length);
-  if (entries === undefined) byLength.set(data.length, [entry]);
-  else entries.push(entry);
+  const list = byLength.get(data.length);
+  if (list === undefined) byLength.set(data.length, { data: [data], epochs: [epoch] });
+  else {
+    list.data.push(data);
+    list.epochs.push(epoch);
+  }
   freeBytes[place] += bytes;
 }
 
@@ -137,16 +148,19 @@ export function forgetFreedBefore(since: number): void {
  * pushes, takeBuffer pops the last), so its epochs ascend and the old ones are a prefix: a list whose
  * first is recent is left as it is, and nothing is allocated (this runs at the end of every tidy).
  */
-function forgetIn(byLength: Map<number, Free[]>, place: Place, since: number): void {
-  for (const [length, entries] of byLength) {
-    if (entries.length === 0 || entries[0]!.epoch >= since) continue;
+function forgetIn(byLength: Map<number, FreeList>, place: Place, since: number): void {
+  for (const [length, { data, epochs }] of byLength) {
+    if (epochs.length === 0 || epochs[0]! >= since) continue;
     let old = 0;
-    while (old < entries.length && entries[old]!.epoch < since) {
-      freeBytes[place] -= entries[old]!.data.byteLength;
+    while (old < epochs.length && epochs[old]! < since) {
+      freeBytes[place] -= data[old]!.byteLength;
       old++;
     }
-    if (old === entries.length) byLength.delete(length);
-    else entries.splice(0, old);
+    if (old === epochs.length) byLength.delete(length);
+    else {
+      data.splice(0, old);
+      epochs.splice(0, old);
+    }
   }
 }
 
@@ -155,7 +169,7 @@ export function freeState(): { pooledBuffers: number; pooledBytes: number; recyc
   let pooledBuffers = 0;
   for (const place of places) {
     for (const byLength of Object.values(free[place]))
-      for (const entries of byLength.values()) pooledBuffers += entries.length;
+      for (const list of byLength.values()) pooledBuffers += list.data.length;
   }
   return { pooledBuffers, pooledBytes: freeBytes.tensor + freeBytes.arena + freeBytes.wasm, recycled };
 }

@@ -4,7 +4,14 @@
 import { type DType, DTypeError, isDType, type TypedArray } from '../dtype.js';
 import { checkBytes, MAX_BUFFER_BYTES } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { arenaPlace, giveBack, type Place, takeBuffer } from './allocator.js';
+import {
+  arenaPlace,
+  emptyPool as emptyFreeLists,
+  giveBack,
+  lentAgain,
+  type Place,
+  takeBuffer,
+} from './allocator.js';
 
 /** What an arena's buffers live for, and so when they go back to the allocator. */
 export type Lifetime = 'call' | 'pass' | 'graph' | 'scope';
@@ -43,13 +50,18 @@ export class Arena {
   protected readonly held: TypedArray[] = [];
   private readonly places: Place[] = [];
   private open = true;
+  /** The last closed arena of this name, whose buffers this one is lent again while its asks match. */
+  private previous: Arena | undefined;
 
   constructor(
     /** Who the arena is for (an op's name), named in its errors. */
     readonly name: string,
     /** What the buffers live for: when they go back to the allocator. */
     readonly lifetime: Lifetime,
-  ) {}
+  ) {
+    this.previous = lastOfName.get(name);
+    if (this.previous !== undefined) lastOfName.delete(name);
+  }
 
   /** The arena as its errors name it, made when first asked for (arenas are made on every call). */
   private whoText: string | undefined;
@@ -77,6 +89,23 @@ export class Arena {
     if (!(Number.isSafeInteger(size) && size >= 0 && size <= MAX_FLOAT64S && isDType(dtype))) {
       checkRequest(this.who, dtype, size);
     }
+    const i = this.held.length;
+    const previous = this.previous;
+    if (previous !== undefined) {
+      const last = previous.held[i];
+      if (
+        last !== undefined &&
+        last.length === size &&
+        last instanceof Float64Array === (dtype === 'float64')
+      ) {
+        this.held.push(lentAgain(last, zeroed));
+        this.places.push(previous.places[i]!);
+        return last;
+      }
+      // The asks have changed (another shape): what is left of the last set goes to the free lists.
+      giveBackFrom(previous, i);
+      this.previous = undefined;
+    }
     const place = arenaPlace(dtype);
     const data = takeBuffer(this.name, dtype, size, place, zeroed); // within MAX_BUFFER_BYTES: checked
     this.held.push(data);
@@ -98,16 +127,42 @@ export class Arena {
     return false;
   }
 
-  /** Ends the lifetime: every buffer goes back to the allocator, and take() refuses from now on. */
+  /**
+   * Ends the lifetime: take() refuses from now on, and the buffers are kept as this name's last set,
+   * for the next arena of the name (see lastOfName); the set it replaces goes to the free lists.
+   */
   close(): void {
     if (!this.open) return;
     this.open = false;
-    // Last taken first: the allocator lends its most recently freed first, so the next arena of the
-    // same sizes is given the buffers in the order this one took them.
-    // The lists are left as they are: a closed arena lends nothing and refuses its buffers, and most
-    // arenas (one a call) are garbage once closed.
-    for (let i = this.held.length - 1; i >= 0; i--) giveBack(this.held[i]!, this.places[i]!);
+    if (this.previous !== undefined) giveBackFrom(this.previous, this.held.length);
+    this.previous = undefined;
+    const replaced = lastOfName.get(this.name);
+    if (replaced !== undefined) giveBackFrom(replaced, 0);
+    lastOfName.set(this.name, this);
   }
+}
+
+/** Gives back the buffers that a closed arena took, from the i-th on, to the allocator's free lists. */
+function giveBackFrom(arena: Arena, from: number): void {
+  const { held, places } = arena as unknown as { held: TypedArray[]; places: Place[] };
+  if (held.length <= from) return;
+  for (let k = held.length - 1; k >= from; k--) giveBack(held[k]!, places[k]!);
+  held.length = from;
+}
+
+/**
+ * The last closed arena of each name, with the buffers it held. An op asks for the same sizes step
+ * after step, so the next arena of the name is lent that set again, buffer by buffer in the order taken,
+ * while its asks match (dtype and length), with none of the free lists' bookkeeping; from the first ask
+ * that differs, the rest of the set goes to the free lists. An arena of the name opened while another is
+ * open (nested calls) takes from the free lists. emptyPool forgets the sets too.
+ */
+const lastOfName = new Map<string, Arena>();
+
+/** Empties the free buffers and the arenas' last sets, handing them to the garbage collector. */
+export function emptyPool(): void {
+  lastOfName.clear();
+  emptyFreeLists();
 }
 
 /**
@@ -247,7 +302,7 @@ function closeFreedGraphs(): void {
     if (arena.savedValuesFreed) arena.close();
     else lentGraphs[kept++] = arena;
   }
-  lentGraphs.length = kept;
+  if (kept < lentGraphs.length) lentGraphs.length = kept;
 }
 
 /**
