@@ -45,13 +45,20 @@ export function checkRequest(who: string, dtype: DType, size: number): void {
  * kernels' memory where it is shared, so the kernels use them in place. Never hold a buffer (or a view
  * of it) past the arena's end: the next arena may be given it and write into it.
  */
+/** What a closed arena whose buffers went to a newer one of its name is left holding. */
+const NO_BUFFERS: TypedArray[] = [];
+const NO_PLACES: Place[] = [];
+
 export class Arena {
-  /** The buffers taken and not yet given back, in the order taken, and the place each was taken for. */
-  protected readonly held: TypedArray[] = [];
-  private readonly places: Place[] = [];
+  /**
+   * The buffers this arena holds, in the order taken, and the place each was taken for. The first
+   * `taken` are lent; the rest are the last set of the arena's name (see lastOfName), lent one by one
+   * while the asks match.
+   */
+  private held: TypedArray[];
+  private places: Place[];
+  protected taken = 0;
   private open = true;
-  /** The last closed arena of this name, whose buffers this one is lent again while its asks match. */
-  private previous: Arena | undefined;
 
   constructor(
     /** Who the arena is for (an op's name), named in its errors. */
@@ -59,8 +66,19 @@ export class Arena {
     /** What the buffers live for: when they go back to the allocator. */
     readonly lifetime: Lifetime,
   ) {
-    this.previous = lastOfName.get(name);
-    if (this.previous !== undefined) lastOfName.delete(name);
+    const last = lastOfName.get(name);
+    if (last === undefined) {
+      this.held = [];
+      this.places = [];
+    } else {
+      // Its lists become this arena's (no new ones: arenas are made on every call); it keeps none, and
+      // being closed it never adds to the shared empty ones it is left with.
+      lastOfName.delete(name);
+      this.held = last.held;
+      this.places = last.places;
+      last.held = NO_BUFFERS;
+      last.places = NO_PLACES;
+    }
   }
 
   /** The arena as its errors name it, made when first asked for (arenas are made on every call). */
@@ -73,6 +91,11 @@ export class Arena {
   /** Whether the arena still lends and holds its buffers. */
   get isOpen(): boolean {
     return this.open;
+  }
+
+  /** The buffers lent so far, in the order taken. */
+  protected get lent(): readonly TypedArray[] {
+    return this.taken === this.held.length ? this.held : this.held.slice(0, this.taken);
   }
 
   /**
@@ -89,22 +112,14 @@ export class Arena {
     if (!(Number.isSafeInteger(size) && size >= 0 && size <= MAX_FLOAT64S && isDType(dtype))) {
       checkRequest(this.who, dtype, size);
     }
-    const i = this.held.length;
-    const previous = this.previous;
-    if (previous !== undefined) {
-      const last = previous.held[i];
-      if (
-        last !== undefined &&
-        last.length === size &&
-        last instanceof Float64Array === (dtype === 'float64')
-      ) {
-        this.held.push(lentAgain(last, zeroed));
-        this.places.push(previous.places[i]!);
-        return last;
+    const i = this.taken++;
+    if (i < this.held.length) {
+      const last = this.held[i]!;
+      if (last.length === size && last instanceof Float64Array === (dtype === 'float64')) {
+        return lentAgain(last, zeroed);
       }
       // The asks have changed (another shape): what is left of the last set goes to the free lists.
-      giveBackFrom(previous, i);
-      this.previous = undefined;
+      this.giveBackFrom(i);
     }
     const place = arenaPlace(dtype);
     const data = takeBuffer(this.name, dtype, size, place, zeroed); // within MAX_BUFFER_BYTES: checked
@@ -113,9 +128,10 @@ export class Arena {
     return data;
   }
 
-  /** Whether data is (a view of) a buffer the arena holds. */
+  /** Whether data is (a view of) a buffer the arena has lent. */
   holds(data: TypedArray): boolean {
-    for (const b of this.held) {
+    for (let i = 0; i < this.taken; i++) {
+      const b = this.held[i]!;
       if (
         data.buffer === b.buffer &&
         data.byteOffset < b.byteOffset + b.byteLength &&
@@ -134,20 +150,19 @@ export class Arena {
   close(): void {
     if (!this.open) return;
     this.open = false;
-    if (this.previous !== undefined) giveBackFrom(this.previous, this.held.length);
-    this.previous = undefined;
-    const replaced = lastOfName.get(this.name);
-    if (replaced !== undefined) giveBackFrom(replaced, 0);
+    this.giveBackFrom(this.taken);
+    lastOfName.get(this.name)?.giveBackFrom(0);
     lastOfName.set(this.name, this);
   }
-}
 
-/** Gives back the buffers that a closed arena took, from the i-th on, to the allocator's free lists. */
-function giveBackFrom(arena: Arena, from: number): void {
-  const { held, places } = arena as unknown as { held: TypedArray[]; places: Place[] };
-  if (held.length <= from) return;
-  for (let k = held.length - 1; k >= from; k--) giveBack(held[k]!, places[k]!);
-  held.length = from;
+  /** Gives the buffers held from the i-th on back to the allocator's free lists. */
+  protected giveBackFrom(from: number): void {
+    const { held, places } = this;
+    if (held.length <= from) return;
+    for (let k = held.length - 1; k >= from; k--) giveBack(held[k]!, places[k]!);
+    held.length = from;
+    places.length = from;
+  }
 }
 
 /**
@@ -253,7 +268,7 @@ export class GraphArena extends Arena {
     if (!this.isOpen) {
       throw new Error(`graph arena '${this.name}': its buffers were read after it closed (${ENDS.graph})`);
     }
-    return this.held;
+    return this.lent;
   }
 
   /**
@@ -261,6 +276,7 @@ export class GraphArena extends Arena {
    * them back at once. Call it last in the forward, once every buffer is taken.
    */
   lendTo(outputs: readonly Tensor[], recording: boolean): void {
+    this.giveBackFrom(this.taken); // what the last set had beyond this forward's asks
     if (!recording || outputs.length === 0) {
       this.close();
       return;
