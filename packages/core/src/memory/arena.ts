@@ -39,16 +39,17 @@ export function checkRequest(who: string, dtype: DType, size: number): void {
   checkBytes(who, [size], dtype);
 }
 
-/**
- * Buffers lent for one lifetime: take() hands out buffers that no other arena holds, and they go back
- * to the allocator, for any arena to take again, when the lifetime ends. Float32 ones live in the wasm
- * kernels' memory where it is shared, so the kernels use them in place. Never hold a buffer (or a view
- * of it) past the arena's end: the next arena may be given it and write into it.
- */
 /** What a closed arena whose buffers went to a newer one of its name is left holding. */
 const NO_BUFFERS: TypedArray[] = [];
 const NO_PLACES: Place[] = [];
 
+/**
+ * Buffers lent for one lifetime: take() hands out buffers that no other arena holds, and when the
+ * lifetime ends they are the next arena of the same name's to take (see lastOfName), or go back to the
+ * allocator's free lists for any arena. Float32 ones live in the wasm
+ * kernels' memory where it is shared, so the kernels use them in place. Never hold a buffer (or a view
+ * of it) past the arena's end: the next arena may be given it and write into it.
+ */
 export class Arena {
   /**
    * The buffers this arena holds, in the order taken, and the place each was taken for. The first
@@ -57,6 +58,7 @@ export class Arena {
    */
   private held: TypedArray[];
   private places: Place[];
+  /** How many of `held` this arena has lent. */
   protected taken = 0;
   private open = true;
 
