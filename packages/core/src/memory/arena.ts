@@ -75,7 +75,7 @@ export class Arena {
     } else {
       // Its lists become this arena's (no new ones: arenas are made on every call); it keeps none, and
       // being closed it never adds to the shared empty ones it is left with.
-      lastOfName.delete(name);
+      lastOfName.set(name, undefined);
       this.held = last.held;
       this.places = last.places;
       last.held = NO_BUFFERS;
@@ -172,9 +172,11 @@ export class Arena {
  * after step, so the next arena of the name is lent that set again, buffer by buffer in the order taken,
  * while its asks match (dtype and length), with none of the free lists' bookkeeping; from the first ask
  * that differs, the rest of the set goes to the free lists. An arena of the name opened while another is
- * open (nested calls) takes from the free lists. emptyPool forgets the sets too.
+ * open (nested calls) takes from the free lists. emptyPool forgets the sets too. An entry taken is set to
+ * undefined rather than deleted: the names are few and fixed, and a delete and a set on every call cost
+ * more than a set.
  */
-const lastOfName = new Map<string, Arena>();
+const lastOfName = new Map<string, Arena | undefined>();
 
 /** Empties the free buffers and the arenas' last sets, handing them to the garbage collector. */
 export function emptyPool(): void {
