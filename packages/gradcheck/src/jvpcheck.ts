@@ -25,20 +25,33 @@ export class JvpCheckError extends Error {
   }
 }
 
-/** Σ a·b over every element of two lists of same-shaped tensors, and Σ |a·b| for the tolerance. */
-function dot(as: readonly Tensor[], bs: readonly Tensor[]): { value: number; scale: number } {
+/**
+ * Σ a·b over every element of two lists of same-shaped tensors, Σ |a·b| for the tolerance, and how many
+ * terms were summed.
+ */
+function dot(as: readonly Tensor[], bs: readonly Tensor[]): { value: number; scale: number; terms: number } {
   let value = 0;
   let scale = 0;
+  let terms = 0;
   as.forEach((a, i) => {
     const b = bs[i]!;
+    terms += a.size;
     for (let j = 0; j < a.size; j++) {
       const p = a.data[j]! * b.data[j]!;
       value += p;
       scale += Math.abs(p);
     }
   });
-  return { value, scale };
+  return { value, scale, terms };
 }
+
+/**
+ * Rounding error in the subnormal range is absolute, not relative: each rounding there may be off by
+ * half of Number.MIN_VALUE whatever the values' size, so a relative tolerance alone fails inputs as small
+ * as 1e-323 (a product rounds to 0 or to MIN_VALUE). Each term of ⟨u, J·v⟩ passes through a few roundings
+ * (the rule's products and sums, then u's product and the sum): this many MIN_VALUEs a term are allowed.
+ */
+const SUBNORMAL_ROUNDINGS = 8;
 
 /**
  * Checks f's jvp at args: ⟨u, J·v⟩ by jvp against ⟨Jᵀu, v⟩ by grad (the vjp), and J·v against central
@@ -77,7 +90,9 @@ export function checkJvp(
   const left = dot(us, jv);
   const jtu = diff.length === 0 ? [] : grad(pairing, { argnums: diff.map((_, k) => k) })(...primals);
   const right = dot(jtu, vs);
-  const allowed = transposeTolerance * (left.scale + right.scale) + Number.MIN_VALUE;
+  const allowed =
+    transposeTolerance * (left.scale + right.scale) +
+    SUBNORMAL_ROUNDINGS * Number.MIN_VALUE * (left.terms + right.terms);
   const off = Math.abs(left.value - right.value);
   if (!(off <= allowed)) {
     const worst = `⟨u, J·v⟩ = ${left.value} by jvp, ⟨Jᵀu, v⟩ = ${right.value} by the vjp`;

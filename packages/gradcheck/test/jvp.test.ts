@@ -1,7 +1,7 @@
 // Forward mode over the whole op table: at every drawn input, each op's jvp agrees with its vjp (the
 // transpose identity ⟨u, J·v⟩ = ⟨Jᵀu, v⟩) and with central differences. An op without a jvp check
 // fails here (and, through Record<OpName, JvpCheck>, at compile time).
-import { customOp, mul, type OpName, ops, sigmoid, sub, type Tensor } from '@tapegrad/core';
+import { customOp, mul, type OpName, ops, sigmoid, sub, type Tensor, tensor } from '@tapegrad/core';
 import * as fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { tensors } from '../src/arbitraries.js';
@@ -27,6 +27,14 @@ describe('jvp checks table', () => {
 });
 
 describe('checkJvp', () => {
+  it('allows the absolute rounding of subnormal values (a witness the property once drew)', () => {
+    // mul at 9e-323 and 7.4e-323: ⟨u, J·v⟩ came out -1e-323 by jvp and -2e-323 by the vjp, one
+    // rounding of MIN_VALUE apart, which a relative tolerance alone refused.
+    const args = [tensor([9e-323], { dtype: 'float64' }), tensor([7.4e-323], { dtype: 'float64' })];
+    expect(() => checkJvp(mul as (...a: unknown[]) => Tensor, args, { seed: 2147483641 })).not.toThrow();
+    // Still a check: values in the normal range that disagree are refused (a wrong rule, below).
+  });
+
   // σ by hand, d σ = σ(1 - σ)·t; the broken ones below drop the (1 - σ) on one side or both.
   type Rule = (t: Tensor, y: Tensor) => Tensor;
   const sigmoidOp = (jvp: Rule, vjp: Rule) =>
