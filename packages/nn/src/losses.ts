@@ -314,7 +314,11 @@ export function crossEntropyOpWith(config: Omit<CrossEntropyConfig, 'weight'>): 
         weightSum = 0;
         for (let c = 0; c < classes; c++) weightSum += weight[c]!;
       }
-      const dLogits = allocate(logits!.dtype, logits!.size);
+      // softmax of every row, by the kernel the plain loss uses (one exp a value), then each row's
+      // formula in place; an ignored row is read as class 0 there and zeroed here.
+      const dLogits = allocate(logits!.dtype, logits!.size, { zero: false });
+      const read = targets.includes(ignoreIndex) ? targets.map((t) => (t === ignoreIndex ? 0 : t)) : targets;
+      kernels.softmaxCrossEntropy({ x, rows, classes, targets: read, probabilities: dLogits });
       for (let i = 0; i < rows; i++) {
         const t = targets[i]!;
         const at = i * classes;
@@ -326,13 +330,9 @@ export function crossEntropyOpWith(config: Omit<CrossEntropyConfig, 'weight'>): 
           reduction === 'none' ? g!.data[i]! : g!.data[0]! / (reduction === 'mean' ? denominator : 1);
         const wt = weight ? weight[t]! : 1;
         const a = (1 - epsilon) * wt + (epsilon / classes) * weightSum;
-        let max = -Infinity;
-        for (let c = 0; c < classes; c++) if (x[at + c]! > max) max = x[at + c]!;
-        let total = 0;
-        for (let c = 0; c < classes; c++) total += Math.exp(x[at + c]! - max);
         for (let c = 0; c < classes; c++) {
-          const p = Math.exp(x[at + c]! - max) / total;
           const wc = weight ? weight[c]! : 1;
+          const p = dLogits[at + c]!;
           dLogits[at + c] = scale * (a * p - (epsilon / classes) * wc - (c === t ? (1 - epsilon) * wt : 0));
         }
       }
