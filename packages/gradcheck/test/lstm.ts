@@ -180,19 +180,19 @@ export const dims = fc.record({
   T: fc.integer({ min: 1, max: 3 }),
 });
 
-/** Inputs of lstmCell: xt, aPrev, cPrev, then (W, b) for f, i, c, o (generic values; dims shrink). */
-export const cellInputs = seededTensors(
-  dims.map(({ nA, nX, m }) => [
-    [nX, m],
-    [nA, m],
-    [nA, m],
-    ...[0, 1, 2, 3].flatMap(() => [
-      [nA, nA + nX],
-      [nA, 1],
-    ]),
+/** The shapes of lstmCell's inputs for given dimensions. */
+const cellShapes = ({ nA, nX, m }: { nA: number; nX: number; m: number }): number[][] => [
+  [nX, m],
+  [nA, m],
+  [nA, m],
+  ...[0, 1, 2, 3].flatMap(() => [
+    [nA, nA + nX],
+    [nA, 1],
   ]),
-  { min: -1, max: 1 },
-);
+];
+
+/** Inputs of lstmCell: xt, aPrev, cPrev, then (W, b) for f, i, c, o (generic values; dims shrink). */
+export const cellInputs = seededTensors(dims.map(cellShapes), { min: -1, max: 1 });
 
 /** Inputs of lstmSequence: a0, (W, b) for f, i, c, o, then x of shape (n_x, m, T). */
 export const sequenceInputs = seededTensors(
@@ -206,17 +206,6 @@ export const sequenceInputs = seededTensors(
   ]),
   { min: -1, max: 1 },
 );
-
-/** The shapes of lstmCell's inputs for given dimensions. */
-const cellShapes = ({ nA, nX, m }: { nA: number; nX: number; m: number }): number[][] => [
-  [nX, m],
-  [nA, m],
-  [nA, m],
-  ...[0, 1, 2, 3].flatMap(() => [
-    [nA, nA + nX],
-    [nA, 1],
-  ]),
-];
 
 /**
  * Inputs of lstmCell whose values shrink too (towards 0, where every gate's derivative is tame and

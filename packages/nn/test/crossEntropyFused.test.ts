@@ -5,6 +5,7 @@ import { checkOverride } from '@tapegrad/gradcheck';
 import * as fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { crossEntropy, crossEntropyOps, crossEntropyReference } from '../src/index.js';
+import { gridLogits } from './arbitraries.js';
 import { expectClose, fixture } from './assertClose.js';
 
 interface Case {
@@ -21,17 +22,7 @@ const logitsAndTargets = fc
   .tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }))
   .chain(([rows, classes]) =>
     fc.tuple(
-      fc
-        .array(fc.integer({ min: -4000, max: 4000 }), {
-          minLength: rows * classes,
-          maxLength: rows * classes,
-        })
-        .map((v) =>
-          tensor(
-            v.map((k) => k / 1000),
-            { dtype: 'float64', shape: [rows, classes] },
-          ),
-        ),
+      gridLogits(rows, classes),
       fc
         .array(fc.integer({ min: 0, max: classes - 1 }), { minLength: rows, maxLength: rows })
         .map((t) => tensor(t, { dtype: 'float64' })),
